@@ -1,0 +1,80 @@
+"""The component manager's HTTP API: its own object, and its components' requests.
+
+``/<cm_id>/property``, ``/<cm_id>/component_types``, ``/<cm_id>/components[/<id>]``
+describe the manager; ``/<comp_id>/<path>`` is turned into a
+:class:`~odenos.components.base.Request` and dispatched to the instance.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from componentmanager.manager import ComponentManager
+from odenos.components.base import Request
+from odenos.errors import ComponentNotFound, ObjectUnavailable
+from odenos.http.errors import error_middleware, json_response, parse_json
+
+MANAGER = web.AppKey("manager", ComponentManager)
+
+
+def _manager(request: web.Request) -> ComponentManager:
+    return request.app[MANAGER]
+
+
+async def get_property(request: web.Request) -> web.Response:
+    return json_response(_manager(request).property())
+
+
+async def get_component_types(request: web.Request) -> web.Response:
+    manager = _manager(request)
+    return json_response(
+        {name: {**cls.type_info(), "cm_id": [manager.cm_id]} for name, cls in manager.types.items()}
+    )
+
+
+async def list_components(request: web.Request) -> web.Response:
+    manager = _manager(request)
+    return json_response({cid: c.property.to_json() for cid, c in manager.instances.items()})
+
+
+async def get_component(request: web.Request) -> web.Response:
+    manager = _manager(request)
+    comp_id = request.match_info["comp_id"]
+    component = manager.instances.get(comp_id)
+    if component is None:
+        raise ComponentNotFound(comp_id)
+    return json_response(component.property.to_json())
+
+
+async def component_request(request: web.Request) -> web.Response:
+    manager = _manager(request)
+    comp_id = request.match_info["comp_id"]
+    component = manager.instances.get(comp_id)
+    if component is None:
+        raise ComponentNotFound(comp_id)
+    if manager.state != "running":
+        raise ObjectUnavailable(comp_id, f"component manager {manager.cm_id} is {manager.state}")
+    body = parse_json(await request.read())
+    response = await component.dispatch(
+        Request(request.method, request.match_info["tail"], dict(request.query), body)
+    )
+    return json_response(response.body, response.status)
+
+
+async def root(request: web.Request) -> web.Response:
+    """Answers liveness probes (a successor checking whether we still run)."""
+    manager = _manager(request)
+    return json_response({"id": manager.cm_id, "state": manager.state.value})
+
+
+def build_app(manager: ComponentManager) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=16 * 1024**2)
+    app[MANAGER] = manager
+    prefix = f"/{manager.cm_id}"
+    app.router.add_get("/", root)
+    app.router.add_get(f"{prefix}/property", get_property)
+    app.router.add_get(f"{prefix}/component_types", get_component_types)
+    app.router.add_get(f"{prefix}/components", list_components)
+    app.router.add_get(f"{prefix}/components/{{comp_id}}", get_component)
+    app.router.add_route("*", "/{comp_id}/{tail:.*}", component_request)
+    return app

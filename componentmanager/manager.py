@@ -1,0 +1,300 @@
+"""A component manager: hosts component instances and keeps them equal to the desired state.
+
+Start: wait (on a watch, no polling) until a system manager is alive; then,
+holding the global lock, publish ``/component_managers/<cm_id>`` as
+``initializing``, re-create the components assigned to it, publish one
+ephemeral per component, turn itself ``running``, release.  After that a
+reconciler, woken by the watch on ``/odenos/components``, creates what is
+newly desired and finalizes what is no longer.
+
+A lost session (``LOST``) takes all our ephemerals: on the next
+``CONNECTED`` the same registration runs again with the instances still in
+memory, which is how their state survives a session expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from typing import Any
+
+from odenos.cluster import ClusterView
+from odenos.components.base import Component
+from odenos.errors import CoordinationError, NodeExists, NodeMissing, OdenosError
+from odenos.http.probe import answers
+from odenos.model.property import ObjectState
+from odenos.zk import paths
+from odenos.zk.client import ConnState, Coordinator
+from odenos.zk.ephemeral import claim, process_identity, process_label
+from odenos.zk.lock import GlobalLock
+
+log = logging.getLogger(__name__)
+
+LOCK_TIMEOUT = 120.0
+
+
+class ManagerState(enum.StrEnum):
+    WAITING = "waiting"  # for the system manager
+    INITIALIZING = "initializing"  # registering / resuming under the global lock
+    RUNNING = "running"
+    FINALIZING = "finalizing"
+
+
+_TRANSITIONS = {
+    ManagerState.WAITING: {ManagerState.INITIALIZING, ManagerState.FINALIZING},
+    ManagerState.INITIALIZING: {
+        ManagerState.RUNNING,
+        ManagerState.WAITING,
+        ManagerState.FINALIZING,
+    },
+    ManagerState.RUNNING: {
+        ManagerState.INITIALIZING,
+        ManagerState.WAITING,
+        ManagerState.FINALIZING,
+    },
+    ManagerState.FINALIZING: set(),
+}
+
+
+class ComponentManager:
+    """Instances and their publication in ZooKeeper.  Used on the manager's loop."""
+
+    def __init__(
+        self,
+        cm_id: str,
+        zk: Coordinator,
+        view: ClusterView,
+        types: dict[str, type[Component]],
+        address: str,
+    ) -> None:
+        self.cm_id = cm_id
+        self.zk = zk
+        self.view = view
+        self.types = types
+        self.address = address
+        self.instances: dict[str, Component] = {}
+        self.state = ManagerState.WAITING
+        self._errors: dict[str, str] = {}  # comp_id -> why its creation failed
+        self._wake = asyncio.Event()
+        self._busy = asyncio.Lock()  # registration and reconciliation never overlap
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reconciler: asyncio.Task[None] | None = None
+
+    # --- state ------------------------------------------------------------------------------
+
+    def _set_state(self, new: ManagerState) -> None:
+        if new == self.state:
+            return
+        if new not in _TRANSITIONS[self.state]:
+            raise RuntimeError(f"component manager {self.cm_id}: {self.state} -> {new} not allowed")
+        log.info("component manager %s: %s -> %s", self.cm_id, self.state.value, new.value)
+        self.state = new
+
+    def _manager_data(self) -> dict[str, Any]:
+        return {
+            "id": self.cm_id,
+            "type": "ComponentManager",
+            "state": self.state.value,
+            "address": self.address,
+            "component_types": [cls.type_info() for cls in self.types.values()],
+            **process_identity(),
+        }
+
+    def property(self) -> dict[str, Any]:
+        data = self._manager_data()
+        data["component_types"] = ",".join(self.types)
+        data["super_type"] = "ComponentManager"
+        return data
+
+    # --- start, resume, stop ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.view.desired.add_listener(lambda *_: self._wake.set())
+        self.zk.add_state_listener(self._on_session_state)
+        await self._wait_for_system_manager()
+        await self.register()
+        self._reconciler = asyncio.get_running_loop().create_task(self._reconcile_forever())
+
+    async def _wait_for_system_manager(self) -> None:
+        while not await self.view.system_managers.wait_for(
+            lambda: self.view.system_manager() is not None, 10.0
+        ):
+            log.info("component manager %s: waiting for the system manager", self.cm_id)
+
+    async def register(self) -> None:
+        """Register or resume under the global lock (see the module docstring)."""
+        async with self._busy, GlobalLock(self.zk, process_label(self.cm_id), LOCK_TIMEOUT):
+            self._set_state(ManagerState.INITIALIZING)
+            await claim(
+                self.zk,
+                paths.component_manager(self.cm_id),
+                self._manager_data(),
+                answers,
+                f"component manager {self.cm_id}",
+            )
+            await self._remove_stale_ephemerals()
+            resumed = await self._reconcile_once()
+            self._set_state(ManagerState.RUNNING)
+            await self.zk.set(paths.component_manager(self.cm_id), self._manager_data())
+        log.info(
+            "component manager %s running with %d component(s) (%s resumed/created)",
+            self.cm_id,
+            len(self.instances),
+            resumed,
+        )
+
+    async def stop(self) -> None:
+        """Graceful stop: say ``finalizing``, finalize every component, drop our nodes."""
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+        previous = self.state
+        self._set_state(ManagerState.FINALIZING)
+        if previous in (ManagerState.RUNNING, ManagerState.INITIALIZING):
+            try:
+                await self.zk.set(paths.component_manager(self.cm_id), self._manager_data())
+            except CoordinationError as err:
+                log.warning("could not publish finalizing: %s", err.message)
+        for comp_id in list(self.instances):
+            await self._drop(comp_id, delete_node=False)
+
+    def _on_session_state(self, state: ConnState) -> None:
+        if state == ConnState.LOST and self.state == ManagerState.RUNNING:
+            log.warning(
+                "component manager %s lost its ZooKeeper session: its nodes are gone, "
+                "will register again on reconnect",
+                self.cm_id,
+            )
+            self._set_state(ManagerState.WAITING)
+        elif state == ConnState.CONNECTED and self.state == ManagerState.WAITING:
+            task = asyncio.get_running_loop().create_task(self._reregister())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _reregister(self) -> None:
+        try:
+            await self._wait_for_system_manager()
+            await self.register()
+        except OdenosError as err:
+            log.error("component manager %s: re-registration failed: %s", self.cm_id, err.message)
+
+    # --- reconciliation ---------------------------------------------------------------------
+
+    def _mine(self) -> dict[str, dict[str, Any]]:
+        mine = {}
+        for comp_id in self.view.desired_ids():
+            record = self.view.desired_component(comp_id)
+            if record is not None and record.get("cm_id") == self.cm_id:
+                mine[comp_id] = record
+        return mine
+
+    async def _reconcile_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self.state != ManagerState.RUNNING:
+                continue
+            try:
+                async with self._busy:
+                    await self._reconcile_once()
+            except OdenosError as err:
+                log.error("reconciliation failed (will retry): %s", err.message)
+                await asyncio.sleep(1.0)
+                self._wake.set()
+
+    async def _reconcile_once(self) -> int:
+        """Make instances and their ephemerals match the desired state; returns how many
+        components were created or re-published."""
+        mine = self._mine()
+        for comp_id in [c for c in self.instances if c not in mine]:
+            await self._drop(comp_id, delete_node=True)
+        for comp_id in [c for c in list(self._errors) if c not in mine]:
+            self._errors.pop(comp_id)
+            await self._delete_live_node(comp_id)
+        todo = [(cid, rec) for cid, rec in mine.items() if not self._published(cid)]
+        await asyncio.gather(*(self._ensure(cid, rec) for cid, rec in todo))
+        return len(todo)
+
+    def _published(self, comp_id: str) -> bool:
+        live = self.view.live_component(self.cm_id, comp_id)
+        return live is not None and (comp_id in self.instances or comp_id in self._errors)
+
+    async def _ensure(self, comp_id: str, record: dict[str, Any]) -> None:
+        """Create the instance if needed, then publish its ephemeral."""
+        component = self.instances.get(comp_id)
+        if component is None and comp_id not in self._errors:
+            component = await self._create(comp_id, str(record.get("type")))
+        if component is not None:
+            await self._publish(comp_id, component.property.state.value, None)
+        else:
+            await self._publish(comp_id, ObjectState.ERROR.value, self._errors.get(comp_id))
+
+    async def _create(self, comp_id: str, comp_type: str) -> Component | None:
+        cls = self.types.get(comp_type)
+        if cls is None:
+            self._errors[comp_id] = f"component manager {self.cm_id} has no type {comp_type!r}"
+            return None
+        component = cls(comp_id, self.cm_id)
+        try:
+            await component.initialize()
+        except Exception as exc:
+            log.exception("component %s (%s) failed to initialize", comp_id, comp_type)
+            self._errors[comp_id] = f"initialization failed: {type(exc).__name__}: {exc}"
+            return None
+        component.state_listener = lambda state, cid=comp_id: self._state_changed(cid, state)
+        self.instances[comp_id] = component
+        log.info("component %s (%s) created", comp_id, comp_type)
+        return component
+
+    def _state_changed(self, comp_id: str, state: ObjectState) -> None:
+        task = asyncio.get_running_loop().create_task(self._publish(comp_id, state.value, None))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish(self, comp_id: str, state: str, error: str | None) -> None:
+        instance = self.instances.get(comp_id)
+        data: dict[str, Any] = {
+            "id": comp_id,
+            "type": instance.TYPE
+            if instance
+            else (self.view.desired_component(comp_id) or {}).get("type"),
+            "cm_id": self.cm_id,
+            "state": state,
+        }
+        if error:
+            data["error"] = error
+        path = paths.live_component(self.cm_id, comp_id)
+        try:
+            await self.zk.create(path, data, ephemeral=True)
+        except NodeExists:
+            # Ours: update it.  A dead session's: it goes, ours replaces it.
+            if await self.zk.owns(path):
+                await self.zk.set(path, data)
+            else:
+                await self._delete_live_node(comp_id)
+                await self.zk.create(path, data, ephemeral=True)
+
+    async def _remove_stale_ephemerals(self) -> None:
+        """Our previous session's component nodes: drop them now rather than at its expiry."""
+        prefix = paths.live_component_name(self.cm_id, "")
+        for name in await self.zk.children(paths.COMPONENTS):
+            if name.startswith(prefix) and not await self.zk.owns(f"{paths.COMPONENTS}/{name}"):
+                with contextlib.suppress(NodeMissing):
+                    await self.zk.delete(f"{paths.COMPONENTS}/{name}")
+
+    async def _delete_live_node(self, comp_id: str) -> None:
+        with contextlib.suppress(NodeMissing):
+            await self.zk.delete(paths.live_component(self.cm_id, comp_id))
+
+    async def _drop(self, comp_id: str, *, delete_node: bool) -> None:
+        component = self.instances.pop(comp_id, None)
+        if component is None:
+            return
+        try:
+            await component.finalize()
+        except Exception:
+            log.exception("component %s failed to finalize", comp_id)
+        if delete_node:
+            await self._delete_live_node(comp_id)
+        log.info("component %s finalized", comp_id)

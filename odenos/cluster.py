@@ -1,0 +1,214 @@
+"""What a daemon knows of the whole system: a watch-fed view of the ZooKeeper tree.
+
+The system manager and the REST translator decide from this view, never from a
+ZooKeeper round trip per request: who is alive (``/system_manager``,
+``/component_managers``, ``/components``) and what should exist
+(``/odenos/components``).  Every answer is computed from the caches at the
+moment of the call; the caches replace their dicts on change, so a decision
+sees one consistent state of each parent.
+
+Node data (JSON) of the tree:
+
+* ``/system_manager/<id>``: ``{id, type: "SystemManager", state, address, pid, host}``
+* ``/component_managers/<cm_id>``: ``{id, type: "ComponentManager", state, address,
+  component_types: [{type, super_type, connection_types, description}], pid, host}``
+* ``/components/<cm_id>:<id>``: ``{id, type, cm_id, state, error?}``
+* ``/odenos/components/<id>``: ``{id, type, cm_id}`` (desired state)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from odenos.errors import ObjectNotFound, ObjectUnavailable
+from odenos.model.property import ObjectState
+from odenos.zk import paths
+from odenos.zk.cache import CachedNode, ChangeKind, ChildrenCache
+from odenos.zk.client import Coordinator
+
+log = logging.getLogger(__name__)
+
+RUNNING = ObjectState.RUNNING.value
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a request for an object goes."""
+
+    object_id: str
+    kind: str  # "system_manager" | "component_manager" | "component"
+    address: str  # base URL of the process that hosts the object
+    cm_id: str | None = None
+
+
+def _data(node: CachedNode | None) -> dict[str, Any] | None:
+    if node is None or not isinstance(node.data, dict):
+        return None
+    return node.data
+
+
+class ClusterView:
+    """Caches of the four parents, and the decisions derived from them.
+
+    Must be created and used on the daemon's loop.
+    """
+
+    def __init__(self, coordinator: Coordinator, manager_id: str) -> None:
+        self.manager_id = manager_id
+        self.system_managers = ChildrenCache(coordinator, paths.SYSTEM_MANAGER)
+        self.managers = ChildrenCache(coordinator, paths.COMPONENT_MANAGERS)
+        self.live = ChildrenCache(coordinator, paths.COMPONENTS)
+        self.desired = ChildrenCache(coordinator, paths.DESIRED_COMPONENTS)
+        self._caches = (self.system_managers, self.managers, self.live, self.desired)
+
+    async def start(self) -> None:
+        for cache in self._caches:
+            await cache.start()
+
+    def close(self) -> None:
+        for cache in self._caches:
+            cache.close()
+
+    def on_manager_change(self, listener: Callable[[str, str, dict[str, Any]], None]) -> None:
+        """``listener(kind, cm_id, data)`` on every change under ``/component_managers``."""
+        self.managers.add_listener(lambda kind, name, node: listener(kind, name, node.data or {}))
+
+    # --- plain lookups -----------------------------------------------------------------------
+
+    def system_manager(self) -> dict[str, Any] | None:
+        return _data(self.system_managers.get(self.manager_id))
+
+    def manager(self, cm_id: str) -> dict[str, Any] | None:
+        return _data(self.managers.get(cm_id))
+
+    def manager_ids(self) -> list[str]:
+        return sorted(self.managers.nodes)
+
+    def desired_component(self, comp_id: str) -> dict[str, Any] | None:
+        return _data(self.desired.get(comp_id))
+
+    def desired_ids(self) -> list[str]:
+        return sorted(self.desired.nodes)
+
+    def live_component(self, cm_id: str, comp_id: str) -> dict[str, Any] | None:
+        return _data(self.live.get(paths.live_component_name(cm_id, comp_id)))
+
+    def component_types(self) -> dict[str, dict[str, Any]]:
+        """``{type: {type, super_type, connection_types, description, cm_id: [ids]}}``
+        over the live, running managers (reference: ``GET component_types``)."""
+        types: dict[str, dict[str, Any]] = {}
+        for cm_id in self.manager_ids():
+            data = self.manager(cm_id) or {}
+            for info in data.get("component_types", []):
+                entry = types.setdefault(info["type"], {**info, "cm_id": []})
+                entry["cm_id"].append(cm_id)
+        return types
+
+    # --- derived state -----------------------------------------------------------------------
+
+    def component_status(self, comp_id: str) -> tuple[str, str | None]:
+        """(state, reason) of a desired component, from the liveness of its manager
+        and of its ephemeral.  ``reason`` is None when it is running."""
+        desired = self.desired_component(comp_id)
+        if desired is None:
+            raise ObjectNotFound(comp_id)
+        cm_id = str(desired.get("cm_id"))
+        manager = self.manager(cm_id)
+        if manager is None:
+            return ObjectState.ERROR.value, f"component manager {cm_id!r} is not alive"
+        live = self.live_component(cm_id, comp_id)
+        if manager.get("state") != RUNNING:
+            state = live.get("state", "initializing") if live else "initializing"
+            return str(state), f"component manager {cm_id!r} is {manager.get('state')}"
+        if live is None:
+            return ObjectState.INITIALIZING.value, "not yet created by its component manager"
+        state = str(live.get("state"))
+        if state != RUNNING:
+            return state, str(live.get("error") or f"component is {state}")
+        return state, None
+
+    def component_property(self, comp_id: str) -> dict[str, Any]:
+        """The component's ObjectProperty as the system manager reports it."""
+        desired = self.desired_component(comp_id)
+        if desired is None:
+            raise ObjectNotFound(comp_id)
+        state, reason = self.component_status(comp_id)
+        info = self.component_types().get(str(desired.get("type")), {})
+        body: dict[str, Any] = {
+            "id": comp_id,
+            "type": desired.get("type"),
+            "super_type": info.get("super_type", desired.get("type")),
+            "description": info.get("description", ""),
+            "connection_types": ",".join(
+                f"{k}:{v}" for k, v in info.get("connection_types", {}).items()
+            ),
+            "cm_id": desired.get("cm_id"),
+            "state": state,
+        }
+        if reason is not None:
+            body["reason"] = reason
+        return body
+
+    def manager_property(self, cm_id: str) -> dict[str, Any]:
+        data = self.manager(cm_id)
+        if data is None:
+            raise ObjectNotFound(cm_id)
+        return {
+            "id": cm_id,
+            "type": "ComponentManager",
+            "super_type": "ComponentManager",
+            "state": data.get("state"),
+            "description": data.get("description", ""),
+            "component_types": ",".join(t["type"] for t in data.get("component_types", [])),
+            "address": data.get("address"),
+            "host": data.get("host"),
+            "pid": data.get("pid"),
+        }
+
+    # --- routing -----------------------------------------------------------------------------
+
+    def route(self, object_id: str) -> Target:
+        """Where a request for ``object_id`` goes, decided from the caches alone.
+
+        Raises :class:`ObjectNotFound` for an id nobody knows and
+        :class:`ObjectUnavailable` (503) for a known object that cannot answer now.
+        """
+        if object_id == self.manager_id:
+            sm = self.system_manager()
+            if sm is None:
+                raise ObjectUnavailable(object_id, "the system manager is not running")
+            return Target(object_id, "system_manager", str(sm["address"]))
+        manager = self.manager(object_id)
+        if manager is not None:
+            if manager.get("state") != RUNNING:
+                raise ObjectUnavailable(object_id, f"component manager is {manager.get('state')}")
+            return Target(object_id, "component_manager", str(manager["address"]), object_id)
+        desired = self.desired_component(object_id)
+        if desired is None:
+            if any((d.data or {}).get("cm_id") == object_id for d in self.desired.nodes.values()):
+                raise ObjectUnavailable(object_id, "component manager is not alive")
+            raise ObjectNotFound(object_id)
+        state, reason = self.component_status(object_id)
+        if reason is not None:
+            # A manager that is away may be back soon; a failed component will not.
+            raise ObjectUnavailable(object_id, reason, retry_after=1 if state != "error" else 5)
+        cm_id = str(desired["cm_id"])
+        manager = self.manager(cm_id) or {}
+        return Target(object_id, "component", str(manager["address"]), cm_id)
+
+
+def describe_manager_loss(kind: str, cm_id: str, data: dict[str, Any]) -> str | None:
+    """A log line for a change of a component manager's ephemeral, or None."""
+    if kind == ChangeKind.REMOVED:
+        if data.get("state") == ObjectState.FINALIZING.value:
+            return f"component manager {cm_id} stopped (graceful shutdown)"
+        return (
+            f"component manager {cm_id} is gone: its ephemeral node disappeared without a "
+            "shutdown (process crashed, or its ZooKeeper session expired)"
+        )
+    if kind == ChangeKind.ADDED:
+        return f"component manager {cm_id} registered (state {data.get('state')})"
+    return None

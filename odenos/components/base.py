@@ -1,0 +1,235 @@
+"""The base class of every component type (Network, drivers, logic components).
+
+A component lives inside a component manager process and runs on that
+process's asyncio loop: every hook and handler below is a coroutine called on
+the loop, and must not block it.  A component knows nothing of HTTP or
+ZooKeeper: the manager turns an HTTP request into a :class:`Request`, calls
+:meth:`Component.dispatch`, and renders the :class:`Response` (or the
+:class:`~odenos.errors.OdenosError` it raises) as JSON.
+
+Request routing is declared on the methods with :func:`route`::
+
+    class Echo(Component):
+        TYPE = "Echo"
+
+        @route("GET", "echo/<word>")
+        async def echo(self, request: Request, word: str) -> Response:
+            return Response(200, {"word": word})
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from odenos.errors import BadRequest, MethodNotAllowed, NotFound
+from odenos.model.property import ObjectProperty, ObjectState
+
+_PARAM = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request addressed to one object.
+
+    ``path`` is what follows ``/<object_id>/`` in the URL, without a leading
+    slash (``"topology/nodes/node001"``); ``body`` is the parsed JSON body or
+    ``None`` when the request had none.
+    """
+
+    method: str
+    path: str
+    query: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None
+
+    def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object, or :class:`BadRequest` naming what was sent instead."""
+        if not isinstance(self.body, dict):
+            raise BadRequest(
+                f"{self.method} {self.path} needs a JSON object body, got "
+                f"{type(self.body).__name__ if self.body is not None else 'no body'}"
+            )
+        return self.body
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: Any = None
+
+
+C = TypeVar("C", bound="Component")
+Handler = Callable[..., Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    pattern: str
+    regex: re.Pattern[str]
+    handler_name: str
+
+
+def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
+    """Declare ``handler`` as the answer to ``method`` on paths matching ``pattern``.
+
+    ``<name>`` in ``pattern`` matches one path segment and is passed to the
+    handler as the keyword argument ``name``.
+    """
+
+    def decorate(handler: Handler) -> Handler:
+        routes: list[tuple[str, str]] = getattr(handler, "_odenos_routes", [])
+        routes.append((method.upper(), pattern.strip("/")))
+        handler._odenos_routes = routes  # type: ignore[attr-defined]
+        return handler
+
+    return decorate
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    parts = []
+    last = 0
+    for m in _PARAM.finditer(pattern):
+        parts.append(re.escape(pattern[last : m.start()]))
+        parts.append(f"(?P<{m.group(1)}>[^/]+)")
+        last = m.end()
+    parts.append(re.escape(pattern[last:]))
+    return re.compile("^" + "".join(parts) + "$")
+
+
+class Component:
+    """A component instance.  Subclasses set the class attributes and add routes.
+
+    Class attributes:
+      ``TYPE``: the component type name clients use (``"Network"``);
+      ``SUPER_TYPE``: the reference's ``super_type`` (defaults to ``TYPE``);
+      ``DESCRIPTION``: one line for ``GET component_types``;
+      ``CONNECTION_TYPES``: ``{connection_type: "1" | "*"}``.
+    """
+
+    TYPE: ClassVar[str] = "Component"
+    SUPER_TYPE: ClassVar[str | None] = None
+    DESCRIPTION: ClassVar[str] = ""
+    CONNECTION_TYPES: ClassVar[dict[str, str]] = {}
+
+    _routes: ClassVar[list[_Route]] = []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        routes: list[_Route] = []
+        seen: set[str] = set()
+        # Subclass routes first so that a subclass may override a pattern.
+        for klass in cls.__mro__:
+            for name, attr in vars(klass).items():
+                if name in seen:
+                    continue
+                for method, pattern in getattr(attr, "_odenos_routes", []):
+                    routes.append(_Route(method, pattern, _compile(pattern), name))
+                seen.add(name)
+        cls._routes = routes
+
+    def __init__(self, object_id: str, cm_id: str) -> None:
+        self.id = object_id
+        self.cm_id = cm_id
+        self.property = ObjectProperty(
+            id=object_id,
+            type=self.TYPE,
+            super_type=self.SUPER_TYPE or self.TYPE,
+            description=self.DESCRIPTION,
+            cm_id=cm_id,
+            connection_types=dict(self.CONNECTION_TYPES),
+        )
+        self.settings: dict[str, Any] = {}
+        #: Called with the new state whenever the property's state changes; the
+        #: component manager sets it to publish the state in ZooKeeper.
+        self.state_listener: Callable[[ObjectState], None] | None = None
+
+    @classmethod
+    def type_info(cls) -> dict[str, Any]:
+        """This type as ``GET component_types`` describes it (without ``cm_id``)."""
+        return {
+            "type": cls.TYPE,
+            "super_type": cls.SUPER_TYPE or cls.TYPE,
+            "connection_types": dict(cls.CONNECTION_TYPES),
+            "description": cls.DESCRIPTION,
+        }
+
+    # --- lifecycle hooks: override ----------------------------------------------------------
+
+    async def on_initialize(self) -> None:
+        """Prepare the component.  Raising makes the creation fail (state ``error``)."""
+
+    async def on_finalize(self) -> None:
+        """Release what the component holds; called once before it is dropped."""
+
+    # --- lifecycle, called by the component manager -----------------------------------------
+
+    async def initialize(self) -> None:
+        try:
+            await self.on_initialize()
+        except Exception:
+            self._set_state(ObjectState.ERROR)
+            raise
+        self._set_state(ObjectState.RUNNING)
+
+    async def finalize(self) -> None:
+        if self.property.state == ObjectState.RUNNING:
+            self._set_state(ObjectState.FINALIZING)
+        await self.on_finalize()
+
+    def _set_state(self, state: ObjectState) -> None:
+        old = self.property.state
+        self.property.set_state(state)
+        if old != state and self.state_listener is not None:
+            self.state_listener(state)
+
+    # --- request routing --------------------------------------------------------------------
+
+    async def dispatch(self, request: Request) -> Response:
+        """Answer ``request`` with the handler whose pattern matches its path.
+
+        Raises :class:`NotFound` when no pattern matches, and
+        :class:`MethodNotAllowed` when patterns match but not for this method.
+        """
+        path = request.path.strip("/")
+        allowed: list[str] = []
+        for r in self._routes:
+            m = r.regex.match(path)
+            if m is None:
+                continue
+            if r.method != request.method:
+                allowed.append(r.method)
+                continue
+            handler: Handler = getattr(self, r.handler_name)
+            return await handler(request, **m.groupdict())
+        if allowed:
+            raise MethodNotAllowed(
+                f"{request.method} is not allowed on {self.id}/{path}",
+                allowed=sorted(set(allowed)),
+            )
+        raise NotFound(f"{self.id} has no resource {path!r}", path=path)
+
+    # --- routes every object answers --------------------------------------------------------
+
+    @route("GET", "property")
+    async def get_property(self, request: Request) -> Response:
+        return Response(200, self.property.to_json())
+
+    @route("PUT", "property")
+    async def put_property(self, request: Request) -> Response:
+        old = self.property.state
+        self.property.update_from(request.json_object())
+        if self.property.state != old and self.state_listener is not None:
+            self.state_listener(self.property.state)
+        return Response(200, self.property.to_json())
+
+    @route("GET", "settings")
+    async def get_settings(self, request: Request) -> Response:
+        return Response(200, dict(self.settings))
+
+    @route("PUT", "settings")
+    async def put_settings(self, request: Request) -> Response:
+        self.settings = dict(request.json_object())
+        return Response(200, dict(self.settings))

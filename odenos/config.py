@@ -1,0 +1,347 @@
+"""The ``etc/odenos.conf`` parser (reference section 2).
+
+One setting a line: a key, white space, a value (the rest of the line).  A
+key alone is a flag that is on.  ``#`` starts a comment anywhere on a line.
+Keys are case-sensitive (``MANAGER`` and ``PROCESS`` upper case, as in
+ODENOS).  Anything malformed raises :class:`~odenos.errors.ConfigError`
+naming the file and line; unknown, ignored and repeated keys only produce a
+warning in :attr:`Config.warnings`, for the caller to log.
+
+Relative paths are resolved against the *base directory*: the parent of the
+config file's directory when that directory is ``etc`` (the ODENOS layout,
+``etc/`` and ``var/`` side by side), else the config file's directory.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from odenos.errors import ConfigError
+
+DEFAULT_MANAGER_ID = "systemmanager"
+DEFAULT_ZOOKEEPER_PORT = 2181
+SUPPORTED_LANGUAGES = ("python",)
+
+# Object ids of the core process: a component manager of the same id would
+# shadow them in the REST translator's /<object_id>/ routing.
+_CORE_IDS = ("resttranslator", "eventmanager")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_ID_RULE = "a letter or digit, then letters, digits, '_', '.' or '-'"
+_DECIMAL = re.compile(r"[0-9]+")
+_FLAG_VALUES = dict.fromkeys(("on", "true", "yes", "1"), True) | dict.fromkeys(
+    ("off", "false", "no", "0"), False
+)
+_FLAG_KEYS = ("manager.disabled", "zookeeper.embed")
+_PORT = "a port number"
+_MS = "a time in milliseconds"
+#: Keys that need a value, with what the value should be (for messages).
+_VALUE_KEYS = {
+    "MANAGER": "the system manager id",
+    "PROCESS": "<cm id>,<language>[,<component dir>...]",
+    "rest.host": "a host name or address",
+    "rest.port": f"{_PORT} (1-65535)",
+    "rest.root": "a folder of static files",
+    "rest.forward_timeout": f"{_MS} (100-600000)",
+    "process.host": "a host name or address",
+    "zookeeper.host": "host[:port][,host[:port]...][/chroot]",
+    "zookeeper.port": f"{_PORT} (1-65535)",
+    "zookeeper.session_timeout": f"{_MS} (1000-600000)",
+    "zookeeper.classpath": "a Java class path",
+    "var.dir": "a folder",
+    "monitor": "a comma-separated list of object ids",
+    "monitor.logging": "a comma-separated list of object ids",
+}
+_CASE_HINTS = {k.lower(): k for k in (*_FLAG_KEYS, *_VALUE_KEYS)}
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One ``PROCESS`` line: a component manager to run on this host."""
+
+    cm_id: str
+    language: str
+    component_dirs: tuple[Path, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class ZooKeeperConfig:
+    """Where ZooKeeper is, and whether the core process runs it itself.
+
+    ``hosts`` gives every host its port; ``chroot`` is ``None`` or
+    ``/a[/b...]``.  With ``embed`` on, ``hosts`` is ``127.0.0.1:<port>``,
+    where the embedded server listens.
+    """
+
+    hosts: str
+    port: int
+    chroot: str | None
+    embed: bool
+    session_timeout_ms: int
+    classpath: str | None
+
+    @property
+    def connect_string(self) -> str:
+        """The string kazoo's ``KazooClient(hosts=...)`` takes."""
+        return self.hosts + (self.chroot or "")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated ``odenos.conf``; every path in it is absolute."""
+
+    path: Path
+    base_dir: Path
+    manager_disabled: bool
+    manager_id: str
+    processes: tuple[ProcessSpec, ...]
+    rest_host: str
+    rest_port: int
+    rest_root: Path | None
+    process_host: str
+    forward_timeout: float
+    zookeeper: ZooKeeperConfig
+    var_dir: Path
+    monitor: tuple[str, ...]
+    monitor_logging: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    def process(self, cm_id: str) -> ProcessSpec:
+        """The ``PROCESS`` line of ``cm_id``; :class:`ConfigError` when there is none."""
+        for spec in self.processes:
+            if spec.cm_id == cm_id:
+                return spec
+        raise ConfigError(f"no PROCESS line for {cm_id!r}", str(self.path))
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and parse ``path``; a missing or unreadable file is a :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"cannot read the configuration file: {reason}", str(path)) from exc
+    except UnicodeDecodeError as exc:
+        reason = f"not UTF-8 text ({exc})"
+        raise ConfigError(f"cannot read the configuration file: {reason}", str(path)) from exc
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Parse ``text``, the contents of the config file ``path``.
+
+    ``path`` names the file in messages and sets the base directory; it is
+    not read.  Raises :class:`ConfigError` at the first malformed line.
+    """
+    return _Parser(text, Path(path)).config()
+
+
+class _Parser:
+    """One parse of one file.
+
+    Every line is read before any is interpreted, so the order of keys never
+    matters (``zookeeper.port`` may follow ``zookeeper.host``, ``MANAGER``
+    may follow ``PROCESS``); for a repeated key the last line wins.
+    """
+
+    def __init__(self, text: str, path: Path) -> None:
+        self.file = str(path)
+        self.path = path.resolve()
+        parent = self.path.parent
+        self.base_dir = parent.parent if parent.name == "etc" else parent
+        self.values: dict[str, tuple[str | None, int]] = {}
+        self.processes: list[tuple[str, int]] = []
+        self.warnings: list[str] = []
+        for lineno, raw in enumerate(text.splitlines(), start=1):
+            self._read(raw, lineno)
+
+    def _read(self, raw: str, lineno: int) -> None:
+        words = raw.split("#", 1)[0].split(None, 1)
+        if not words:
+            return
+        key, value = words[0], (words[1].strip() if len(words) > 1 else None)
+        if key.startswith("pubsub."):
+            self._warn(
+                f"{key!r} ignored: ODENOS's Redis pub/sub transport is not used here", lineno
+            )
+        elif key not in _FLAG_KEYS and key not in _VALUE_KEYS:
+            hint = _CASE_HINTS.get(key.lower())
+            more = f"; keys are case-sensitive: did you mean {hint!r}?" if hint else ""
+            self._warn(f"unknown key {key!r} (ignored){more}", lineno)
+        elif value is None and key in _VALUE_KEYS:
+            raise self._error(f"{key} needs a value: {_VALUE_KEYS[key]}", lineno)
+        elif key == "PROCESS" and value is not None:
+            self.processes.append((value, lineno))
+        else:
+            if key in self.values:
+                earlier = self.values[key][1]
+                self._warn(f"{key} is also set on line {earlier}; this later one wins", lineno)
+            self.values[key] = (value, lineno)
+
+    def _warn(self, message: str, lineno: int) -> None:
+        self.warnings.append(f"{self.file}:{lineno}: {message}")
+
+    def _error(self, message: str, lineno: int | None) -> ConfigError:
+        return ConfigError(message, self.file, lineno)
+
+    def _text(self, key: str, default: str) -> str:
+        value = self.values.get(key, (None, 0))[0]
+        return default if value is None else value
+
+    def _line(self, key: str) -> int | None:
+        return self.values[key][1] if key in self.values else None
+
+    def _flag(self, key: str, default: bool) -> bool:
+        if key not in self.values:
+            return default
+        value, lineno = self.values[key]
+        if value is None:
+            return True
+        if value.lower() not in _FLAG_VALUES:
+            expected = "on/off, true/false, yes/no, 1/0; the key alone means on"
+            raise self._error(f"{key}: {value!r} is not a flag value ({expected})", lineno)
+        return _FLAG_VALUES[value.lower()]
+
+    def _integer(self, key: str, default: int, low: int, high: int, noun: str) -> int:
+        if key not in self.values:
+            return default
+        value, lineno = self.values[key]
+        if value is None or not _DECIMAL.fullmatch(value) or not low <= int(value) <= high:
+            raise self._error(f"{key}: {value!r} is not {noun} ({low}-{high})", lineno)
+        return int(value)
+
+    def _resolve(self, value: str) -> Path:
+        return (self.base_dir / value).resolve()
+
+    def _check_id(self, key: str, value: str, lineno: int) -> None:
+        if not _ID.fullmatch(value):
+            raise self._error(f"{key}: {value!r} is not a valid id ({_ID_RULE})", lineno)
+        if value in _CORE_IDS:
+            core = ", ".join(_CORE_IDS)
+            raise self._error(
+                f"{key}: {value!r} is taken by a core object ({core}); choose another id", lineno
+            )
+
+    def _process(self, value: str, lineno: int, manager_id: str) -> ProcessSpec:
+        fields = [f.strip() for f in value.split(",")]
+        if len(fields) < 2 or "" in fields:
+            expected = f"{_VALUE_KEYS['PROCESS']} with no empty field"
+            raise self._error(f"PROCESS: {value!r} is malformed: expected {expected}", lineno)
+        cm_id, language, *dirs = fields
+        self._check_id("PROCESS", cm_id, lineno)
+        if cm_id == manager_id:
+            fix = "give the component manager another id"
+            raise self._error(
+                f"PROCESS: {cm_id!r} is the system manager's id (MANAGER); {fix}", lineno
+            )
+        if language.lower() not in SUPPORTED_LANGUAGES:
+            why = "only python component managers exist here"
+            raise self._error(
+                f"PROCESS {cm_id}: language {language!r} is not supported: {why}", lineno
+            )
+        return ProcessSpec(cm_id, language.lower(), tuple(map(self._resolve, dirs)), lineno)
+
+    def _processes(self, manager_id: str) -> tuple[ProcessSpec, ...]:
+        specs: dict[str, ProcessSpec] = {}
+        for value, lineno in self.processes:
+            spec = self._process(value, lineno, manager_id)
+            if spec.cm_id in specs:
+                dup = f"{spec.cm_id!r} is already defined on line {specs[spec.cm_id].line}"
+                raise self._error(
+                    f"PROCESS: {dup}; each component manager needs its own id", lineno
+                )
+            specs[spec.cm_id] = spec
+        return tuple(specs.values())
+
+    def _host(self, item: str, lineno: int | None) -> tuple[str, int | None]:
+        """``host``, ``host:port``, ``[v6]:port`` or bare ``v6`` -> (host, port or None)."""
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            port_text: str | None = rest[1:] if rest.startswith(":") else None
+            bad = rest != "" and port_text is None
+        elif item.count(":") > 1:
+            host, port_text, bad = item, None, False
+        else:
+            host, colon, after = item.partition(":")
+            port_text, bad = (after if colon else None), False
+        if bad or not host or any(c.isspace() or c in "[]" for c in host):
+            raise self._error(f"zookeeper.host: {item!r} is not host[:port]", lineno)
+        if port_text is not None and not (
+            _DECIMAL.fullmatch(port_text) and 1 <= int(port_text) <= 65535
+        ):
+            raise self._error(f"zookeeper.host: {item!r} has no valid {_PORT} (1-65535)", lineno)
+        return host, None if port_text is None else int(port_text)
+
+    def _zookeeper(self) -> ZooKeeperConfig:
+        port = self._integer("zookeeper.port", DEFAULT_ZOOKEEPER_PORT, 1, 65535, _PORT)
+        embed = self._flag("zookeeper.embed", True)
+        value = self._text("zookeeper.host", "127.0.0.1")
+        lineno = self._line("zookeeper.host")
+        hosts_part, slash, chroot_part = value.partition("/")
+        chroot = "/" + chroot_part if slash else None
+        if chroot is not None and any(s in ("", ".", "..") for s in chroot_part.split("/")):
+            rule = "/name[/name...] with no empty, '.' or '..' part and no trailing '/'"
+            raise self._error(f"zookeeper.host: chroot {chroot!r} is not {rule}", lineno)
+        hosts = [self._host(h.strip(), lineno) for h in hosts_part.split(",")]
+        if embed:
+            named = f"zookeeper.embed is on, but zookeeper.host names {value!r}"
+            external = "add 'zookeeper.embed off' to use an external ZooKeeper"
+            if len(hosts) != 1 or not _is_loopback(hosts[0][0]):
+                raise self._error(f"{named}; {external}", lineno)
+            if hosts[0][1] not in (None, port):
+                listens = f"the embedded server listens on port {port} (zookeeper.port)"
+                raise self._error(
+                    f"{named}; {listens}: make the ports agree, or {external}", lineno
+                )
+            # The embedded server binds 127.0.0.1 only: another loopback spelling
+            # (localhost may resolve to ::1 first) would not reach it.
+            hosts = [("127.0.0.1", port)]
+        joined = ",".join(_join_host(h, port if p is None else p) for h, p in hosts)
+        timeout = self._integer("zookeeper.session_timeout", 4000, 1000, 600000, _MS)
+        classpath = self.values.get("zookeeper.classpath", (None, 0))[0]
+        return ZooKeeperConfig(joined, port, chroot, embed, timeout, classpath)
+
+    def config(self) -> Config:
+        manager_id = self._text("MANAGER", DEFAULT_MANAGER_ID)
+        if "MANAGER" in self.values:
+            self._check_id("MANAGER", manager_id, self.values["MANAGER"][1])
+        rest_root = self.values.get("rest.root", (None, 0))[0]
+        timeout_ms = self._integer("rest.forward_timeout", 10000, 100, 600000, _MS)
+        return Config(
+            path=self.path,
+            base_dir=self.base_dir,
+            manager_disabled=self._flag("manager.disabled", False),
+            manager_id=manager_id,
+            processes=self._processes(manager_id),
+            rest_host=self._text("rest.host", "localhost"),
+            rest_port=self._integer("rest.port", 10080, 1, 65535, _PORT),
+            rest_root=None if rest_root is None else self._resolve(rest_root),
+            process_host=self._text("process.host", "127.0.0.1"),
+            forward_timeout=timeout_ms / 1000,
+            zookeeper=self._zookeeper(),
+            var_dir=self._resolve(self._text("var.dir", "var")),
+            monitor=_comma_list(self._text("monitor", "")),
+            monitor_logging=_comma_list(self._text("monitor.logging", "")),
+            warnings=tuple(self.warnings),
+        )
+
+
+def _join_host(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _comma_list(value: str) -> tuple[str, ...]:
+    return tuple(item for item in (i.strip() for i in value.split(",")) if item)

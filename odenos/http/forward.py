@@ -1,0 +1,116 @@
+"""Forwarding a request to the process that hosts its object.
+
+The target comes from :meth:`ClusterView.route` (a cache lookup).  The answer
+is never a hang: a refused connection is a 503 at once (the process is gone,
+even if ZooKeeper has not noticed yet); no answer within ``timeout`` is a 504;
+and a request in flight to a component manager whose ephemeral node
+disappears (crash detected by ZooKeeper, session expiry) is answered 503 at
+that moment rather than when the timeout runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from odenos.cluster import ClusterView, Target
+from odenos.errors import GatewayTimeout, ObjectUnavailable
+from odenos.zk.cache import ChangeKind
+
+log = logging.getLogger(__name__)
+
+#: Request headers passed on; hop-by-hop and length headers are aiohttp's business.
+_PASS_HEADERS = ("Content-Type", "Accept", "X-Request-Id")
+
+
+class Forwarder:
+    """Forwards requests over a pooled, keep-alive HTTP client.  Use on the loop."""
+
+    def __init__(self, view: ClusterView, timeout: float) -> None:
+        self._view = view
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._in_flight: dict[str, set[asyncio.Future[None]]] = {}
+        view.on_manager_change(self._on_manager_change)
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=30),
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
+            auto_decompress=False,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def _on_manager_change(self, kind: str, cm_id: str, data: dict[str, Any]) -> None:
+        if kind == ChangeKind.ADDED:
+            return
+        if kind == ChangeKind.UPDATED and data.get("state") == "running":
+            return
+        for abort in self._in_flight.get(cm_id, set()):
+            if not abort.done():
+                abort.set_result(None)
+
+    async def forward(self, request: web.Request, target: Target, path: str) -> web.Response:
+        """Send ``request`` to ``target.address + path`` (query kept) and relay the answer."""
+        assert self._session is not None, "Forwarder.start() was not called"
+        url = target.address + path
+        if request.query_string:
+            url += "?" + request.query_string
+        body = await request.read()
+        headers = {h: request.headers[h] for h in _PASS_HEADERS if h in request.headers}
+        owner = target.cm_id or target.object_id
+        abort: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._in_flight.setdefault(owner, set()).add(abort)
+        call = asyncio.ensure_future(self._send(request.method, url, body, headers, target))
+        try:
+            await asyncio.wait((call, abort), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._in_flight[owner].discard(abort)
+            if not call.done():
+                call.cancel()
+        if not call.done() or call.cancelled():
+            raise ObjectUnavailable(
+                target.object_id,
+                f"component manager {owner!r} went away while the request was in flight",
+            )
+        return call.result()
+
+    async def _send(
+        self, method: str, url: str, body: bytes, headers: dict[str, str], target: Target
+    ) -> web.Response:
+        assert self._session is not None
+        try:
+            async with self._session.request(method, url, data=body, headers=headers) as resp:
+                payload = await resp.read()
+                out_headers = {}
+                if "Retry-After" in resp.headers:
+                    out_headers["Retry-After"] = resp.headers["Retry-After"]
+                return web.Response(
+                    status=resp.status,
+                    body=payload,
+                    content_type=resp.content_type if payload else None,
+                    headers=out_headers,
+                )
+        except aiohttp.ClientConnectorError as exc:
+            raise ObjectUnavailable(
+                target.object_id,
+                f"its process at {target.address} refused the connection "
+                f"(not running): {exc.os_error}",
+            ) from None
+        except TimeoutError:
+            raise GatewayTimeout(
+                f"{target.object_id!r} did not answer within {self._timeout:g} s "
+                f"(its process at {target.address} is stalled or overloaded)",
+                object_id=target.object_id,
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise ObjectUnavailable(
+                target.object_id, f"connection to its process at {target.address} broke: {exc!r}"
+            ) from None

@@ -1,0 +1,55 @@
+"""Starting and stopping an aiohttp application on a TCP address."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from aiohttp import web
+
+from odenos.errors import OdenosError
+
+log = logging.getLogger(__name__)
+
+
+class HttpServer:
+    """An aiohttp app served on ``host:port`` (port 0: any free port).
+
+    ``address`` is the base URL others use to reach it, once started.
+    """
+
+    def __init__(self, app: web.Application, host: str, port: int, name: str) -> None:
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._host = host
+        self._port = port
+        self._name = name
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise OdenosError(
+                f"{self._name}: cannot listen on {self._host}:{self._port}: {exc.strerror}"
+                + (" (is another instance running?)" if self._port else ""),
+            ) from None
+        server = site._server
+        sockets: list[socket.socket] = list(getattr(server, "sockets", []) or [])
+        self.port = sockets[0].getsockname()[1] if sockets else self._port
+        log.info("%s listening on %s", self._name, self.address)
+
+    async def stop_listening(self) -> None:
+        """Close the listening socket: new connections are refused at once."""
+        for site in list(self._runner.sites):
+            await site.stop()
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()

@@ -1,0 +1,294 @@
+"""The ZooKeeper session of one daemon, as the rest of the project sees it.
+
+Only the modules of :mod:`odenos.zk` import kazoo.  Everything here is called
+on the daemon's asyncio loop and never blocks it: reads and writes use kazoo's
+``*_async`` calls, settled on the loop through :class:`LoopBridge`; the few
+kazoo calls that only exist as blocking ones (connect, the lock recipe) run in
+a worker thread.
+
+What is atomic: each single-node operation; nothing spans several nodes.
+What happens when ZooKeeper is unreachable: an operation waits at most
+``op_timeout`` seconds and then raises :class:`CoordinationUnavailable`; a
+session that expires (``LOST``) takes every ephemeral node and lock of ours
+with it, and the listeners registered with :meth:`add_state_listener` are told
+so that they re-create what they own once the state is ``CONNECTED`` again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import (
+    BadVersionError,
+    ConnectionClosedError,
+    ConnectionLoss,
+    KazooException,
+    NodeExistsError,
+    NoNodeError,
+    NotEmptyError,
+    OperationTimeoutError,
+    SessionExpiredError,
+)
+from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.protocol.states import KazooState
+
+from odenos.errors import (
+    CoordinationError,
+    CoordinationUnavailable,
+    NodeExists,
+    NodeMissing,
+    NodeVersionMismatch,
+)
+from odenos.zk import paths
+from odenos.zk.bridge import LoopBridge
+
+log = logging.getLogger(__name__)
+
+
+class ConnState(enum.Enum):
+    """kazoo's connection states, reduced to the three a daemon reacts to."""
+
+    CONNECTED = "connected"
+    SUSPENDED = "suspended"  # connection lost, session may still live: act on no stale belief
+    LOST = "lost"  # session expired or closed: our ephemerals and locks are gone
+
+
+_STATES = {
+    KazooState.CONNECTED: ConnState.CONNECTED,
+    KazooState.SUSPENDED: ConnState.SUSPENDED,
+    KazooState.LOST: ConnState.LOST,
+}
+
+StateListener = Callable[[ConnState], None]
+
+
+@dataclass(frozen=True)
+class NodeStat:
+    """What we use of a znode's stat."""
+
+    version: int
+    ephemeral_owner: int
+    mzxid: int
+
+    @classmethod
+    def of(cls, stat: Any) -> NodeStat:
+        return cls(version=stat.version, ephemeral_owner=stat.ephemeralOwner, mzxid=stat.mzxid)
+
+
+def encode(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+
+def decode(data: bytes | None) -> Any:
+    """Node data as JSON; empty or unreadable data is ``None`` (an operator may
+    have written anything with zkCli)."""
+    if not data:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+def translate(exc: BaseException, path: str) -> CoordinationError:
+    """The one place where kazoo's exceptions become ours."""
+    if isinstance(exc, NoNodeError):
+        return NodeMissing(path)
+    if isinstance(exc, NodeExistsError):
+        return NodeExists(path)
+    if isinstance(exc, BadVersionError):
+        return NodeVersionMismatch(path)
+    if isinstance(exc, NotEmptyError):
+        return CoordinationError(f"znode {path} has children", path=path)
+    if isinstance(
+        exc,
+        ConnectionLoss
+        | SessionExpiredError
+        | ConnectionClosedError
+        | OperationTimeoutError
+        | KazooTimeoutError
+        | asyncio.TimeoutError,
+    ):
+        return CoordinationUnavailable(
+            f"ZooKeeper unavailable during operation on {path}: {type(exc).__name__}", path=path
+        )
+    return CoordinationError(f"ZooKeeper error on {path}: {exc!r}", path=path)
+
+
+class Coordinator:
+    """One ZooKeeper session and the operations the daemons need on it.
+
+    Create it on the loop that will use it.  ``connect_string`` is kazoo's
+    ``host:port[,host:port...][/chroot]``.
+    """
+
+    def __init__(
+        self,
+        connect_string: str,
+        session_timeout_ms: int,
+        *,
+        op_timeout: float = 10.0,
+        name: str = "odenos",
+    ) -> None:
+        self.connect_string = connect_string
+        self.session_timeout = session_timeout_ms / 1000.0
+        self.op_timeout = op_timeout
+        self.name = name
+        self.bridge = LoopBridge(asyncio.get_running_loop())
+        self.kazoo = KazooClient(
+            hosts=connect_string,
+            timeout=self.session_timeout,
+            connection_retry={"max_tries": -1, "delay": 0.1, "backoff": 2, "max_delay": 1.0},
+            command_retry={"max_tries": 0},
+        )
+        self._state = ConnState.LOST
+        self._listeners: list[StateListener] = []
+        self.kazoo.add_listener(self._on_kazoo_state)
+
+    # --- session -----------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ConnState:
+        return self._state
+
+    @property
+    def session_id(self) -> int:
+        """Our session id (what ``stat.ephemeralOwner`` shows on our ephemerals); 0 if none."""
+        cid = self.kazoo.client_id
+        return int(cid[0]) if cid else 0
+
+    def add_state_listener(self, listener: StateListener) -> None:
+        """``listener(state)`` is called on the loop at every state change."""
+        self._listeners.append(listener)
+
+    def _on_kazoo_state(self, state: KazooState) -> None:
+        # kazoo's thread: hand over and return at once.
+        self.bridge.signal(self._set_state, _STATES[state])
+
+    def _set_state(self, state: ConnState) -> None:
+        if state == self._state:
+            return
+        log.log(
+            logging.INFO if state == ConnState.CONNECTED else logging.WARNING,
+            "%s: ZooKeeper session %s -> %s",
+            self.name,
+            self._state.value,
+            state.value,
+        )
+        self._state = state
+        for listener in list(self._listeners):
+            listener(state)
+
+    async def start(self, timeout: float = 30.0) -> None:
+        """Connect, create the chroot if needed and the persistent parents.
+
+        Raises :class:`CoordinationUnavailable` if no server answers within ``timeout``.
+        """
+        hosts, _, chroot = self.connect_string.partition("/")
+        if chroot:
+            await _ensure_chroot(hosts, "/" + chroot, timeout)
+        try:
+            await asyncio.to_thread(self.kazoo.start, timeout)
+        except KazooTimeoutError as exc:
+            raise CoordinationUnavailable(
+                f"no ZooKeeper server answered at {self.connect_string} within {timeout:g} s",
+                connect_string=self.connect_string,
+            ) from exc
+        self._set_state(ConnState.CONNECTED)
+        for parent in paths.PERSISTENT_PARENTS:
+            await self.ensure_path(parent)
+
+    async def stop(self) -> None:
+        """Close the session: the server deletes our ephemerals at once."""
+        await asyncio.to_thread(self._stop_blocking)
+
+    def _stop_blocking(self) -> None:
+        try:
+            self.kazoo.stop()
+        finally:
+            self.kazoo.close()
+
+    # --- operations --------------------------------------------------------------------------
+
+    async def _run(self, path: str, async_result: Any) -> Any:
+        try:
+            return await asyncio.wait_for(self.bridge.future_of(async_result), self.op_timeout)
+        except (TimeoutError, KazooException) as exc:
+            raise translate(exc, path) from exc
+
+    async def ensure_path(self, path: str) -> None:
+        with contextlib.suppress(NodeExists):
+            await self.create(path, None, makepath=True)
+
+    async def create(
+        self,
+        path: str,
+        value: Any,
+        *,
+        ephemeral: bool = False,
+        sequence: bool = False,
+        makepath: bool = False,
+    ) -> str:
+        data = b"" if value is None else encode(value)
+        result = self.kazoo.create_async(
+            path, data, ephemeral=ephemeral, sequence=sequence, makepath=makepath
+        )
+        created: str = await self._run(path, result)
+        return created
+
+    async def get(self, path: str) -> tuple[Any, NodeStat]:
+        """(decoded JSON data, stat); :class:`NodeMissing` if absent."""
+        data, stat = await self._run(path, self.kazoo.get_async(path))
+        return decode(data), NodeStat.of(stat)
+
+    async def set(self, path: str, value: Any, version: int = -1) -> NodeStat:
+        stat = await self._run(path, self.kazoo.set_async(path, encode(value), version))
+        return NodeStat.of(stat)
+
+    async def delete(self, path: str, version: int = -1) -> None:
+        await self._run(path, self.kazoo.delete_async(path, version))
+
+    async def children(self, path: str) -> list[str]:
+        names: list[str] = await self._run(path, self.kazoo.get_children_async(path))
+        return sorted(names)
+
+    async def exists(self, path: str) -> NodeStat | None:
+        stat = await self._run(path, self.kazoo.exists_async(path))
+        return None if stat is None else NodeStat.of(stat)
+
+    async def owns(self, path: str) -> bool:
+        """True if ``path`` is an ephemeral of our current session.
+
+        Ownership is checked against the server, never remembered: after a
+        session loss the node may be a stale one of our previous session.
+        """
+        stat = await self.exists(path)
+        return stat is not None and stat.ephemeral_owner == self.session_id
+
+
+async def _ensure_chroot(hosts: str, chroot: str, timeout: float) -> None:
+    """kazoo does not create the chroot: do it once with a chroot-less session."""
+
+    def run() -> None:
+        client = KazooClient(hosts=hosts)
+        try:
+            client.start(timeout)
+            client.ensure_path(chroot)
+        finally:
+            client.stop()
+            client.close()
+
+    try:
+        await asyncio.to_thread(run)
+    except KazooTimeoutError as exc:
+        raise CoordinationUnavailable(
+            f"no ZooKeeper server answered at {hosts} within {timeout:g} s", connect_string=hosts
+        ) from exc

@@ -1,0 +1,89 @@
+"""Claiming the ephemeral node that says "this daemon is alive".
+
+A daemon restarted after ``kill -9`` comes back before ZooKeeper has expired
+its old session, so its node may still be there, owned by the dead session.
+:func:`claim` tells such a stale node from a live twin (another process with
+the same id) and takes the node over only in the first case.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from odenos.errors import NodeExists, NodeMissing, OdenosError
+from odenos.zk.client import Coordinator
+
+log = logging.getLogger(__name__)
+
+#: ``answers(address)``: True if a process answers HTTP at that base URL.
+Prober = Callable[[str], Awaitable[bool]]
+
+
+class DuplicateDaemon(OdenosError):
+    code = "DuplicateDaemon"
+    status = 409
+
+
+def process_identity() -> dict[str, Any]:
+    """What we publish so that a successor can tell whether we are still alive."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def process_label(name: str) -> str:
+    """``name@host:pid``: who holds a lock, in the lock node's data."""
+    return f"{name}@{socket.gethostname()}:{os.getpid()}"
+
+
+async def _is_stale(old: Any, our_address: str, answers: Prober) -> bool:
+    if not isinstance(old, dict):
+        return True
+    if old.get("host") == socket.gethostname() and isinstance(old.get("pid"), int):
+        if old["pid"] == os.getpid():
+            return True
+        try:
+            os.kill(old["pid"], 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+    address = old.get("address")
+    if not isinstance(address, str) or address == our_address:
+        return True
+    return not await answers(address)
+
+
+async def claim(
+    zk: Coordinator, path: str, data: dict[str, Any], answers: Prober, what: str
+) -> None:
+    """Create ephemeral ``path`` with ``data``, replacing a stale node of a dead process.
+
+    Raises :class:`DuplicateDaemon` if a live process holds the node.
+    """
+    for _ in range(3):
+        try:
+            await zk.create(path, data, ephemeral=True)
+            return
+        except NodeExists:
+            pass
+        try:
+            old, stat = await zk.get(path)
+        except NodeMissing:
+            continue
+        if stat.ephemeral_owner == zk.session_id:
+            await zk.set(path, data)
+            return
+        if not await _is_stale(old, str(data.get("address")), answers):
+            raise DuplicateDaemon(
+                f"{what} is already running (pid {old.get('pid')} on {old.get('host')}, "
+                f"{old.get('address')}); stop it first or choose another id",
+                path=path,
+            )
+        log.warning("%s: replacing the stale node %s of a dead process %s", what, path, old)
+        with contextlib.suppress(NodeMissing):
+            await zk.delete(path, stat.version)
+    raise DuplicateDaemon(f"{what}: {path} keeps being re-created by someone else", path=path)

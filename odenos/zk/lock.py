@@ -1,0 +1,85 @@
+"""The global lock of the reference (section 3), on ZooKeeper's lock recipe.
+
+kazoo's ``Lock`` is that recipe exactly: a sequential ephemeral
+``<lock>/<uuid>__lock__<seq>`` (the uuid finds our node again if the create's
+reply was lost), the lowest sequence holds the lock, every other contender
+watches only its predecessor (no herd effect).  Its ``acquire`` blocks on
+kazoo's events, so it runs in a worker thread; the loop only awaits it.
+
+A session loss releases the lock on the server: whoever holds it must treat
+``ConnState.LOST`` as "I no longer hold it" and start over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from types import TracebackType
+
+from kazoo.exceptions import KazooException
+from kazoo.exceptions import LockTimeout as KazooLockTimeout
+from kazoo.recipe.lock import Lock
+
+from odenos.errors import LockTimeout
+from odenos.zk import paths
+from odenos.zk.client import Coordinator, translate
+
+log = logging.getLogger(__name__)
+
+
+class GlobalLock:
+    """``async with GlobalLock(coordinator, "romgr1@host:pid", timeout):`` holds the lock.
+
+    ``identifier`` is stored in our lock node, so an operator can see who holds
+    it (``get /odenos/lock/<node>``).  Raises :class:`LockTimeout` when the lock
+    is not ours within ``timeout`` seconds.
+    """
+
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        identifier: str,
+        timeout: float,
+        path: str = paths.GLOBAL_LOCK,
+    ) -> None:
+        self._lock = Lock(coordinator.kazoo, path, identifier)
+        self._identifier = identifier
+        self._timeout = timeout
+        self._path = path
+        self._acquired_at = 0.0
+
+    async def __aenter__(self) -> GlobalLock:
+        started = time.monotonic()
+        try:
+            got = await asyncio.to_thread(self._lock.acquire, True, self._timeout)
+        except KazooLockTimeout:
+            got = False
+        except KazooException as exc:
+            raise translate(exc, self._path) from exc
+        if not got:
+            raise LockTimeout(self._path, self._timeout)
+        self._acquired_at = time.monotonic()
+        log.info(
+            "%s holds the global lock (waited %.3f s)",
+            self._identifier,
+            self._acquired_at - started,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await asyncio.to_thread(self._lock.release)
+        except KazooException as err:
+            # The session is gone, and the lock node with it.
+            log.warning("%s: releasing the global lock failed: %r", self._identifier, err)
+        log.info(
+            "%s released the global lock (held %.3f s)",
+            self._identifier,
+            time.monotonic() - self._acquired_at,
+        )

@@ -1,0 +1,71 @@
+"""Every znode path of the system, built here and nowhere else.
+
+The tree, as ``zkCli.sh ls`` shows it (reference section 3)::
+
+    /system_manager/<manager_id>           ephemeral: a live system manager
+    /component_managers/<cm_id>            ephemeral: a live component manager
+    /components/<cm_id>:<comp_id>          ephemeral: a live component
+    /odenos/components/<comp_id>           persistent: desired components (type, cm_id)
+    /odenos/lock/                          the global lock (kazoo's Lock recipe)
+
+The first three are the reference's and stay as ODENOS had them.  What the
+reference kept in memory (and lost on a restart) lives under ``/odenos``.
+"""
+
+from __future__ import annotations
+
+SYSTEM_MANAGER = "/system_manager"
+COMPONENT_MANAGERS = "/component_managers"
+COMPONENTS = "/components"
+
+ROOT = "/odenos"
+DESIRED_COMPONENTS = f"{ROOT}/components"
+GLOBAL_LOCK = f"{ROOT}/lock"
+
+#: Persistent parents created at start-up by every daemon (idempotent).
+PERSISTENT_PARENTS = (
+    SYSTEM_MANAGER,
+    COMPONENT_MANAGERS,
+    COMPONENTS,
+    DESIRED_COMPONENTS,
+    GLOBAL_LOCK,
+)
+
+#: Separates the manager id from the component id in a ``/components`` child name.
+COMPONENT_SEP = ":"
+
+
+def system_manager(manager_id: str) -> str:
+    return f"{SYSTEM_MANAGER}/{manager_id}"
+
+
+def component_manager(cm_id: str) -> str:
+    return f"{COMPONENT_MANAGERS}/{cm_id}"
+
+
+def live_component_name(cm_id: str, comp_id: str) -> str:
+    return f"{cm_id}{COMPONENT_SEP}{comp_id}"
+
+
+def live_component(cm_id: str, comp_id: str) -> str:
+    return f"{COMPONENTS}/{live_component_name(cm_id, comp_id)}"
+
+
+def split_live_component_name(name: str) -> tuple[str, str]:
+    """``"romgr1:network0"`` -> ``("romgr1", "network0")``.
+
+    Manager ids cannot hold ``:`` (the config refuses them), so the first
+    ``:`` is the separator even when a component id contains one.
+    """
+    cm_id, sep, comp_id = name.partition(COMPONENT_SEP)
+    if not sep:
+        raise ValueError(f"not a live component name: {name!r}")
+    return cm_id, comp_id
+
+
+def desired_component(comp_id: str) -> str:
+    return f"{DESIRED_COMPONENTS}/{comp_id}"
+
+
+def basename(path: str) -> str:
+    return path.rsplit("/", 1)[-1]

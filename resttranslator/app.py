@@ -1,0 +1,101 @@
+"""The REST translator: the HTTP front door, ``/<object_id>/<path>`` to the object.
+
+Routing and refusal are decided from the watch-fed :class:`ClusterView`
+(no ZooKeeper round trip per request): an unknown id is a 404, a known
+object that is not alive (manager crashed, restarting, component failed) a
+503 at once with ``Retry-After`` and a body naming it and the reason.
+
+In the core process the system manager's API is mounted in this app (no
+hop); a translator on its own forwards ``/<manager_id>/...`` to the system
+manager's internal address, and sends ``/<manager_id>/components/<id>/<path>``
+straight to the component.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+
+from odenos.cluster import ClusterView
+from odenos.errors import ObjectNotFound, OdenosError
+from odenos.http.errors import error_middleware
+from odenos.http.forward import Forwarder
+
+log = logging.getLogger(__name__)
+
+REQUESTS = Counter(
+    "odenos_rest_requests_total", "Requests through the REST translator", ["kind", "outcome"]
+)
+
+
+class RestTranslator:
+    """Builds the front-door app; ``sm_app`` is the in-process system manager API, if any."""
+
+    def __init__(
+        self,
+        view: ClusterView,
+        forwarder: Forwarder,
+        sm_app: web.Application | None = None,
+        static_root: Path | None = None,
+    ) -> None:
+        self._view = view
+        self._forwarder = forwarder
+        self._sm_app = sm_app
+        self._static_root = static_root.resolve() if static_root else None
+
+    def build_app(self) -> web.Application:
+        app = web.Application(middlewares=[error_middleware], client_max_size=16 * 1024**2)
+        app.router.add_get("/metrics", metrics)
+        if self._sm_app is not None:
+            app.add_subapp(f"/{self._view.manager_id}", self._sm_app)
+        app.router.add_route("*", "/{object_id}", self.handle)
+        app.router.add_route("*", "/{object_id}/{tail:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        object_id = request.match_info["object_id"]
+        tail = request.match_info.get("tail", "")
+        raw_path = request.rel_url.raw_path
+        target_id = object_id
+        if object_id == self._view.manager_id and tail.startswith("components/"):
+            # /systemmanager/components/<id>/<path>: straight to the component.
+            parts = tail.split("/", 2)
+            if len(parts) == 3 and parts[2]:
+                target_id = parts[1]
+                raw_path = "/" + "/".join(raw_path.split("/")[3:])
+        try:
+            target = self._view.route(target_id)
+        except ObjectNotFound:
+            static = self._static_file(request)
+            if static is not None:
+                return static
+            REQUESTS.labels("unknown", "not_found").inc()
+            raise
+        except OdenosError:
+            REQUESTS.labels("refused", "unavailable").inc()
+            raise
+        try:
+            response = await self._forwarder.forward(request, target, raw_path)
+        except OdenosError as err:
+            REQUESTS.labels(target.kind, str(err.status)).inc()
+            raise
+        REQUESTS.labels(target.kind, str(response.status)).inc()
+        return response
+
+    def _static_file(self, request: web.Request) -> web.StreamResponse | None:
+        """``rest.root``: a GET for a file under it that no object claims."""
+        if self._static_root is None or request.method != "GET":
+            return None
+        candidate = (self._static_root / request.path.lstrip("/")).resolve()
+        if not candidate.is_relative_to(self._static_root) or not candidate.is_file():
+            return None
+        content_type = mimetypes.guess_type(candidate.name)[0] or "application/octet-stream"
+        return web.FileResponse(candidate, headers={"Content-Type": content_type})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,196 @@
+"""The system manager's REST API (reference section 4, ``/systemmanager/...``).
+
+Built as an aiohttp sub-application mounted at ``/<manager_id>``: the core
+process mounts it inside the REST translator's app (no extra hop), and a
+system manager without an in-process translator serves it on its own
+internal address for the translators that run elsewhere.  Handlers read the
+watch-fed :class:`ClusterView` and write through :class:`ComponentRegistry`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from odenos.cluster import ClusterView
+from odenos.errors import ComponentManagerNotFound, NotFound, ObjectNotFound
+from odenos.http.errors import json_response, read_json, read_json_object
+from odenos.http.forward import Forwarder
+from odenos.model.property import ObjectProperty, ObjectState
+from systemmanager.registry import ComponentRegistry
+
+
+@dataclass
+class SystemManagerService:
+    """What the handlers need; one per system manager."""
+
+    view: ClusterView
+    registry: ComponentRegistry
+    forwarder: Forwarder
+    property: ObjectProperty
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+SERVICE = web.AppKey("service", SystemManagerService)
+routes = web.RouteTableDef()
+
+
+def _service(request: web.Request) -> SystemManagerService:
+    return request.app[SERVICE]
+
+
+# --- the system manager object itself -------------------------------------------------------
+
+
+@routes.get("/property")
+async def get_property(request: web.Request) -> web.Response:
+    return json_response(_service(request).property.to_json())
+
+
+@routes.put("/property")
+async def put_property(request: web.Request) -> web.Response:
+    service = _service(request)
+    service.property.update_from(await read_json_object(request))
+    return json_response(service.property.to_json())
+
+
+@routes.get("/settings")
+async def get_settings(request: web.Request) -> web.Response:
+    return json_response(_service(request).settings)
+
+
+@routes.put("/settings")
+async def put_settings(request: web.Request) -> web.Response:
+    service = _service(request)
+    service.settings = await read_json_object(request)
+    return json_response(service.settings)
+
+
+# --- component managers ---------------------------------------------------------------------
+
+
+@routes.get("/component_managers")
+async def list_managers(request: web.Request) -> web.Response:
+    view = _service(request).view
+    return json_response([view.manager_property(cm) for cm in view.manager_ids()])
+
+
+@routes.get("/component_managers/{cm_id}")
+async def get_manager(request: web.Request) -> web.Response:
+    view = _service(request).view
+    cm_id = request.match_info["cm_id"]
+    if view.manager(cm_id) is None:
+        raise ComponentManagerNotFound(cm_id)
+    return json_response(view.manager_property(cm_id))
+
+
+@routes.get("/component_managers/{cm_id}/component_types")
+async def get_manager_types(request: web.Request) -> web.Response:
+    view = _service(request).view
+    cm_id = request.match_info["cm_id"]
+    data = view.manager(cm_id)
+    if data is None:
+        raise ComponentManagerNotFound(cm_id)
+    return json_response(
+        {t["type"]: {**t, "cm_id": [cm_id]} for t in data.get("component_types", [])}
+    )
+
+
+# --- component types ------------------------------------------------------------------------
+
+
+@routes.get("/component_types")
+async def list_types(request: web.Request) -> web.Response:
+    return json_response(_service(request).view.component_types())
+
+
+@routes.get("/component_types/{type}")
+async def get_type(request: web.Request) -> web.Response:
+    view = _service(request).view
+    name = request.match_info["type"]
+    info = view.component_types().get(name)
+    if info is None:
+        raise NotFound(f"no running component manager offers type {name!r}", type=name)
+    return json_response([view.manager_property(cm) for cm in info["cm_id"]])
+
+
+# --- components -----------------------------------------------------------------------------
+
+
+@routes.get("/components")
+async def list_components(request: web.Request) -> web.Response:
+    return json_response(_service(request).registry.list())
+
+
+@routes.post("/components")
+async def post_component(request: web.Request) -> web.Response:
+    prop = await _service(request).registry.create_generated(await read_json(request))
+    return json_response(prop, 200)
+
+
+@routes.get("/components/{comp_id}")
+async def get_component(request: web.Request) -> web.Response:
+    return json_response(_service(request).registry.get(request.match_info["comp_id"]))
+
+
+@routes.put("/components/{comp_id}")
+async def put_component(request: web.Request) -> web.Response:
+    status, prop = await _service(request).registry.put(
+        request.match_info["comp_id"], await read_json(request)
+    )
+    return json_response(prop, status)
+
+
+@routes.delete("/components/{comp_id}")
+async def delete_component(request: web.Request) -> web.Response:
+    await _service(request).registry.delete(request.match_info["comp_id"])
+    return json_response(None, 200)
+
+
+@routes.route("*", "/components/{comp_id}/{tail:.+}")
+async def forward_to_component(request: web.Request) -> web.Response:
+    service = _service(request)
+    comp_id = request.match_info["comp_id"]
+    if service.view.desired_component(comp_id) is None:
+        raise ObjectNotFound(comp_id)
+    target = service.view.route(comp_id)
+    return await service.forwarder.forward(
+        request, target, f"/{comp_id}/{request.match_info['tail']}"
+    )
+
+
+# --- any object -----------------------------------------------------------------------------
+
+
+@routes.get("/objects/{object_id}")
+async def get_object(request: web.Request) -> web.Response:
+    service = _service(request)
+    object_id = request.match_info["object_id"]
+    view = service.view
+    if object_id == view.manager_id:
+        return json_response(service.property.to_json())
+    if view.manager(object_id) is not None:
+        return json_response(view.manager_property(object_id))
+    if view.desired_component(object_id) is not None:
+        return json_response(view.component_property(object_id))
+    raise ObjectNotFound(object_id)
+
+
+def build_app(service: SystemManagerService) -> web.Application:
+    """The sub-application; mount it with ``parent.add_subapp("/" + manager_id, app)``."""
+    app = web.Application()
+    app[SERVICE] = service
+    app.add_routes(routes)
+    return app
+
+
+def new_property(manager_id: str) -> ObjectProperty:
+    return ObjectProperty(
+        id=manager_id,
+        type="SystemManager",
+        super_type="SystemManager",
+        state=ObjectState.RUNNING,
+        description="ODENOS system manager",
+    )

@@ -1,0 +1,206 @@
+"""The system manager's registry of components: desired state in ZooKeeper.
+
+A component is desired state: ``PUT components/<id>`` writes
+``/odenos/components/<id>``; the component manager named by ``cm_id`` sees it
+through its watch, creates the instance and publishes
+``/components/<cm_id>:<id>``; this registry waits (on its watch-fed cache,
+with a deadline) until that ephemeral says ``running`` or ``error``.  A
+creation that fails or times out is rolled back, so the stored state is what
+the answer said.  Reads come from :class:`ClusterView`, never from ZooKeeper.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import uuid
+from typing import Any
+
+from odenos.cluster import ClusterView
+from odenos.errors import (
+    BadRequest,
+    ComponentCreateFailed,
+    ComponentNotFound,
+    ComponentTimeout,
+    Conflict,
+    NodeExists,
+    NodeMissing,
+    ObjectUnavailable,
+)
+from odenos.model.property import ObjectState
+from odenos.zk import paths
+from odenos.zk.client import Coordinator
+
+log = logging.getLogger(__name__)
+
+#: Ids become znode names and URL path segments.
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+def check_id(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise BadRequest(
+            f"{what} {value!r} is not a valid id: 1-128 letters, digits, '_', '.', '-', "
+            "starting with a letter or digit",
+            value=value if isinstance(value, str) else repr(value),
+        )
+    return value
+
+
+class ComponentRegistry:
+    """Create, read and delete components.  Called on the system manager's loop."""
+
+    def __init__(self, coordinator: Coordinator, view: ClusterView, create_timeout: float) -> None:
+        self._zk = coordinator
+        self._view = view
+        self._create_timeout = create_timeout
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def list(self) -> dict[str, dict[str, Any]]:
+        return {cid: self._view.component_property(cid) for cid in self._view.desired_ids()}
+
+    def get(self, comp_id: str) -> dict[str, Any]:
+        if self._view.desired_component(comp_id) is None:
+            raise ComponentNotFound(comp_id)
+        return self._view.component_property(comp_id)
+
+    # --- writes -----------------------------------------------------------------------------
+
+    async def create_generated(self, body: Any) -> dict[str, Any]:
+        """``POST components``: the id is generated (any id given is ignored)."""
+        if not isinstance(body, dict):
+            raise BadRequest("POST components needs a JSON object body")
+        comp_id = str(uuid.uuid4())
+        _, prop = await self.put(comp_id, {**body, "id": comp_id})
+        return prop
+
+    async def put(self, comp_id: str, body: Any) -> tuple[int, dict[str, Any]]:
+        """``PUT components/<id>``: (201, property) once created and ``running``;
+        (200, property) if it exists already as asked; 409 if it exists otherwise."""
+        check_id(comp_id, "component id")
+        if not isinstance(body, dict):
+            raise BadRequest("PUT components/<id> needs a JSON object body {type, id, cm_id?}")
+        if body.get("id", comp_id) != comp_id:
+            raise BadRequest(f"body id {body.get('id')!r} differs from the path id {comp_id!r}")
+        comp_type = body.get("type")
+        if not isinstance(comp_type, str) or not comp_type:
+            raise BadRequest("'type' is required: the component type, e.g. \"Network\"")
+        cm_id = body.get("cm_id")
+        if cm_id is not None and not isinstance(cm_id, str):
+            raise BadRequest("'cm_id' must be a string")
+        if comp_id == self._view.manager_id or self._view.manager(comp_id) is not None:
+            raise Conflict(f"{comp_id!r} is the id of a manager", component_id=comp_id)
+
+        existing = self._view.desired_component(comp_id)
+        if existing is not None:
+            return 200, await self._confirm_existing(comp_id, existing, comp_type, cm_id)
+
+        cm_id = self._choose_manager(comp_type, cm_id)
+        record = {"id": comp_id, "type": comp_type, "cm_id": cm_id}
+        try:
+            await self._zk.create(paths.desired_component(comp_id), record)
+        except NodeExists:
+            # Someone created it between our look and our create.
+            if not await self._view.desired.wait_for(
+                lambda: self._view.desired_component(comp_id) is not None, 5.0
+            ):
+                raise Conflict(f"component {comp_id!r} is being created concurrently") from None
+            existing = self._view.desired_component(comp_id) or {}
+            return 200, await self._confirm_existing(comp_id, existing, comp_type, cm_id)
+        log.info("component %s (%s) desired on %s", comp_id, comp_type, cm_id)
+        await self._await_created(comp_id, cm_id, rollback=True)
+        return 201, self._view.component_property(comp_id)
+
+    async def delete(self, comp_id: str) -> None:
+        """``DELETE components/<id>``: the desired record goes at once; the answer
+        waits (bounded) until the manager has finalized the instance."""
+        desired = self._view.desired_component(comp_id)
+        if desired is None:
+            raise ComponentNotFound(comp_id)
+        try:
+            await self._zk.delete(paths.desired_component(comp_id))
+        except NodeMissing:
+            raise ComponentNotFound(comp_id) from None
+        cm_id = str(desired.get("cm_id"))
+        gone = await self._view.live.wait_for(
+            lambda: self._view.live_component(cm_id, comp_id) is None, self._create_timeout
+        )
+        if not gone:
+            log.warning(
+                "component %s deleted, but %s has not finalized it within %g s",
+                comp_id,
+                cm_id,
+                self._create_timeout,
+            )
+        log.info("component %s deleted", comp_id)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _choose_manager(self, comp_type: str, cm_id: str | None) -> str:
+        types = self._view.component_types()
+        if comp_type not in types:
+            known = ", ".join(sorted(types)) or "none: no component manager is running"
+            raise BadRequest(
+                f"unknown component type {comp_type!r} (known: {known})", type=comp_type
+            )
+        offering: list[str] = types[comp_type]["cm_id"]
+        if cm_id is not None:
+            if self._view.manager(cm_id) is None:
+                raise BadRequest(
+                    f"component manager {cm_id!r} is not registered (alive: "
+                    f"{', '.join(self._view.manager_ids()) or 'none'})",
+                    cm_id=cm_id,
+                )
+            if cm_id not in offering:
+                raise BadRequest(
+                    f"component manager {cm_id!r} cannot create {comp_type!r} "
+                    f"(offered by: {', '.join(offering)})",
+                    cm_id=cm_id,
+                    type=comp_type,
+                )
+            return cm_id
+        # The least loaded of the managers that offer the type.
+        load = {m: 0 for m in offering}
+        for cid in self._view.desired_ids():
+            owner = (self._view.desired_component(cid) or {}).get("cm_id")
+            if owner in load:
+                load[owner] += 1
+        return min(offering, key=lambda m: (load[m], m))
+
+    async def _confirm_existing(
+        self, comp_id: str, existing: dict[str, Any], comp_type: str, cm_id: str | None
+    ) -> dict[str, Any]:
+        if existing.get("type") != comp_type or (
+            cm_id is not None and existing.get("cm_id") != cm_id
+        ):
+            raise Conflict(
+                f"component {comp_id!r} exists as {existing.get('type')!r} on "
+                f"{existing.get('cm_id')!r}",
+                component_id=comp_id,
+            )
+        owner = str(existing.get("cm_id"))
+        if self._view.manager(owner) is None:
+            raise ObjectUnavailable(comp_id, f"component manager {owner!r} is not alive")
+        await self._await_created(comp_id, str(existing.get("cm_id")), rollback=False)
+        return self._view.component_property(comp_id)
+
+    async def _await_created(self, comp_id: str, cm_id: str, *, rollback: bool) -> None:
+        def settled() -> bool:
+            live = self._view.live_component(cm_id, comp_id)
+            return live is not None and live.get("state") in (
+                ObjectState.RUNNING.value,
+                ObjectState.ERROR.value,
+            )
+
+        ok = await self._view.live.wait_for(settled, self._create_timeout)
+        live = self._view.live_component(cm_id, comp_id) or {}
+        if ok and live.get("state") == ObjectState.RUNNING.value:
+            return
+        if rollback:
+            with contextlib.suppress(NodeMissing):
+                await self._zk.delete(paths.desired_component(comp_id))
+        if not ok:
+            raise ComponentTimeout(comp_id, f"running on {cm_id}", self._create_timeout)
+        raise ComponentCreateFailed(comp_id, str(live.get("error") or "initialization failed"))
