@@ -1,0 +1,311 @@
+"""``odenos start|stop|status|run -c CONF``: the operator's command.
+
+What runs on this host follows the config: the core process (embedded
+ZooKeeper + system manager + REST translator) unless ``manager.disabled``,
+then one component manager per ``PROCESS`` line.  As ODENOS's script did,
+``start`` waits for ``GET /<MANAGER>/property`` before it starts the
+managers, and for ``GET /<MANAGER>/component_managers/<id>`` to say
+``running`` for each; it returns only when all answer, or fails with a clear
+message, the log's last lines, and a non-zero code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from odenos.config import Config, load_config
+from odenos.errors import OdenosError
+from odenos.runtime import log_dir, pid_file
+
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 15.0
+
+
+class LaunchError(OdenosError):
+    code = "LaunchError"
+
+
+@dataclass(frozen=True)
+class ProcessPlan:
+    name: str  # pid and log file name; the object id
+    argv: list[str]
+    kind: str  # "core" | "component_manager"
+
+
+def plan(config: Config) -> list[ProcessPlan]:
+    """The processes this host runs, in start order."""
+    base = [sys.executable, "-m"]
+    conf = ["-c", str(config.path)]
+    plans = []
+    if not config.manager_disabled:
+        plans.append(ProcessPlan(config.manager_id, [*base, "systemmanager", *conf], "core"))
+    for spec in config.processes:
+        plans.append(
+            ProcessPlan(
+                spec.cm_id,
+                [*base, "componentmanager", *conf, "--id", spec.cm_id],
+                "component_manager",
+            )
+        )
+    return plans
+
+
+# --- talking to the running system -----------------------------------------------------------
+
+
+def rest_url(config: Config, path: str) -> str:
+    host = "127.0.0.1" if config.rest_host in ("localhost", "0.0.0.0", "") else config.rest_host
+    return f"http://{host}:{config.rest_port}/{config.manager_id}/{path}"
+
+
+def get_json(url: str, timeout: float = 2.0) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+    except (OSError, ValueError):
+        return 0, None
+
+
+def is_ready(config: Config, p: ProcessPlan) -> bool:
+    if p.kind == "core":
+        return get_json(rest_url(config, "property"))[0] == 200
+    status, body = get_json(rest_url(config, f"component_managers/{p.name}"))
+    return status == 200 and isinstance(body, dict) and body.get("state") == "running"
+
+
+def read_pid(config: Config, name: str) -> int | None:
+    try:
+        return int(pid_file(config, name).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def _spawn(config: Config, p: ProcessPlan, foreground: bool) -> subprocess.Popen[bytes]:
+    if foreground:
+        return subprocess.Popen(p.argv)
+    log_dir(config).mkdir(parents=True, exist_ok=True)
+    with open(log_dir(config) / f"{p.name}.log", "ab") as out:
+        return subprocess.Popen(
+            p.argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+
+
+def _wait_ready(config: Config, p: ProcessPlan, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if is_ready(config, p):
+            return
+        code = proc.poll()
+        if code is not None:
+            raise LaunchError(
+                f"{p.name} exited with code {code} while starting; its log "
+                f"({log_dir(config) / (p.name + '.log')}) ends with:\n"
+                + log_tail(log_dir(config) / f"{p.name}.log")
+            )
+        time.sleep(0.05)
+    raise LaunchError(f"{p.name} did not become ready within {READY_TIMEOUT:g} s")
+
+
+def _launch(config: Config, foreground: bool) -> list[tuple[ProcessPlan, subprocess.Popen[bytes]]]:
+    started: list[tuple[ProcessPlan, subprocess.Popen[bytes]]] = []
+    try:
+        for p in plan(config):
+            if alive(read_pid(config, p.name)):
+                raise LaunchError(
+                    f"{p.name} is already running (pid {read_pid(config, p.name)}); "
+                    f"'odenos stop -c {config.path}' first"
+                )
+            proc = _spawn(config, p, foreground)
+            started.append((p, proc))
+            _wait_ready(config, p, proc)
+            print(f"{p.name}: running (pid {proc.pid})", flush=True)
+    except BaseException:
+        _terminate([proc for _, proc in reversed(started)])
+        raise
+    return started
+
+
+def _terminate(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def cmd_start(config: Config) -> int:
+    _launch(config, foreground=False)
+    print(f"odenos started: REST at {rest_url(config, '')}")
+    return 0
+
+
+def cmd_run(config: Config) -> int:
+    stop = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    started = _launch(config, foreground=True)
+    print(f"odenos running: REST at {rest_url(config, '')} (Ctrl-C stops)", flush=True)
+    reported: set[str] = set()
+    while not stop:
+        for p, proc in started:
+            code = proc.poll()
+            if code is not None and p.name not in reported:
+                reported.add(p.name)
+                print(f"{p.name} exited with code {code}", file=sys.stderr, flush=True)
+        time.sleep(0.2)
+    # Managers first, the core (and its ZooKeeper) last.
+    _terminate([proc for _, proc in reversed(started)])
+    return 0
+
+
+def cmd_stop(config: Config) -> int:
+    stopped = 0
+    for p in reversed(plan(config)):
+        pid = read_pid(config, p.name)
+        if not alive(pid):
+            continue
+        assert pid is not None
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            print(f"{p.name}: killed (did not stop within {STOP_TIMEOUT:g} s)")
+        else:
+            print(f"{p.name}: stopped")
+        stopped += 1
+    if not stopped:
+        print("nothing to stop")
+    return 0
+
+
+def zookeeper_mode(host: str, port: int) -> str | None:
+    """The server's ``Mode`` from the ``srvr`` four-letter word, None if it does not answer."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0) as sock:
+            sock.sendall(b"srvr")
+            reply = b"".join(iter(lambda: sock.recv(4096), b"")).decode(errors="replace")
+    except OSError:
+        return None
+    for line in reply.splitlines():
+        if line.startswith("Mode:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def status(config: Config) -> dict[str, Any]:
+    processes = []
+    for p in plan(config):
+        pid = read_pid(config, p.name)
+        running = alive(pid)
+        processes.append(
+            {
+                "name": p.name,
+                "kind": p.kind,
+                "pid": pid if running else None,
+                "alive": running,
+                "ready": running and is_ready(config, p),
+            }
+        )
+    servers = []
+    for hostport in config.zookeeper.hosts.split(","):
+        host, _, port = hostport.rpartition(":")
+        mode = zookeeper_mode(host.strip("[]"), int(port))
+        servers.append({"server": hostport, "serving": mode is not None, "mode": mode})
+    return {
+        "processes": processes,
+        "zookeeper": {"connect_string": config.zookeeper.connect_string, "servers": servers},
+        "rest": rest_url(config, ""),
+    }
+
+
+def cmd_status(config: Config, as_json: bool) -> int:
+    report = status(config)
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{'process':<20} {'pid':>8}  state")
+        for proc in report["processes"]:
+            state = "ready" if proc["ready"] else ("alive" if proc["alive"] else "stopped")
+            print(f"{proc['name']:<20} {proc['pid'] or '-':>8}  {state}")
+        for server in report["zookeeper"]["servers"]:
+            state = server["mode"] if server["serving"] else "not reachable"
+            print(f"zookeeper {server['server']:<30} {state}")
+    every = all(p["ready"] for p in report["processes"])
+    return 0 if every else 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="odenos", description="Start and stop ODENOS.")
+    parser.add_argument("command", choices=["start", "stop", "status", "run", "restart"])
+    parser.add_argument("-c", "--config", default="etc/odenos.conf")
+    parser.add_argument("--json", action="store_true", help="status as JSON")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        for warning in config.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        if args.command == "start":
+            return cmd_start(config)
+        if args.command == "run":
+            return cmd_run(config)
+        if args.command == "stop":
+            return cmd_stop(config)
+        if args.command == "restart":
+            cmd_stop(config)
+            return cmd_start(config)
+        return cmd_status(config, args.json)
+    except OdenosError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

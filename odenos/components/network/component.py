@@ -1,0 +1,193 @@
+"""The built-in ``Network`` component: a topology served over the reference's REST paths.
+
+Handlers are thin: they read the path and query, call the
+:class:`~odenos.components.network.topology.Topology`, and shape the answer.
+Every rule (consistency, versions, conflicts) and every error lives in the model.
+
+Status codes: PUT answers 201 when it created the object and 200 when it
+updated it (or found nothing to change); POST creates under a generated id
+and answers 200; DELETE answers 200 with no body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from odenos.components.base import Component, Request, Response, route
+from odenos.components.network.objects import Link, Node, Port, parse_attribute_query
+from odenos.components.network.topology import ChangeAction, Topology
+
+
+def _attribute_query(query: Mapping[str, str]) -> dict[str, str]:
+    """The ``attributes`` query parameter as ``{key: value}``; empty when absent."""
+    raw = query.get("attributes")
+    return parse_attribute_query(raw) if raw else {}
+
+
+def _put_answer(obj: Node | Port | Link, created: bool) -> Response:
+    return Response(201 if created else 200, obj.to_json())
+
+
+class Network(Component):
+    """A network: nodes, ports and links (flows and packets come later).
+
+    Requests run on the component manager's event loop, one at a time per
+    handler call; the topology is only touched from there.
+    """
+
+    TYPE: ClassVar[str] = "Network"
+    SUPER_TYPE: ClassVar[str | None] = "Network"
+    DESCRIPTION: ClassVar[str] = "Network component"
+    CONNECTION_TYPES: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, object_id: str, cm_id: str) -> None:
+        super().__init__(object_id, cm_id)
+        self.topology = Topology(listener=self._changed)
+
+    def _changed(
+        self,
+        kind: str,
+        action: ChangeAction,
+        prev: dict[str, Any] | None,
+        curr: dict[str, Any] | None,
+    ) -> None:
+        """Called once per changed object, after the change ("Node", "Port" or "Link").
+
+        The place where ``NodeChanged``/``PortChanged``/``LinkChanged`` events
+        will be published; nothing subscribes yet.
+        """
+
+    # --- topology ------------------------------------------------------------------------------
+
+    @route("GET", "topology")
+    async def get_topology(self, request: Request) -> Response:
+        return Response(200, self.topology.to_json())
+
+    @route("PUT", "topology")
+    async def put_topology(self, request: Request) -> Response:
+        self.topology.replace(request.body)
+        return Response(200, self.topology.to_json())
+
+    # --- nodes ---------------------------------------------------------------------------------
+
+    @route("POST", "topology/nodes")
+    async def post_node(self, request: Request) -> Response:
+        return Response(200, self.topology.add_node(request.body).to_json())
+
+    @route("GET", "topology/nodes")
+    async def get_nodes(self, request: Request) -> Response:
+        nodes = self.topology.find_nodes(_attribute_query(request.query))
+        return Response(200, {node_id: node.to_json() for node_id, node in nodes.items()})
+
+    @route("GET", "topology/nodes/<node_id>")
+    async def get_node(self, request: Request, node_id: str) -> Response:
+        return Response(200, self.topology.node(node_id).to_json())
+
+    @route("PUT", "topology/nodes/<node_id>")
+    async def put_node(self, request: Request, node_id: str) -> Response:
+        return _put_answer(*self.topology.put_node(node_id, request.body))
+
+    @route("DELETE", "topology/nodes/<node_id>")
+    async def delete_node(self, request: Request, node_id: str) -> Response:
+        self.topology.delete_node(node_id)
+        return Response(200)
+
+    @route("PUT", "topology/nodes/<node_id>/attributes")
+    async def put_node_attributes(self, request: Request, node_id: str) -> Response:
+        return Response(200, self.topology.merge_node_attributes(node_id, request.body).to_json())
+
+    @route("GET", "topology/physical_nodes/<physical_id>")
+    async def get_physical_node(self, request: Request, physical_id: str) -> Response:
+        return Response(200, self.topology.node_by_physical_id(physical_id).to_json())
+
+    @route("PUT", "topology/physical_nodes/<physical_id>")
+    async def put_physical_node(self, request: Request, physical_id: str) -> Response:
+        return _put_answer(*self.topology.put_physical_node(physical_id, request.body))
+
+    @route("DELETE", "topology/physical_nodes/<physical_id>")
+    async def delete_physical_node(self, request: Request, physical_id: str) -> Response:
+        self.topology.delete_node(self.topology.node_by_physical_id(physical_id).node_id)
+        return Response(200)
+
+    @route("PUT", "topology/physical_nodes/<physical_id>/attributes")
+    async def put_physical_node_attributes(self, request: Request, physical_id: str) -> Response:
+        node_id = self.topology.node_by_physical_id(physical_id).node_id
+        return Response(200, self.topology.merge_node_attributes(node_id, request.body).to_json())
+
+    # --- ports ---------------------------------------------------------------------------------
+
+    @route("POST", "topology/nodes/<node_id>/ports")
+    async def post_port(self, request: Request, node_id: str) -> Response:
+        return Response(200, self.topology.add_port(node_id, request.body).to_json())
+
+    @route("GET", "topology/nodes/<node_id>/ports")
+    async def get_ports(self, request: Request, node_id: str) -> Response:
+        ports = self.topology.find_ports(node_id, _attribute_query(request.query))
+        return Response(200, {port_id: port.to_json() for port_id, port in ports.items()})
+
+    @route("GET", "topology/nodes/<node_id>/ports/<port_id>")
+    async def get_port(self, request: Request, node_id: str, port_id: str) -> Response:
+        return Response(200, self.topology.port(node_id, port_id).to_json())
+
+    @route("PUT", "topology/nodes/<node_id>/ports/<port_id>")
+    async def put_port(self, request: Request, node_id: str, port_id: str) -> Response:
+        return _put_answer(*self.topology.put_port(node_id, port_id, request.body))
+
+    @route("DELETE", "topology/nodes/<node_id>/ports/<port_id>")
+    async def delete_port(self, request: Request, node_id: str, port_id: str) -> Response:
+        self.topology.delete_port(node_id, port_id)
+        return Response(200)
+
+    @route("PUT", "topology/nodes/<node_id>/ports/<port_id>/attributes")
+    async def put_port_attributes(self, request: Request, node_id: str, port_id: str) -> Response:
+        port = self.topology.merge_port_attributes(node_id, port_id, request.body)
+        return Response(200, port.to_json())
+
+    @route("GET", "topology/physical_ports/<physical_id>")
+    async def get_physical_port(self, request: Request, physical_id: str) -> Response:
+        return Response(200, self.topology.port_by_physical_id(physical_id).to_json())
+
+    @route("PUT", "topology/physical_ports/<physical_id>")
+    async def put_physical_port(self, request: Request, physical_id: str) -> Response:
+        return _put_answer(*self.topology.put_physical_port(physical_id, request.body))
+
+    @route("DELETE", "topology/physical_ports/<physical_id>")
+    async def delete_physical_port(self, request: Request, physical_id: str) -> Response:
+        port = self.topology.port_by_physical_id(physical_id)
+        self.topology.delete_port(port.node_id, port.port_id)
+        return Response(200)
+
+    @route("PUT", "topology/physical_ports/<physical_id>/attributes")
+    async def put_physical_port_attributes(self, request: Request, physical_id: str) -> Response:
+        found = self.topology.port_by_physical_id(physical_id)
+        port = self.topology.merge_port_attributes(found.node_id, found.port_id, request.body)
+        return Response(200, port.to_json())
+
+    # --- links ---------------------------------------------------------------------------------
+
+    @route("POST", "topology/links")
+    async def post_link(self, request: Request) -> Response:
+        return Response(200, self.topology.add_link(request.body).to_json())
+
+    @route("GET", "topology/links")
+    async def get_links(self, request: Request) -> Response:
+        links = self.topology.find_links(_attribute_query(request.query))
+        return Response(200, {link_id: link.to_json() for link_id, link in links.items()})
+
+    @route("GET", "topology/links/<link_id>")
+    async def get_link(self, request: Request, link_id: str) -> Response:
+        return Response(200, self.topology.link(link_id).to_json())
+
+    @route("PUT", "topology/links/<link_id>")
+    async def put_link(self, request: Request, link_id: str) -> Response:
+        return _put_answer(*self.topology.put_link(link_id, request.body))
+
+    @route("DELETE", "topology/links/<link_id>")
+    async def delete_link(self, request: Request, link_id: str) -> Response:
+        self.topology.delete_link(link_id)
+        return Response(200)
+
+    @route("PUT", "topology/links/<link_id>/attributes")
+    async def put_link_attributes(self, request: Request, link_id: str) -> Response:
+        return Response(200, self.topology.merge_link_attributes(link_id, request.body).to_json())
