@@ -103,7 +103,12 @@ def alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # An exited daemon whose parent has not reaped it yet is a zombie: it is gone.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def log_tail(path: Path, lines: int = 15) -> str:

@@ -1,0 +1,211 @@
+"""Helpers for tests that run the real daemons as processes and talk HTTP to them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kazoo.client import KazooClient
+
+from odenos.zk.embedded import EmbeddedZooKeeper, free_port
+
+SESSION_TIMEOUT_MS = 2000
+
+
+@dataclass
+class ZooKeeperServer:
+    address: str  # "127.0.0.1:port"
+    server: EmbeddedZooKeeper
+    loop: asyncio.AbstractEventLoop
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.02
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail naming ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def http(
+    method: str, url: str, body: Any = None, raw: bytes | None = None, timeout: float = 30
+) -> Reply:
+    """One HTTP request; never raises for an HTTP status.  Status 0: no connection."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(url, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            payload = resp.read()
+            return Reply(resp.status, json.loads(payload) if payload else None, dict(resp.headers))
+    except urllib.error.HTTPError as exc:
+        payload = exc.read()
+        try:
+            parsed = json.loads(payload) if payload else None
+        except ValueError:
+            parsed = payload.decode(errors="replace")
+        return Reply(exc.code, parsed, dict(exc.headers))
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return Reply(0, None)
+
+
+class Cluster:
+    """Real daemon processes on one test's chroot, with a config written for them."""
+
+    def __init__(self, tmp_path: Path, zk_address: str, chroot: str) -> None:
+        self.tmp_path = tmp_path
+        self.zk_address = zk_address
+        self.chroot = chroot
+        self.rest_port = free_port()
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs: dict[str, Path] = {}
+        self._zk: KazooClient | None = None
+        self.config_path = self.write_config()
+
+    def write_config(
+        self, extra: str = "", processes: tuple[str, ...] = ("romgr1", "romgr2")
+    ) -> Path:
+        etc = self.tmp_path / "etc"
+        etc.mkdir(exist_ok=True)
+        lines = [
+            "MANAGER systemmanager",
+            *(f"PROCESS {cm},python,{self.tmp_path / 'components'}" for cm in processes),
+            "rest.host 127.0.0.1",
+            f"rest.port {self.rest_port}",
+            "rest.forward_timeout 3000",
+            "zookeeper.embed off",
+            f"zookeeper.host {self.zk_address}{self.chroot}",
+            f"zookeeper.session_timeout {SESSION_TIMEOUT_MS}",
+            extra,
+        ]
+        (self.tmp_path / "components").mkdir(exist_ok=True)
+        path = etc / "odenos.conf"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    # --- processes ------------------------------------------------------------------------------
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = self.tmp_path / f"{name}.log"
+        self.logs[name] = log
+        out = open(log, "ab")  # noqa: SIM115 - lives as long as the process
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *args, "-c", str(self.config_path)],
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            cwd=self.tmp_path,
+        )
+        out.close()
+        self.processes[name] = proc
+        return proc
+
+    def start_core(self, wait: bool = True) -> subprocess.Popen[bytes]:
+        proc = self.spawn("systemmanager", "systemmanager")
+        if wait:
+            wait_until(
+                lambda: self.get("systemmanager/property").status == 200, 30, "the core process"
+            )
+        return proc
+
+    def start_cm(self, cm_id: str, wait: bool = True) -> subprocess.Popen[bytes]:
+        proc = self.spawn(cm_id, "componentmanager", "--id", cm_id)
+        if wait:
+            self.wait_cm_running(cm_id)
+        return proc
+
+    def wait_cm_running(self, cm_id: str, timeout: float = 30) -> None:
+        def running() -> bool:
+            reply = self.get(f"systemmanager/component_managers/{cm_id}")
+            return reply.status == 200 and reply.body["state"] == "running"
+
+        wait_until(running, timeout, f"component manager {cm_id} running")
+
+    def signal(self, name: str, sig: int) -> None:
+        os.kill(self.processes[name].pid, sig)
+
+    def kill(self, name: str) -> None:
+        proc = self.processes[name]
+        proc.kill()
+        proc.wait(10)
+
+    def stop(self, name: str, timeout: float = 20) -> int:
+        proc = self.processes[name]
+        proc.send_signal(signal.SIGTERM)
+        return proc.wait(timeout)
+
+    def log(self, name: str) -> str:
+        return self.logs[name].read_text(errors="replace")
+
+    def close(self) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGCONT)
+                proc.kill()
+                proc.wait(10)
+        if self._zk is not None:
+            self._zk.stop()
+            self._zk.close()
+
+    # --- HTTP and ZooKeeper -------------------------------------------------------------------
+
+    @property
+    def rest(self) -> str:
+        return f"http://127.0.0.1:{self.rest_port}"
+
+    def get(self, path: str) -> Reply:
+        return http("GET", f"{self.rest}/{path}")
+
+    def put(self, path: str, body: Any) -> Reply:
+        return http("PUT", f"{self.rest}/{path}", body)
+
+    def delete(self, path: str) -> Reply:
+        return http("DELETE", f"{self.rest}/{path}")
+
+    @property
+    def zk(self) -> KazooClient:
+        """A plain kazoo client on the test's chroot, to look at the tree as zkCli would."""
+        if self._zk is None:
+            self._zk = KazooClient(hosts=self.zk_address + self.chroot)
+            self._zk.start(10)
+        return self._zk
+
+    def ls(self, path: str) -> list[str]:
+        return sorted(self.zk.get_children(path))
+
+    def node(self, path: str) -> tuple[dict[str, Any], Any]:
+        data, stat = self.zk.get(path)
+        return json.loads(data), stat
+
+    def create_network(self, comp_id: str = "network0", cm_id: str = "romgr1") -> Reply:
+        reply = self.put(
+            f"systemmanager/components/{comp_id}",
+            {"type": "Network", "id": comp_id, "cm_id": cm_id},
+        )
+        assert reply.status == 201, reply
+        return reply
