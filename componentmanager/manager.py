@@ -151,9 +151,12 @@ class ComponentManager:
             self._reconciler.cancel()
         previous = self.state
         self._set_state(ManagerState.FINALIZING)
+        path = paths.component_manager(self.cm_id)
         if previous in (ManagerState.RUNNING, ManagerState.INITIALIZING):
             try:
-                await self.zk.set(paths.component_manager(self.cm_id), self._manager_data())
+                # Only our own node: a twin refused at start must not touch the live one's.
+                if await self.zk.owns(path):
+                    await self.zk.set(path, self._manager_data())
             except CoordinationError as err:
                 log.warning("could not publish finalizing: %s", err.message)
         for comp_id in list(self.instances):
@@ -248,9 +251,16 @@ class ComponentManager:
         return component
 
     def _state_changed(self, comp_id: str, state: ObjectState) -> None:
-        task = asyncio.get_running_loop().create_task(self._publish(comp_id, state.value, None))
+        if self.state != ManagerState.RUNNING:
+            return  # registration publishes every instance's state itself
+        task = asyncio.get_running_loop().create_task(self._publish_state(comp_id, state))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _publish_state(self, comp_id: str, state: ObjectState) -> None:
+        async with self._busy:
+            if comp_id in self.instances:
+                await self._publish(comp_id, state.value, None)
 
     async def _publish(self, comp_id: str, state: str, error: str | None) -> None:
         instance = self.instances.get(comp_id)
@@ -291,6 +301,8 @@ class ComponentManager:
         component = self.instances.pop(comp_id, None)
         if component is None:
             return
+        # Its node is about to go: a state publication now would re-create it.
+        component.state_listener = None
         try:
             await component.finalize()
         except Exception:

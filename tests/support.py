@@ -139,9 +139,16 @@ class Cluster:
         return proc
 
     def wait_cm_running(self, cm_id: str, timeout: float = 30) -> None:
+        """Until the system manager reports *this* process (not a dead predecessor) running."""
+        pid = self.processes[cm_id].pid
+
         def running() -> bool:
             reply = self.get(f"systemmanager/component_managers/{cm_id}")
-            return reply.status == 200 and reply.body["state"] == "running"
+            return (
+                reply.status == 200
+                and reply.body["state"] == "running"
+                and reply.body["pid"] == pid
+            )
 
         wait_until(running, timeout, f"component manager {cm_id} running")
 

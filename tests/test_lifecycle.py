@@ -1,0 +1,344 @@
+"""The lifecycle protocol end to end: real daemons, real ZooKeeper, real HTTP.
+
+Each test runs the core process and component managers as processes on a
+chroot of its own, drives them through the REST translator, kills or stops
+them, and looks at the znode tree as ``zkCli.sh ls`` would.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+from datetime import datetime
+
+from tests.support import SESSION_TIMEOUT_MS, Cluster, http, wait_until
+
+EXPIRY = SESSION_TIMEOUT_MS / 1000 + 1.0  # the issue's bound: session timeout + 1 s
+
+
+def test_tree_as_zkcli_lists_it(cluster: Cluster) -> None:
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.start_cm("romgr2")
+    cluster.create_network("network0", "romgr1")
+    cluster.create_network("lsw", "romgr2")
+
+    assert cluster.ls("/") == ["component_managers", "components", "odenos", "system_manager"]
+    assert cluster.ls("/system_manager") == ["systemmanager"]
+    assert cluster.ls("/component_managers") == ["romgr1", "romgr2"]
+    assert cluster.ls("/components") == ["romgr1:network0", "romgr2:lsw"]
+
+    for path in ("/system_manager", "/component_managers", "/components"):
+        _, stat = cluster.zk.get(path)
+        assert stat.ephemeralOwner == 0, f"{path} must be persistent"
+    sm, stat = cluster.node("/system_manager/systemmanager")
+    assert stat.ephemeralOwner != 0
+    assert sm["state"] == "running" and sm["address"].startswith("http://")
+    cm, stat = cluster.node("/component_managers/romgr1")
+    assert stat.ephemeralOwner != 0
+    assert cm["state"] == "running" and "Network" in [t["type"] for t in cm["component_types"]]
+    comp, stat = cluster.node("/components/romgr1:network0")
+    assert stat.ephemeralOwner == cm_owner(cluster, "romgr1")
+    assert comp == {"id": "network0", "type": "Network", "cm_id": "romgr1", "state": "running"}
+    desired, stat = cluster.node("/odenos/components/network0")
+    assert stat.ephemeralOwner == 0
+    assert desired == {"id": "network0", "type": "Network", "cm_id": "romgr1"}
+
+
+def cm_owner(cluster: Cluster, cm_id: str) -> int:
+    _, stat = cluster.zk.get(f"/component_managers/{cm_id}")
+    return int(stat.ephemeralOwner)
+
+
+def test_rest_api_of_the_system_manager(cluster: Cluster) -> None:
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+
+    managers = cluster.get("systemmanager/component_managers")
+    assert managers.status == 200
+    assert [m["id"] for m in managers.body] == ["romgr1"]
+    types = cluster.get("systemmanager/component_types").body
+    assert types["Network"]["cm_id"] == ["romgr1"]
+    assert cluster.get("systemmanager/component_types/Network").body[0]["id"] == "romgr1"
+
+    # Without cm_id a manager offering the type is chosen.
+    created = cluster.put("systemmanager/components/net1", {"type": "Network", "id": "net1"})
+    assert created.status == 201
+    assert created.body["cm_id"] == "romgr1" and created.body["state"] == "running"
+    # The same PUT again is an update that changes nothing: 200.
+    again = cluster.put("systemmanager/components/net1", {"type": "Network", "id": "net1"})
+    assert again.status == 200
+    assert set(cluster.get("systemmanager/components").body) == {"net1"}
+    assert cluster.get("systemmanager/objects/net1").body["type"] == "Network"
+    assert cluster.get("systemmanager/objects/romgr1").body["type"] == "ComponentManager"
+
+    posted = http("POST", f"{cluster.rest}/systemmanager/components", {"type": "Network"})
+    assert posted.status == 200
+    assert re.fullmatch(r"[0-9a-f-]{36}", posted.body["id"])
+
+    # The component answers both ways: /<id>/... and /systemmanager/components/<id>/...
+    node = {"node_id": "node001", "type": "Node", "version": "0", "ports": {}, "attributes": {}}
+    assert cluster.put("net1/topology/nodes/node001", node).status == 201
+    topo = cluster.get("systemmanager/components/net1/topology")
+    assert topo.status == 200 and list(topo.body["nodes"]) == ["node001"]
+    assert cluster.get("romgr1/components").body.keys() == {"net1", posted.body["id"]}
+
+    assert cluster.delete("systemmanager/components/net1").status == 200
+    assert cluster.get("systemmanager/components/net1").status == 404
+    assert cluster.get("net1/topology").status == 404
+    assert "romgr1:net1" not in cluster.ls("/components")
+
+
+def test_bad_rest_input_gets_clear_errors(cluster: Cluster) -> None:
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.create_network("network0")
+
+    def error(reply_status: int, reply: object) -> None:
+        assert isinstance(reply, dict) and {"error", "message"} <= reply.keys(), reply
+
+    cases = [
+        ("PUT", "systemmanager/components/x", None, b"{not json", 400),
+        ("PUT", "systemmanager/components/x", [1, 2], None, 400),
+        ("PUT", "systemmanager/components/x", {"id": "x"}, None, 400),
+        ("PUT", "systemmanager/components/x", {"type": "Nope"}, None, 400),
+        ("PUT", "systemmanager/components/x", {"type": "Network", "cm_id": "nocm"}, None, 400),
+        ("PUT", "systemmanager/components/x", {"type": "Network", "id": "y"}, None, 400),
+        ("PUT", "systemmanager/components/bad%20id", {"type": "Network"}, None, 400),
+        ("PUT", "systemmanager/components/romgr1", {"type": "Network"}, None, 409),
+        ("PUT", "systemmanager/components/network0", {"type": "Other"}, None, 409),
+        ("GET", "systemmanager/components/nothere", None, None, 404),
+        ("DELETE", "systemmanager/components/nothere", None, None, 404),
+        ("GET", "systemmanager/component_managers/nocm", None, None, 404),
+        ("GET", "nothere/topology", None, None, 404),
+        ("GET", "network0/nosuchresource", None, None, 404),
+        ("PUT", "network0/topology/nodes/n1", None, b"[", 400),
+        ("PUT", "network0/property", {"state": "bogus"}, None, 400),
+        ("PUT", "systemmanager/property", None, b'"text"', 400),
+    ]
+    for method, path, body, raw, status in cases:
+        reply = http(method, f"{cluster.rest}/{path}", body, raw=raw)
+        assert reply.status == status, (method, path, reply)
+        error(reply.status, reply.body)
+    # Nothing stored was lost on the way.
+    assert list(cluster.get("systemmanager/components").body) == ["network0"]
+    assert cluster.get("network0/topology").status == 200
+
+
+def test_component_manager_waits_for_the_system_manager(cluster: Cluster) -> None:
+    cluster.start_cm("romgr1", wait=False)
+    wait_until(lambda: "listening on" in cluster.log("romgr1"), 30, "romgr1 to connect")
+    # It is connected to ZooKeeper and serving, but must not register without a system manager.
+    wait_until(lambda: cluster.zk.exists("/component_managers"), 10, "the parents")
+    time.sleep(1.0)  # give a wrong implementation the chance to register
+    assert cluster.ls("/component_managers") == []
+    cluster.start_core()
+    cluster.wait_cm_running("romgr1", timeout=10)
+
+
+def _lock_intervals(log: str) -> list[tuple[datetime, datetime]]:
+    stamps = re.findall(r"^(\S+ \S+) .*(holds|released) the global lock", log, re.M)
+    times = [(datetime.strptime(t, "%Y-%m-%d %H:%M:%S,%f"), kind) for t, kind in stamps]
+    held = [t for t, kind in times if kind == "holds"]
+    released = [t for t, kind in times if kind == "released"]
+    return list(zip(held, released, strict=True))
+
+
+def test_two_managers_starting_together_serialize_on_the_lock(cluster: Cluster) -> None:
+    cluster.start_core()
+    cluster.start_cm("romgr1", wait=False)
+    cluster.start_cm("romgr2", wait=False)
+    cluster.wait_cm_running("romgr1")
+    cluster.wait_cm_running("romgr2")
+    a = _lock_intervals(cluster.log("romgr1"))
+    b = _lock_intervals(cluster.log("romgr2"))
+    assert len(a) == 1 and len(b) == 1
+    (a_in, a_out), (b_in, b_out) = a[0], b[0]
+    assert a_out <= b_in or b_out <= a_in, f"lock held by both: {a[0]} and {b[0]}"
+
+
+def test_kill_9_of_a_manager_refuses_at_once_then_by_zookeeper(cluster: Cluster) -> None:
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.create_network("network0")
+    assert cluster.get("network0/property").status == 200
+
+    cluster.kill("romgr1")
+    killed_at = time.monotonic()
+    refused = cluster.get("network0/property")
+    assert refused.status == 503
+    assert "Retry-After" in refused.headers
+    assert refused.body["object_id"] == "network0"
+    assert "refused the connection" in refused.body["reason"]
+
+    # ZooKeeper expires the session: the cache then refuses without trying.
+    wait_until(
+        lambda: cluster.get("systemmanager/components/network0").body["state"] == "error",
+        EXPIRY,
+        "network0 in state error",
+    )
+    assert time.monotonic() - killed_at <= EXPIRY
+    reply = cluster.get("network0/topology")
+    assert reply.status == 503 and "not alive" in reply.body["reason"]
+    assert cluster.get("systemmanager/component_managers/romgr1").status == 404
+    assert "romgr1" not in [m["id"] for m in cluster.get("systemmanager/component_managers").body]
+    assert cluster.ls("/components") == []
+    wait_until(lambda: "romgr1 is gone" in cluster.log("systemmanager"), 5, "the loss logged")
+    assert "crashed, or its ZooKeeper session expired" in cluster.log("systemmanager")
+
+    # Restarted, it resumes: the same component, running again.
+    cluster.start_cm("romgr1")
+    prop = cluster.get("systemmanager/components/network0").body
+    assert prop["state"] == "running" and prop["cm_id"] == "romgr1"
+    assert cluster.get("network0/topology").status == 200
+    assert cluster.ls("/components") == ["romgr1:network0"]
+
+
+def test_restart_right_after_kill_9_takes_over_the_stale_nodes(cluster: Cluster) -> None:
+    """Restarted before ZooKeeper noticed the crash: the old session's nodes are replaced."""
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.create_network("network0")
+    old_owner = cm_owner(cluster, "romgr1")
+    cluster.kill("romgr1")
+    cluster.start_cm("romgr1")
+    assert cm_owner(cluster, "romgr1") != old_owner
+    assert cluster.get("network0/property").body["state"] == "running"
+    assert "stale node" in cluster.log("romgr1")
+
+
+def test_a_second_manager_with_the_same_id_is_refused(cluster: Cluster) -> None:
+    cluster.start_core()
+    first = cluster.start_cm("romgr1")
+    twin = cluster.spawn("romgr1-twin", "componentmanager", "--id", "romgr1")
+    assert twin.wait(30) == 1
+    assert "already running" in cluster.log("romgr1-twin")
+    assert first.poll() is None
+    assert cluster.get("romgr1/property").status == 200
+
+
+def test_graceful_stop_removes_ephemerals_at_once(cluster: Cluster) -> None:
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.create_network("network0")
+    assert cluster.stop("romgr1") == 0
+    # No waiting: the session was closed, the server removed the nodes.
+    assert cluster.ls("/component_managers") == []
+    assert cluster.ls("/components") == []
+    reply = cluster.get("network0/property")
+    assert reply.status == 503
+    wait_until(lambda: "romgr1 stopped (graceful" in cluster.log("systemmanager"), 5, "log line")
+
+
+def test_sigstop_is_detected_by_session_expiry_and_in_flight_requests_end(
+    cluster: Cluster,
+) -> None:
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.create_network("network0")
+    node = {"node_id": "n1", "type": "Node", "ports": {}, "attributes": {}}
+    assert cluster.put("network0/topology/nodes/n1", node).status == 201
+
+    cluster.signal("romgr1", signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    answers: list[tuple[int, float]] = []
+
+    def in_flight() -> None:
+        reply = cluster.get("network0/topology")
+        answers.append((reply.status, time.monotonic() - stopped_at))
+
+    thread = threading.Thread(target=in_flight)
+    thread.start()
+    thread.join(10)
+    assert answers, "the in-flight request hung"
+    status, _ = answers[0]
+    # The forward timeout is 3 s, the session timeout 2 s: the expiry answers first.
+    assert status == 503
+    assert cluster.get("systemmanager/components/network0").body["state"] == "error"
+
+    # Woken up, it finds its session expired, registers again and resumes with its state.
+    cluster.signal("romgr1", signal.SIGCONT)
+    cluster.wait_cm_running("romgr1", timeout=15)
+    wait_until(
+        lambda: cluster.get("network0/topology").status == 200, 10, "network0 reachable again"
+    )
+    assert list(cluster.get("network0/topology").body["nodes"]) == ["n1"]
+    assert "lost its ZooKeeper session" in cluster.log("romgr1")
+
+
+def test_system_manager_restart_loses_no_component(cluster: Cluster) -> None:
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.start_cm("romgr2")
+    cluster.create_network("network0", "romgr1")
+    cluster.create_network("network1", "romgr2")
+    assert cluster.stop("systemmanager") == 0
+    assert cluster.ls("/system_manager") == []
+    assert cluster.get("systemmanager/components").status == 0  # nobody listens
+
+    cluster.start_core()
+    components = cluster.get("systemmanager/components").body
+    assert {cid: p["state"] for cid, p in components.items()} == {
+        "network0": "running",
+        "network1": "running",
+    }
+    assert cluster.get("network1/topology").status == 200
+
+
+def test_manager_restart_keeps_component_ids_and_new_components_land(cluster: Cluster) -> None:
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    for i in range(3):
+        cluster.create_network(f"net{i}")
+    assert cluster.stop("romgr1") == 0
+    # While romgr1 is down its components are known but refused.
+    reply = cluster.get("net0/property")
+    assert reply.status == 503 and "not alive" in reply.body["reason"]
+    assert cluster.put("systemmanager/components/net9", {"type": "Network"}).status == 400
+    cluster.start_cm("romgr1")
+    assert sorted(cluster.get("romgr1/components").body) == ["net0", "net1", "net2"]
+    assert all(
+        p["state"] == "running" for p in cluster.get("systemmanager/components").body.values()
+    )
+
+
+def test_standalone_rest_translator(cluster: Cluster) -> None:
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.create_network("network0")
+    from odenos.zk.embedded import free_port
+
+    port = free_port()
+    cluster.spawn("rt2", "resttranslator", "--port", str(port))
+    base = f"http://127.0.0.1:{port}"
+    wait_until(
+        lambda: http("GET", f"{base}/systemmanager/property").status == 200, 30, "translator"
+    )
+    assert http("GET", f"{base}/systemmanager/components").body.keys() == {"network0"}
+    assert http("GET", f"{base}/network0/topology").status == 200
+    assert http("GET", f"{base}/systemmanager/components/network0/topology").status == 200
+    assert http("GET", f"{base}/romgr1/property").body["id"] == "romgr1"
+    assert http("GET", f"{base}/nothere/property").status == 404
+    cluster.kill("romgr1")
+    assert http("GET", f"{base}/network0/topology").status == 503
+
+
+def test_component_that_fails_to_initialize_is_a_clear_error(cluster: Cluster) -> None:
+    (cluster.tmp_path / "components" / "broken.py").write_text(
+        "from odenos.components.base import Component\n"
+        "class Broken(Component):\n"
+        "    TYPE = 'Broken'\n"
+        "    async def on_initialize(self):\n"
+        "        raise RuntimeError('no hardware here')\n"
+    )
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    reply = cluster.put("systemmanager/components/b0", {"type": "Broken", "cm_id": "romgr1"})
+    assert reply.status == 500
+    assert reply.body["error"] == "ComponentCreateFailed"
+    assert "no hardware here" in reply.body["message"]
+    # Rolled back: nothing stored, nothing live.
+    assert cluster.get("systemmanager/components/b0").status == 404
+    wait_until(lambda: cluster.ls("/components") == [], 5, "the failed instance gone")
