@@ -34,7 +34,7 @@ class ZooKeeperServer:
 def wait_until(
     predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.02
 ) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail naming ``what`` at the deadline."""
+    """Poll ``predicate`` until it returns something truthy; fail naming ``what`` at the end."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

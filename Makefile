@@ -1,0 +1,50 @@
+# make run: install what is missing, then start the whole system on its embedded ZooKeeper.
+# make test: install what is missing, then run the linters and the whole test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ZK_JAR := /usr/share/java/zookeeper.jar
+CONF ?= etc/odenos.conf
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
+
+.PHONY: install run start stop status test lint bench clean
+
+install: $(VENV)/.installed $(ZK_JAR)
+
+# Debian's python3 may lack venv/pip: install them once if creating the venv fails.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV) || { $(APT) update -qq && $(APT) install -y -qq python3-venv python3-pip && rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+# Apache ZooKeeper 3.8 and a Java runtime, from Debian (the package starts no service).
+$(ZK_JAR):
+	$(APT) update -qq
+	$(APT) install -y -qq zookeeper
+
+run: install
+	$(BIN)/odenos run -c $(CONF)
+
+start: install
+	$(BIN)/odenos start -c $(CONF)
+
+stop:
+	$(BIN)/odenos stop -c $(CONF)
+
+status:
+	$(BIN)/odenos status -c $(CONF)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: install lint
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,149 @@
+"""``odenos start|status|stop`` and the daemons' command lines, as an operator uses them.
+
+These run the shipped layout (``etc/odenos.conf`` beside ``var/``) with
+``zookeeper.embed`` on: the core process starts its own ZooKeeper server.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from odenos.zk.embedded import free_port
+from tests.support import http, wait_until
+
+
+def odenos(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "odenos.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def write_conf(root: Path, text: str) -> Path:
+    (root / "etc").mkdir(exist_ok=True)
+    conf = root / "etc" / "odenos.conf"
+    conf.write_text(text)
+    return conf
+
+
+def embedded_conf(root: Path) -> tuple[Path, int]:
+    rest = free_port()
+    conf = write_conf(
+        root,
+        "MANAGER systemmanager\n"
+        "PROCESS romgr1,python\n"
+        "PROCESS romgr2,python\n"
+        f"rest.port {rest}\n"
+        "zookeeper.embed\n"
+        f"zookeeper.port {free_port()}\n"
+        "zookeeper.session_timeout 2000\n"
+        "pubsub.server.host localhost   # ODENOS's Redis: ignored with a notice\n",
+    )
+    return conf, rest
+
+
+def test_start_status_stop_with_embedded_zookeeper(tmp_path: Path) -> None:
+    conf, rest = embedded_conf(tmp_path)
+    try:
+        started = odenos("start", "-c", str(conf), cwd=tmp_path)
+        assert started.returncode == 0, started.stderr
+        assert "romgr2: running" in started.stdout
+        assert "pubsub.server.host" in started.stderr  # the notice
+        # start returns only once everything answers.
+        reply = http("GET", f"http://127.0.0.1:{rest}/systemmanager/component_managers")
+        assert sorted(m["id"] for m in reply.body) == ["romgr1", "romgr2"]
+        assert (tmp_path / "var" / "zookeeper" / "data").is_dir()
+        assert (tmp_path / "var" / "log" / "romgr1.log").is_file()
+
+        status = odenos("status", "-c", str(conf), "--json", cwd=tmp_path)
+        assert status.returncode == 0, status.stdout
+        report = json.loads(status.stdout)
+        assert [p["name"] for p in report["processes"]] == ["systemmanager", "romgr1", "romgr2"]
+        assert all(p["ready"] and p["pid"] for p in report["processes"])
+        assert report["zookeeper"]["servers"][0]["mode"] == "standalone"
+
+        again = odenos("start", "-c", str(conf), cwd=tmp_path)
+        assert again.returncode == 1 and "already running" in again.stderr
+    finally:
+        stopped = odenos("stop", "-c", str(conf), cwd=tmp_path)
+    assert stopped.returncode == 0, stopped.stderr
+    assert "systemmanager: stopped" in stopped.stdout
+    assert http("GET", f"http://127.0.0.1:{rest}/systemmanager/property").status == 0
+    status = odenos("status", "-c", str(conf), cwd=tmp_path)
+    assert status.returncode == 3 and "stopped" in status.stdout
+    assert not list((tmp_path / "var" / "tmp").glob("*.pid"))
+
+
+def test_components_survive_a_restart_of_everything(tmp_path: Path) -> None:
+    """Desired state lives in the embedded ZooKeeper's data under var/: a full stop and
+    start brings the same components back."""
+    conf, rest = embedded_conf(tmp_path)
+    base = f"http://127.0.0.1:{rest}"
+    try:
+        assert odenos("start", "-c", str(conf), cwd=tmp_path).returncode == 0
+        body = {"type": "Network", "id": "network0", "cm_id": "romgr2"}
+        assert http("PUT", f"{base}/systemmanager/components/network0", body).status == 201
+        assert odenos("stop", "-c", str(conf), cwd=tmp_path).returncode == 0
+        assert odenos("start", "-c", str(conf), cwd=tmp_path).returncode == 0
+        prop = wait_until(
+            lambda: http("GET", f"{base}/systemmanager/components/network0").body,
+            10,
+            "network0 back",
+        )
+        assert prop["state"] == "running" and prop["cm_id"] == "romgr2"
+    finally:
+        odenos("stop", "-c", str(conf), cwd=tmp_path)
+
+
+def test_start_fails_clearly_without_zookeeper_jars(tmp_path: Path) -> None:
+    conf, _ = embedded_conf(tmp_path)
+    conf.write_text(conf.read_text() + "zookeeper.classpath /nonexistent/zookeeper.jar\n")
+    result = odenos("start", "-c", str(conf), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "apt-get install -y zookeeper" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("MANAGER systemmanager\nrest.port eighty\n", 2, "not a port number"),
+        ("# comment\n\nPROCESS romgr1,python\nPROCESS romgr1,python\n", 4, "romgr1"),
+        ("zookeeper.embed maybe\n", 1, "zookeeper.embed"),
+        ("PROCESS bad/id,python\n", 1, "bad/id"),
+    ],
+)
+def test_bad_config_lines_name_file_and_line(
+    tmp_path: Path, text: str, line: int, words: str
+) -> None:
+    conf = write_conf(tmp_path, text)
+    for argv in (
+        [sys.executable, "-m", "odenos.cli", "start", "-c", str(conf)],
+        [sys.executable, "-m", "systemmanager", "-c", str(conf)],
+        [sys.executable, "-m", "componentmanager", "-c", str(conf), "--id", "romgr1"],
+    ):
+        result = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert result.returncode != 0
+        assert f"odenos.conf:{line}:" in result.stderr, result.stderr
+        assert words in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_component_manager_id_must_be_a_process_line(tmp_path: Path) -> None:
+    conf = write_conf(tmp_path, "PROCESS romgr1,python\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "componentmanager", "-c", str(conf), "--id", "romgr9"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "no PROCESS line for 'romgr9'" in result.stderr
