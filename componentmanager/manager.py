@@ -18,16 +18,24 @@ import asyncio
 import contextlib
 import enum
 import logging
+import os
+import signal
 from typing import Any
 
 from odenos.cluster import ClusterView
 from odenos.components.base import Component
-from odenos.errors import CoordinationError, NodeExists, NodeMissing, OdenosError
+from odenos.errors import (
+    CoordinationError,
+    CoordinationUnavailable,
+    NodeExists,
+    NodeMissing,
+    OdenosError,
+)
 from odenos.http.probe import answers
 from odenos.model.property import ObjectState
 from odenos.zk import paths
 from odenos.zk.client import ConnState, Coordinator
-from odenos.zk.ephemeral import claim, process_identity, process_label
+from odenos.zk.ephemeral import DuplicateDaemon, claim, process_identity, process_label
 from odenos.zk.lock import GlobalLock
 
 log = logging.getLogger(__name__)
@@ -81,6 +89,7 @@ class ComponentManager:
         self._busy = asyncio.Lock()  # registration and reconciliation never overlap
         self._tasks: set[asyncio.Task[None]] = set()
         self._reconciler: asyncio.Task[None] | None = None
+        self._registration: asyncio.Task[None] | None = None
 
     # --- state ------------------------------------------------------------------------------
 
@@ -125,6 +134,7 @@ class ComponentManager:
 
     async def register(self) -> None:
         """Register or resume under the global lock (see the module docstring)."""
+        session = self.zk.session_id
         async with self._busy, GlobalLock(self.zk, process_label(self.cm_id), LOCK_TIMEOUT):
             self._set_state(ManagerState.INITIALIZING)
             await claim(
@@ -136,6 +146,9 @@ class ComponentManager:
             )
             await self._remove_stale_ephemerals()
             resumed = await self._reconcile_once()
+            if self.zk.session_id != session:
+                # The session (and with it the lock and our nodes) was lost meanwhile.
+                raise CoordinationUnavailable("ZooKeeper session lost during registration")
             self._set_state(ManagerState.RUNNING)
             await self.zk.set(paths.component_manager(self.cm_id), self._manager_data())
         log.info(
@@ -147,8 +160,9 @@ class ComponentManager:
 
     async def stop(self) -> None:
         """Graceful stop: say ``finalizing``, finalize every component, drop our nodes."""
-        if self._reconciler is not None:
-            self._reconciler.cancel()
+        for task in (self._reconciler, self._registration):
+            if task is not None:
+                task.cancel()
         previous = self.state
         self._set_state(ManagerState.FINALIZING)
         path = paths.component_manager(self.cm_id)
@@ -170,17 +184,37 @@ class ComponentManager:
                 self.cm_id,
             )
             self._set_state(ManagerState.WAITING)
-        elif state == ConnState.CONNECTED and self.state == ManagerState.WAITING:
-            task = asyncio.get_running_loop().create_task(self._reregister())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        elif (
+            state == ConnState.CONNECTED
+            and self.state == ManagerState.WAITING
+            and (self._registration is None or self._registration.done())
+        ):
+            self._registration = asyncio.get_running_loop().create_task(self._reregister())
 
     async def _reregister(self) -> None:
-        try:
-            await self._wait_for_system_manager()
-            await self.register()
-        except OdenosError as err:
-            log.error("component manager %s: re-registration failed: %s", self.cm_id, err.message)
+        """Register again after a session loss, retrying until it works or we stop."""
+        delay = 0.5
+        while self.state == ManagerState.WAITING:
+            try:
+                await self._wait_for_system_manager()
+                await self.register()
+                return
+            except DuplicateDaemon as err:
+                # Another process took our id while we were away: it is the live one now.
+                log.critical("component manager %s: %s; exiting", self.cm_id, err.message)
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            except OdenosError as err:
+                log.error(
+                    "component manager %s: registration failed, retrying in %.1f s: %s",
+                    self.cm_id,
+                    delay,
+                    err.message,
+                )
+                if self.state != ManagerState.WAITING:  # failed half-way, in INITIALIZING
+                    self._set_state(ManagerState.WAITING)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     # --- reconciliation ---------------------------------------------------------------------
 

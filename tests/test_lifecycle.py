@@ -342,3 +342,21 @@ def test_component_that_fails_to_initialize_is_a_clear_error(cluster: Cluster) -
     # Rolled back: nothing stored, nothing live.
     assert cluster.get("systemmanager/components/b0").status == 404
     wait_until(lambda: cluster.ls("/components") == [], 5, "the failed instance gone")
+
+
+def test_system_manager_session_expiry_re_registers(cluster: Cluster) -> None:
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.create_network("network0")
+    cluster.signal("systemmanager", signal.SIGSTOP)
+    wait_until(lambda: cluster.ls("/system_manager") == [], EXPIRY + 2, "the SM node to expire")
+    # The managers and their components are not affected by the system manager's absence.
+    assert cluster.ls("/components") == ["romgr1:network0"]
+    cluster.signal("systemmanager", signal.SIGCONT)
+    wait_until(lambda: cluster.ls("/system_manager") == ["systemmanager"], 15, "re-registration")
+    wait_until(
+        lambda: cluster.get("systemmanager/components/network0").body["state"] == "running",
+        10,
+        "network0 running through the re-registered SM",
+    )
+    assert "session was lost, registering again" in cluster.log("systemmanager")

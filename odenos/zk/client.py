@@ -176,13 +176,10 @@ class Coordinator:
     def _set_state(self, state: ConnState) -> None:
         if state == self._state:
             return
-        log.log(
-            logging.INFO if state == ConnState.CONNECTED else logging.WARNING,
-            "%s: ZooKeeper session %s -> %s",
-            self.name,
-            self._state.value,
-            state.value,
-        )
+        if state == ConnState.CONNECTED:
+            log.info("%s: ZooKeeper connected (session 0x%x)", self.name, self.session_id)
+        else:
+            log.warning("%s: ZooKeeper %s (was %s)", self.name, state.value, self._state.value)
         self._state = state
         for listener in list(self._listeners):
             listener(state)

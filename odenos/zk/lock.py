@@ -13,6 +13,7 @@ A session loss releases the lock on the server: whoever holds it must treat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from types import TracebackType
@@ -53,6 +54,12 @@ class GlobalLock:
         started = time.monotonic()
         try:
             got = await asyncio.to_thread(self._lock.acquire, True, self._timeout)
+        except asyncio.CancelledError:
+            # The worker thread goes on waiting: tell the recipe to give up, and let go
+            # of the lock should it be ours by then, or nobody else would ever get it.
+            self._lock.cancel()
+            await asyncio.to_thread(self._release_quietly)
+            raise
         except KazooLockTimeout:
             got = False
         except KazooException as exc:
@@ -66,6 +73,10 @@ class GlobalLock:
             self._acquired_at - started,
         )
         return self
+
+    def _release_quietly(self) -> None:
+        with contextlib.suppress(KazooException):
+            self._lock.release()
 
     async def __aexit__(
         self,
