@@ -33,7 +33,12 @@ REQUESTS = Counter(
 
 
 class RestTranslator:
-    """Builds the front-door app; ``sm_app`` is the in-process system manager API, if any."""
+    """Builds the front-door app.
+
+    ``sm_app`` is the in-process system manager API, if any; ``static_root`` is
+    ``rest.root``; requests for the objects in ``monitored`` (``monitor.logging``)
+    are logged with their outcome.
+    """
 
     def __init__(
         self,
@@ -41,8 +46,10 @@ class RestTranslator:
         forwarder: Forwarder,
         sm_app: web.Application | None = None,
         static_root: Path | None = None,
+        monitored: frozenset[str] = frozenset(),
     ) -> None:
         self._view = view
+        self._monitored = monitored
         self._forwarder = forwarder
         self._sm_app = sm_app
         self._static_root = static_root.resolve() if static_root else None
@@ -84,6 +91,15 @@ class RestTranslator:
             REQUESTS.labels(target.kind, str(err.status)).inc()
             raise
         REQUESTS.labels(target.kind, str(response.status)).inc()
+        if object_id in self._monitored or target_id in self._monitored:
+            # monitor.logging: the message log ODENOS kept for the objects it names.
+            log.info(
+                "monitor: %s %s -> %s %d",
+                request.method,
+                request.rel_url,
+                target.address,
+                response.status,
+            )
         return response
 
     def _static_file(self, request: web.Request) -> web.StreamResponse | None:

@@ -10,6 +10,7 @@ from odenos.cluster import ClusterView
 from odenos.config import Config
 from odenos.http.forward import Forwarder
 from odenos.http.server import HttpServer
+from odenos.metrics import register_cluster_metrics
 from odenos.zk.client import Coordinator
 from resttranslator.app import RestTranslator
 
@@ -35,7 +36,14 @@ class RestTranslatorDaemon:
         await self.view.start()
         self._forwarder = Forwarder(self.view, config.forward_timeout)
         await self._forwarder.start()
-        app = RestTranslator(self.view, self._forwarder, None, config.rest_root).build_app()
+        register_cluster_metrics(self.view)
+        app = RestTranslator(
+            self.view,
+            self._forwarder,
+            None,
+            config.rest_root,
+            frozenset(config.monitor) | frozenset(config.monitor_logging),
+        ).build_app()
         self._server = HttpServer(app, config.rest_host, self.port, "REST translator")
         await self._server.start()
 

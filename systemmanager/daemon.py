@@ -24,6 +24,7 @@ from odenos.http.errors import error_middleware
 from odenos.http.forward import Forwarder
 from odenos.http.probe import answers
 from odenos.http.server import HttpServer
+from odenos.metrics import register_cluster_metrics
 from odenos.runtime import log_dir
 from odenos.zk import paths
 from odenos.zk.client import ConnState, Coordinator
@@ -72,6 +73,7 @@ class SystemManagerDaemon:
         self.view = ClusterView(self.zk, self.manager_id)
         await self.view.start()
         self.view.on_manager_change(self._log_manager_change)
+        register_cluster_metrics(self.view)
         log.info(
             "loaded desired state: %d component(s), %d live component manager(s)",
             len(self.view.desired_ids()),
@@ -93,7 +95,11 @@ class SystemManagerDaemon:
         self.zk.add_state_listener(self._on_session_state)
         if self._with_rest:
             translator = RestTranslator(
-                self.view, self._forwarder, build_app(service), config.rest_root
+                self.view,
+                self._forwarder,
+                build_app(service),
+                config.rest_root,
+                frozenset(config.monitor) | frozenset(config.monitor_logging),
             )
             self._rest = HttpServer(
                 translator.build_app(), config.rest_host, config.rest_port, "REST translator"

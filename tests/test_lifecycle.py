@@ -11,6 +11,7 @@ import re
 import signal
 import threading
 import time
+import urllib.request
 from datetime import datetime
 
 from tests.support import SESSION_TIMEOUT_MS, Cluster, http, wait_until
@@ -360,3 +361,17 @@ def test_system_manager_session_expiry_re_registers(cluster: Cluster) -> None:
         "network0 running through the re-registered SM",
     )
     assert "session was lost, registering again" in cluster.log("systemmanager")
+
+
+def test_metrics_and_monitor_logging(cluster: Cluster) -> None:
+    cluster.write_config(extra="monitor.logging network0")
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.create_network("network0")
+    assert cluster.get("network0/topology").status == 200
+    wait_until(lambda: "monitor: GET /network0/topology" in cluster.log("systemmanager"), 5, "log")
+    request = urllib.request.urlopen(f"{cluster.rest}/metrics", timeout=10)
+    text = request.read().decode()
+    assert 'odenos_components{state="running"} 1.0' in text
+    assert 'odenos_component_managers{state="running"} 1.0' in text
+    assert 'odenos_rest_requests_total{kind="component",outcome="200"}' in text
