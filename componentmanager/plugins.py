@@ -52,7 +52,8 @@ def _components_in(module: ModuleType) -> list[type[Component]]:
         for obj in vars(module).values()
         if inspect.isclass(obj)
         and issubclass(obj, Component)
-        and obj.__module__ == module.__name__
+        # Its own classes, also those a package re-exports from its submodules.
+        and (obj.__module__ == module.__name__ or obj.__module__.startswith(module.__name__ + "."))
         and "TYPE" in vars(obj)
     ]
 
@@ -97,7 +98,7 @@ def load_component_types(directories: Iterable[Path]) -> ComponentTypes:
         for path in _candidates(directory):
             try:
                 module = _import_file(path)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 found.problems.append(f"{path}: plugin failed to load: {type(exc).__name__}: {exc}")
                 continue
             for cls in _components_in(module):

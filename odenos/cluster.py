@@ -91,7 +91,9 @@ class ClusterView:
         return _data(self.desired.get(comp_id))
 
     def desired_ids(self) -> list[str]:
-        return sorted(self.desired.nodes)
+        """Ids of the desired components (nodes whose data is not a JSON object, written
+        by hand with zkCli, say, are not components and are left out)."""
+        return sorted(name for name, node in self.desired.nodes.items() if _data(node))
 
     def live_component(self, cm_id: str, comp_id: str) -> dict[str, Any] | None:
         return _data(self.live.get(paths.live_component_name(cm_id, comp_id)))
@@ -180,24 +182,32 @@ class ClusterView:
             sm = self.system_manager()
             if sm is None:
                 raise ObjectUnavailable(object_id, "the system manager is not running")
-            return Target(object_id, "system_manager", str(sm["address"]))
+            return Target(object_id, "system_manager", _address(object_id, sm))
         manager = self.manager(object_id)
         if manager is not None:
             if manager.get("state") != RUNNING:
                 raise ObjectUnavailable(object_id, f"component manager is {manager.get('state')}")
-            return Target(object_id, "component_manager", str(manager["address"]), object_id)
+            return Target(object_id, "component_manager", _address(object_id, manager), object_id)
         desired = self.desired_component(object_id)
         if desired is None:
             if any((d.data or {}).get("cm_id") == object_id for d in self.desired.nodes.values()):
                 raise ObjectUnavailable(object_id, "component manager is not alive")
             raise ObjectNotFound(object_id)
         state, reason = self.component_status(object_id)
-        if reason is not None:
-            # A manager that is away may be back soon; a failed component will not.
-            raise ObjectUnavailable(object_id, reason, retry_after=1 if state != "error" else 5)
         cm_id = str(desired["cm_id"])
-        manager = self.manager(cm_id) or {}
-        return Target(object_id, "component", str(manager["address"]), cm_id)
+        manager = self.manager(cm_id)
+        if reason is not None:
+            # A manager that is away may be back soon; a component that failed will not.
+            failed = manager is not None and manager.get("state") == RUNNING and state == "error"
+            raise ObjectUnavailable(object_id, reason, retry_after=5 if failed else 1)
+        return Target(object_id, "component", _address(object_id, manager), cm_id)
+
+
+def _address(object_id: str, data: dict[str, Any] | None) -> str:
+    address = (data or {}).get("address")
+    if not isinstance(address, str) or not address:
+        raise ObjectUnavailable(object_id, "its process published no address in ZooKeeper")
+    return address
 
 
 def describe_manager_loss(kind: str, cm_id: str, data: dict[str, Any]) -> str | None:

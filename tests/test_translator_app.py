@@ -1,0 +1,387 @@
+"""The REST translator's front door, through real HTTP end to end.
+
+The app (``RestTranslator(view, forwarder).build_app()``) runs under
+``aiohttp_client`` over a real :class:`ClusterView` on the test's chroot; the
+component manager it forwards to is a real little aiohttp server on a free port
+that answers ``/n0/topology``.  Every refusal must be a JSON body with ``error``
+and ``message``, never a traceback, and never a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from odenos.cluster import ClusterView
+from odenos.http.forward import Forwarder
+from odenos.zk import paths
+from odenos.zk.client import Coordinator
+from odenos.zk.embedded import free_port
+from resttranslator.app import RestTranslator
+
+pytestmark = pytest.mark.timeout(60)
+
+Client = TestClient[web.Request, web.Application]
+
+
+# --- the stand-in component manager -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as the stand-in manager received it."""
+
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    body: bytes
+    content_type: str
+
+
+@dataclass
+class StandInManager:
+    """A real HTTP server playing component manager romgr1 (hosting component n0).
+
+    ``?stall=1`` makes it hold the request until ``release`` is set, signalling
+    ``received`` first, so a test knows the request is in flight; ``?busy=1`` makes
+    it refuse with its own 503 and ``Retry-After: 7``.
+    """
+
+    address: str = ""
+    seen: list[Seen] = field(default_factory=list)
+    received: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def topology(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.seen.append(
+            Seen(
+                request.method,
+                request.path,
+                list(request.query.items()),
+                body,
+                request.content_type,
+            )
+        )
+        self.received.set()
+        if request.query.get("stall") == "1":
+            await self.release.wait()
+        if request.query.get("busy") == "1":
+            return web.json_response(
+                {"error": "Busy", "message": "try later"}, status=503, headers={"Retry-After": "7"}
+            )
+        status = 201 if request.method == "PUT" else 200
+        return web.json_response({"answered_by": "romgr1", "method": request.method}, status=status)
+
+
+@pytest.fixture
+async def stand_in() -> AsyncIterator[StandInManager]:
+    manager = StandInManager()
+    app = web.Application()
+    app.router.add_route("*", "/n0/topology", manager.topology)
+    runner = web.AppRunner(app, shutdown_timeout=1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    manager.address = f"http://127.0.0.1:{port}"
+    yield manager
+    manager.release.set()
+    await runner.cleanup()
+
+
+# --- the translator -----------------------------------------------------------------------------
+
+
+async def write_tree(
+    zk: Coordinator, manager_address: str | None, manager_state: str = "running"
+) -> None:
+    """Desired component n0 on romgr1, its live ephemeral running, and romgr1's node at
+    ``manager_address`` (no manager node if None)."""
+    await zk.create(
+        paths.system_manager("systemmanager"),
+        {"state": "running", "address": "http://127.0.0.1:1"},
+    )
+    if manager_address is not None:
+        await zk.create(
+            paths.component_manager("romgr1"),
+            {"id": "romgr1", "state": manager_state, "address": manager_address},
+        )
+    await zk.create(
+        paths.desired_component("n0"), {"id": "n0", "type": "Network", "cm_id": "romgr1"}
+    )
+    await zk.create(paths.live_component("romgr1", "n0"), {"state": "running"})
+
+
+MakeClient = Callable[..., Awaitable[Client]]
+
+
+@pytest.fixture
+async def make_client(
+    coordinator: Coordinator,
+    aiohttp_client: Callable[..., Awaitable[Client]],
+) -> AsyncIterator[MakeClient]:
+    """A test client of the translator app over a fresh view of the chroot (so write
+    the nodes first); ``forward_timeout`` is the forwarder's timeout in seconds."""
+    opened: list[tuple[ClusterView, Forwarder]] = []
+
+    async def make(
+        forward_timeout: float = 10.0, monitored: frozenset[str] = frozenset()
+    ) -> Client:
+        view = ClusterView(coordinator, "systemmanager")
+        await view.start()
+        forwarder = Forwarder(view, forward_timeout)
+        await forwarder.start()
+        opened.append((view, forwarder))
+        app = RestTranslator(view, forwarder, monitored=monitored).build_app()
+        return await aiohttp_client(app)
+
+    yield make
+    for view, forwarder in opened:
+        await forwarder.close()
+        view.close()
+
+
+async def error_body(resp: aiohttp.ClientResponse, status: int) -> dict[str, Any]:
+    """Check ``resp`` is a JSON error of ``status`` (no traceback) and return its body."""
+    text = await resp.text()
+    assert resp.status == status, text
+    assert resp.content_type == "application/json", text
+    assert "Traceback" not in text
+    body: dict[str, Any] = await resp.json()
+    assert isinstance(body["error"], str) and isinstance(body["message"], str)
+    return body
+
+
+# --- forwarding ---------------------------------------------------------------------------------
+
+
+async def test_request_reaches_the_manager_with_method_body_and_query(
+    coordinator: Coordinator, stand_in: StandInManager, make_client: MakeClient
+) -> None:
+    """PUT /n0/topology?... arrives at the manager as sent, and its answer comes back."""
+    await write_tree(coordinator, stand_in.address)
+    client = await make_client()
+
+    resp = await client.put("/n0/topology?x=1&y=two", json={"nodes": ["a", "b"]})
+    assert resp.status == 201
+    assert await resp.json() == {"answered_by": "romgr1", "method": "PUT"}
+    resp = await client.get("/n0/topology")
+    assert resp.status == 200
+
+    put, get = stand_in.seen
+    assert (put.method, put.path, put.query) == ("PUT", "/n0/topology", [("x", "1"), ("y", "two")])
+    assert put.body == b'{"nodes": ["a", "b"]}'
+    assert put.content_type == "application/json"
+    assert (get.method, get.path, get.query, get.body) == ("GET", "/n0/topology", [], b"")
+
+
+async def test_query_values_survive_percent_encoding(
+    coordinator: Coordinator, stand_in: StandInManager, make_client: MakeClient
+) -> None:
+    """Reserved characters in query values (``&``, ``=``, ``+``, space) arrive intact."""
+    await write_tree(coordinator, stand_in.address)
+    client = await make_client()
+    sent = [("name", "a&b"), ("expr", "1+2=3"), ("text", "two words"), ("pct", "100%")]
+    resp = await client.get("/n0/topology", params=sent)
+    assert resp.status == 200
+    assert stand_in.seen[0].query == sent
+
+
+async def test_system_manager_component_path_goes_straight_to_the_component(
+    coordinator: Coordinator, stand_in: StandInManager, make_client: MakeClient
+) -> None:
+    """/systemmanager/components/n0/topology is sent to n0's manager as /n0/topology."""
+    await write_tree(coordinator, stand_in.address)
+    client = await make_client()
+    resp = await client.get("/systemmanager/components/n0/topology?k=v")
+    assert resp.status == 200
+    [seen] = stand_in.seen
+    assert (seen.path, seen.query) == ("/n0/topology", [("k", "v")])
+
+
+async def test_manager_refusal_is_relayed_as_is(
+    coordinator: Coordinator, stand_in: StandInManager, make_client: MakeClient
+) -> None:
+    """The manager's own error answer (status, JSON body, Retry-After) reaches the client."""
+    await write_tree(coordinator, stand_in.address)
+    client = await make_client()
+    resp = await client.get("/n0/topology?busy=1")
+    assert await error_body(resp, 503) == {"error": "Busy", "message": "try later"}
+    assert resp.headers["Retry-After"] == "7"
+
+
+# --- refusals -----------------------------------------------------------------------------------
+
+
+async def test_unknown_id_is_404_json(
+    coordinator: Coordinator, stand_in: StandInManager, make_client: MakeClient
+) -> None:
+    """An id nobody knows: 404 ObjectNotFound naming it; nothing forwarded."""
+    await write_tree(coordinator, stand_in.address)
+    client = await make_client()
+    body = await error_body(await client.get("/nobody/topology"), 404)
+    assert body["error"] == "ObjectNotFound" and body["object_id"] == "nobody"
+    body = await error_body(await client.get("/"), 404)
+    assert body["error"] == "NotFound"
+    assert stand_in.seen == []
+
+
+async def test_manager_absent_is_503_with_retry_after(
+    coordinator: Coordinator, make_client: MakeClient
+) -> None:
+    """The manager's ephemeral is absent: 503 at once, Retry-After, JSON naming the
+    object and the reason."""
+    await write_tree(coordinator, manager_address=None)
+    client = await make_client()
+    resp = await client.get("/n0/topology")
+    body = await error_body(resp, 503)
+    assert int(resp.headers["Retry-After"]) >= 1
+    assert body["error"] == "ObjectUnavailable"
+    assert body["object_id"] == "n0"
+    assert "romgr1" in body["reason"] and "not alive" in body["reason"]
+
+
+async def test_manager_initializing_is_503(
+    coordinator: Coordinator, stand_in: StandInManager, make_client: MakeClient
+) -> None:
+    """A manager that is restarting: 503 with its state as the reason; nothing forwarded."""
+    await write_tree(coordinator, stand_in.address, manager_state="initializing")
+    client = await make_client()
+    resp = await client.get("/n0/topology")
+    body = await error_body(resp, 503)
+    assert resp.headers["Retry-After"] == "1"
+    assert body["reason"] == "component manager 'romgr1' is initializing"
+    assert stand_in.seen == []
+
+
+async def test_refused_connection_is_503_at_once(
+    coordinator: Coordinator, make_client: MakeClient
+) -> None:
+    """The manager's node names an address where nothing listens (a crash ZooKeeper has
+    not noticed yet): 503 at once, not after the forward timeout."""
+    await write_tree(coordinator, f"http://127.0.0.1:{free_port()}")
+    client = await make_client(forward_timeout=10.0)
+    started = time.monotonic()
+    resp = await client.get("/n0/topology")
+    body = await error_body(resp, 503)
+    assert time.monotonic() - started < 3
+    assert "Retry-After" in resp.headers
+    assert body["object_id"] == "n0" and "refused" in body["reason"]
+
+
+async def test_silent_manager_is_504_within_the_forward_timeout(
+    coordinator: Coordinator, stand_in: StandInManager, make_client: MakeClient
+) -> None:
+    """A manager that never answers: 504 GatewayTimeout once the forward timeout runs out."""
+    await write_tree(coordinator, stand_in.address)
+    client = await make_client(forward_timeout=0.5)
+    started = time.monotonic()
+    resp = await client.get("/n0/topology?stall=1")
+    body = await error_body(resp, 504)
+    assert 0.4 < time.monotonic() - started < 3
+    assert body["error"] == "GatewayTimeout" and body["object_id"] == "n0"
+
+
+@pytest.mark.parametrize("manager_goes", ["deleted", "finalizing"])
+async def test_in_flight_request_is_503_when_manager_goes_away(
+    coordinator: Coordinator,
+    stand_in: StandInManager,
+    make_client: MakeClient,
+    manager_goes: str,
+) -> None:
+    """A request is in flight when the manager's node disappears (or turns finalizing):
+    answered 503 at that moment, well before the forward timeout."""
+    await write_tree(coordinator, stand_in.address)
+    client = await make_client(forward_timeout=10.0)
+
+    async def call() -> aiohttp.ClientResponse:
+        return await client.get("/n0/topology?stall=1")
+
+    in_flight = asyncio.ensure_future(call())
+    await asyncio.wait_for(stand_in.received.wait(), 5)
+    gone_at = time.monotonic()
+    if manager_goes == "deleted":
+        await coordinator.delete(paths.component_manager("romgr1"))
+    else:
+        await coordinator.set(
+            paths.component_manager("romgr1"),
+            {"id": "romgr1", "state": "finalizing", "address": stand_in.address},
+        )
+    resp = await asyncio.wait_for(in_flight, 5)
+    body = await error_body(resp, 503)
+    assert time.monotonic() - gone_at < 3
+    assert "Retry-After" in resp.headers
+    assert body["object_id"] == "n0" and "went away" in body["reason"]
+
+
+async def test_other_managers_leaving_does_not_abort_requests(
+    coordinator: Coordinator, stand_in: StandInManager, make_client: MakeClient
+) -> None:
+    """Only requests to the manager that left are aborted: another manager's node
+    going away leaves an in-flight request to romgr1 alone."""
+    await write_tree(coordinator, stand_in.address)
+    await coordinator.create(
+        paths.component_manager("romgr2"), {"state": "running", "address": "http://x:1"}
+    )
+    client = await make_client(forward_timeout=10.0)
+
+    async def call() -> aiohttp.ClientResponse:
+        return await client.get("/n0/topology?stall=1")
+
+    in_flight = asyncio.ensure_future(call())
+    await asyncio.wait_for(stand_in.received.wait(), 5)
+    await coordinator.delete(paths.component_manager("romgr2"))
+    done, _ = await asyncio.wait([in_flight], timeout=0.5)
+    assert not done, "a request to romgr1 was aborted because romgr2 left"
+    stand_in.release.set()
+    resp = await asyncio.wait_for(in_flight, 5)
+    assert resp.status == 200
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+async def test_metrics_answers_prometheus_text(
+    coordinator: Coordinator, stand_in: StandInManager, make_client: MakeClient
+) -> None:
+    """/metrics is Prometheus' text format and counts the requests by outcome."""
+    await write_tree(coordinator, stand_in.address)
+    client = await make_client()
+    assert (await client.get("/n0/topology")).status == 200
+    assert (await client.get("/nobody")).status == 404
+    resp = await client.get("/metrics")
+    text = await resp.text()
+    assert resp.status == 200
+    assert resp.content_type == "text/plain"
+    assert "# TYPE odenos_rest_requests_total counter" in text
+    assert 'odenos_rest_requests_total{kind="component",outcome="200"}' in text
+    assert 'odenos_rest_requests_total{kind="unknown",outcome="not_found"}' in text
+
+
+async def test_monitored_objects_are_logged(
+    coordinator: Coordinator,
+    stand_in: StandInManager,
+    make_client: MakeClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """monitor.logging: a request for a named object is logged with where it went and
+    its outcome; requests for other objects are not."""
+    await write_tree(coordinator, stand_in.address)
+    await coordinator.create(
+        paths.component_manager("romgr2"), {"state": "running", "address": stand_in.address}
+    )
+    client = await make_client(monitored=frozenset({"n0"}))
+    with caplog.at_level(logging.INFO, logger="resttranslator.app"):
+        assert (await client.get("/n0/topology?a=1")).status == 200
+        assert (await client.get("/romgr2/n0/topology")).status == 404
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("monitor:")]
+    assert lines == [f"monitor: GET /n0/topology?a=1 -> {stand_in.address} 200"]
