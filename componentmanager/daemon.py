@@ -13,7 +13,7 @@ import logging
 from componentmanager.api import build_app
 from componentmanager.manager import ComponentManager
 from componentmanager.plugins import load_component_types
-from odenos.cluster import ClusterView
+from odenos.cluster import ClusterView, connect, disconnect
 from odenos.config import Config
 from odenos.http.server import HttpServer
 from odenos.zk.client import Coordinator
@@ -34,14 +34,7 @@ class ComponentManagerDaemon:
     async def start(self) -> None:
         types = load_component_types(self.spec.component_dirs)
         log.info("component manager %s offers %s", self.cm_id, ", ".join(sorted(types.types)))
-        self.zk = Coordinator(
-            self.config.zookeeper.connect_string,
-            self.config.zookeeper.session_timeout_ms,
-            name=self.cm_id,
-        )
-        await self.zk.start()
-        self.view = ClusterView(self.zk, self.config.manager_id)
-        await self.view.start()
+        self.zk, self.view = await connect(self.config, self.cm_id)
         self.manager = ComponentManager(self.cm_id, self.zk, self.view, types.types, "")
         self._server = HttpServer(build_app(self.manager), self.config.process_host, 0, self.cm_id)
         await self._server.start()
@@ -55,7 +48,4 @@ class ComponentManagerDaemon:
             await self.manager.stop()
         if self._server is not None:
             await self._server.stop()
-        if self.view is not None:
-            self.view.close()
-        if self.zk is not None:
-            await self.zk.stop()
+        await disconnect(self.zk, self.view)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from odenos.config import Config
 from odenos.errors import ObjectNotFound, ObjectUnavailable
 from odenos.model.property import ObjectState
 from odenos.zk import paths
@@ -201,6 +202,29 @@ class ClusterView:
             failed = manager is not None and manager.get("state") == RUNNING and state == "error"
             raise ObjectUnavailable(object_id, reason, retry_after=5 if failed else 1)
         return Target(object_id, "component", _address(object_id, manager), cm_id)
+
+
+async def connect(config: Config, name: str) -> tuple[Coordinator, ClusterView]:
+    """A session on the configured ZooKeeper, and a view on it with its caches loaded."""
+    zk = Coordinator(
+        config.zookeeper.connect_string, config.zookeeper.session_timeout_ms, name=name
+    )
+    await zk.start()
+    view = ClusterView(zk, config.manager_id)
+    try:
+        await view.start()
+    except BaseException:
+        await zk.stop()
+        raise
+    return zk, view
+
+
+async def disconnect(zk: Coordinator | None, view: ClusterView | None) -> None:
+    """Close the view's watches, then the session (our ephemerals go with it)."""
+    if view is not None:
+        view.close()
+    if zk is not None:
+        await zk.stop()
 
 
 def _address(object_id: str, data: dict[str, Any] | None) -> str:

@@ -6,7 +6,7 @@ request, the system manager's included, over HTTP.
 
 from __future__ import annotations
 
-from odenos.cluster import ClusterView
+from odenos.cluster import ClusterView, connect, disconnect
 from odenos.config import Config
 from odenos.http.forward import Forwarder
 from odenos.http.server import HttpServer
@@ -26,14 +26,7 @@ class RestTranslatorDaemon:
 
     async def start(self) -> None:
         config = self.config
-        self.zk = Coordinator(
-            config.zookeeper.connect_string,
-            config.zookeeper.session_timeout_ms,
-            name="resttranslator",
-        )
-        await self.zk.start()
-        self.view = ClusterView(self.zk, config.manager_id)
-        await self.view.start()
+        self.zk, self.view = await connect(self.config, "resttranslator")
         self._forwarder = Forwarder(self.view, config.forward_timeout)
         await self._forwarder.start()
         register_cluster_metrics(self.view)
@@ -52,7 +45,4 @@ class RestTranslatorDaemon:
             await self._server.stop()
         if self._forwarder is not None:
             await self._forwarder.close()
-        if self.view is not None:
-            self.view.close()
-        if self.zk is not None:
-            await self.zk.stop()
+        await disconnect(self.zk, self.view)

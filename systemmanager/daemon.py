@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from odenos.cluster import ClusterView, describe_manager_loss
+from odenos.cluster import ClusterView, connect, describe_manager_loss, disconnect
 from odenos.config import Config
 from odenos.http.errors import error_middleware
 from odenos.http.forward import Forwarder
@@ -64,14 +64,7 @@ class SystemManagerDaemon:
                 log_file=log_dir(config) / "zookeeper.log",
             )
             await self.embedded.start()
-        self.zk = Coordinator(
-            config.zookeeper.connect_string,
-            config.zookeeper.session_timeout_ms,
-            name=self.manager_id,
-        )
-        await self.zk.start()
-        self.view = ClusterView(self.zk, self.manager_id)
-        await self.view.start()
+        self.zk, self.view = await connect(self.config, self.manager_id)
         self.view.on_manager_change(self._log_manager_change)
         register_cluster_metrics(self.view)
         log.info(
@@ -164,9 +157,6 @@ class SystemManagerDaemon:
                 await server.stop()
         if self._forwarder is not None:
             await self._forwarder.close()
-        if self.view is not None:
-            self.view.close()
-        if self.zk is not None:
-            await self.zk.stop()
+        await disconnect(self.zk, self.view)
         if self.embedded is not None:
             await self.embedded.stop()
