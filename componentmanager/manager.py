@@ -127,9 +127,7 @@ class ComponentManager:
         self._reconciler = asyncio.get_running_loop().create_task(self._reconcile_forever())
 
     async def _wait_for_system_manager(self) -> None:
-        while not await self.view.system_managers.wait_for(
-            lambda: self.view.system_manager() is not None, 10.0
-        ):
+        while not await self.view.wait_for(lambda: self.view.system_manager() is not None, 10.0):
             log.info("component manager %s: waiting for the system manager", self.cm_id)
 
     async def register(self) -> None:
@@ -171,6 +169,15 @@ class ComponentManager:
                 # Only our own node: a twin refused at start must not touch the live one's.
                 if await self.zk.owns(path):
                     await self.zk.set(path, self._manager_data())
+                    # Let the watchers read "finalizing" before the node goes, so that
+                    # the system manager logs a shutdown, not a crash.
+                    await self.view.wait_for(
+                        lambda: (
+                            (self.view.manager(self.cm_id) or {}).get("state")
+                            == ManagerState.FINALIZING.value
+                        ),
+                        1.0,
+                    )
             except CoordinationError as err:
                 log.warning("could not publish finalizing: %s", err.message)
         for comp_id in list(self.instances):
@@ -292,9 +299,13 @@ class ComponentManager:
         task.add_done_callback(self._tasks.discard)
 
     async def _publish_state(self, comp_id: str, state: ObjectState) -> None:
-        async with self._busy:
-            if comp_id in self.instances:
-                await self._publish(comp_id, state.value, None)
+        try:
+            async with self._busy:
+                if comp_id in self.instances:
+                    await self._publish(comp_id, state.value, None)
+        except CoordinationError as err:
+            # The next registration publishes every instance's state anyway.
+            log.warning("component %s: state %s not published: %s", comp_id, state, err.message)
 
     async def _publish(self, comp_id: str, state: str, error: str | None) -> None:
         instance = self.instances.get(comp_id)

@@ -27,7 +27,7 @@ from odenos.config import Config
 from odenos.errors import ObjectNotFound, ObjectUnavailable
 from odenos.model.property import ObjectState
 from odenos.zk import paths
-from odenos.zk.cache import CachedNode, ChangeKind, ChildrenCache
+from odenos.zk.cache import CachedNode, ChangeKind, ChildrenCache, Waiters
 from odenos.zk.client import Coordinator
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,9 @@ class ClusterView:
         self.live = ChildrenCache(coordinator, paths.COMPONENTS)
         self.desired = ChildrenCache(coordinator, paths.DESIRED_COMPONENTS)
         self._caches = (self.system_managers, self.managers, self.live, self.desired)
+        self._waiters = Waiters()
+        for cache in self._caches:
+            cache.add_listener(lambda *_: self._waiters.notify())
 
     async def start(self) -> None:
         for cache in self._caches:
@@ -72,6 +75,11 @@ class ClusterView:
     def close(self) -> None:
         for cache in self._caches:
             cache.close()
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``predicate()`` holds, re-checked after a change in any of the
+        caches (so it may span several parents); False at the deadline."""
+        return await self._waiters.wait_for(predicate, timeout)
 
     def on_manager_change(self, listener: Callable[[str, str, dict[str, Any]], None]) -> None:
         """``listener(kind, cm_id, data)`` on every change under ``/component_managers``."""

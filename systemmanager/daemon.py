@@ -62,6 +62,9 @@ class SystemManagerDaemon:
                 config.var_dir / "zookeeper",
                 classpath=config.zookeeper.classpath,
                 log_file=log_dir(config) / "zookeeper.log",
+                # Sessions expire on tick boundaries: a short tick makes crash detection
+                # follow zookeeper.session_timeout closely.
+                tick_ms=200,
             )
             await self.embedded.start()
         self.zk, self.view = await connect(self.config, self.manager_id)
@@ -148,8 +151,9 @@ class SystemManagerDaemon:
             if (self.view.desired_component(cid) or {}).get("cm_id") == cm_id
         ]
         if kind == "removed" and owned:
-            line += f"; its components {', '.join(owned)} are now in state error"
-        log.log(logging.WARNING if kind == "removed" else logging.INFO, "%s", line)
+            line += f"; its components {', '.join(owned)} are in state error until it returns"
+        crashed = kind == "removed" and data.get("state") != "finalizing"
+        log.log(logging.WARNING if crashed else logging.INFO, "%s", line)
 
     async def stop(self) -> None:
         for server in (self._rest, self._internal):

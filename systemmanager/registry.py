@@ -103,7 +103,7 @@ class ComponentRegistry:
             await self._zk.create(paths.desired_component(comp_id), record)
         except NodeExists:
             # Someone created it between our look and our create.
-            if not await self._view.desired.wait_for(
+            if not await self._view.wait_for(
                 lambda: self._view.desired_component(comp_id) is not None, 5.0
             ):
                 raise Conflict(f"component {comp_id!r} is being created concurrently") from None
@@ -124,7 +124,7 @@ class ComponentRegistry:
         except NodeMissing:
             raise ComponentNotFound(comp_id) from None
         cm_id = str(desired.get("cm_id"))
-        gone = await self._view.live.wait_for(
+        gone = await self._view.wait_for(
             lambda: self._view.live_component(cm_id, comp_id) is None, self._create_timeout
         )
         if not gone:
@@ -188,13 +188,16 @@ class ComponentRegistry:
 
     async def _await_created(self, comp_id: str, cm_id: str, *, rollback: bool) -> None:
         def settled() -> bool:
+            # Both caches: the answer is built from the desired record too.
+            if self._view.desired_component(comp_id) is None:
+                return False
             live = self._view.live_component(cm_id, comp_id)
             return live is not None and live.get("state") in (
                 ObjectState.RUNNING.value,
                 ObjectState.ERROR.value,
             )
 
-        ok = await self._view.live.wait_for(settled, self._create_timeout)
+        ok = await self._view.wait_for(settled, self._create_timeout)
         live = self._view.live_component(cm_id, comp_id) or {}
         if ok and live.get("state") == ObjectState.RUNNING.value:
             return

@@ -69,7 +69,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except OdenosError as err:
         if err.status >= 500:
-            log.warning("%s %s -> %d %s", request.method, request.path, err.status, err.message)
+            # A 503 for an object that is down is the system working as meant: INFO.
+            level = logging.INFO if isinstance(err, Unavailable) else logging.WARNING
+            log.log(level, "%s %s -> %d %s", request.method, request.path, err.status, err.message)
         return error_response(err)
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -30,6 +30,36 @@ class CachedNode:
     stat: NodeStat
 
 
+class Waiters:
+    """Coroutines waiting for a condition on cached state, re-checked at each change.
+
+    Used on the loop only; whoever changes the state calls :meth:`notify`.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """True once ``predicate()`` holds; False if it still does not after ``timeout`` s."""
+        if predicate():
+            return True
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter = (predicate, fut)
+        self._waiting.append(waiter)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self._waiting.remove(waiter)
+        return True
+
+    def notify(self) -> None:
+        for predicate, fut in self._waiting:
+            if not fut.done() and predicate():
+                fut.set_result(None)
+
+
 class ChangeKind:
     ADDED = "added"
     UPDATED = "updated"
@@ -56,7 +86,7 @@ class ChildrenCache:
         self._nodes: dict[str, CachedNode] = {}
         self._listeners: list[ChangeListener] = []
         self._initialized = asyncio.Event()
-        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        self._waiters = Waiters()
 
     @property
     def nodes(self) -> dict[str, CachedNode]:
@@ -79,18 +109,7 @@ class ChildrenCache:
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``predicate()`` is true (checked after every change); False on timeout."""
-        if predicate():
-            return True
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waiter = (predicate, fut)
-        self._waiters.append(waiter)
-        try:
-            await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            return False
-        finally:
-            self._waiters.remove(waiter)
-        return True
+        return await self._waiters.wait_for(predicate, timeout)
 
     # --- kazoo's thread ----------------------------------------------------------------------
 
@@ -130,6 +149,4 @@ class ChildrenCache:
         self._notify()
 
     def _notify(self) -> None:
-        for predicate, fut in self._waiters:
-            if not fut.done() and predicate():
-                fut.set_result(None)
+        self._waiters.notify()

@@ -151,6 +151,7 @@ class Coordinator:
         )
         self._state = ConnState.LOST
         self._listeners: list[StateListener] = []
+        self._closing = False
         self.kazoo.add_listener(self._on_kazoo_state)
 
     # --- session -----------------------------------------------------------------------------
@@ -178,6 +179,8 @@ class Coordinator:
             return
         if state == ConnState.CONNECTED:
             log.info("%s: ZooKeeper connected (session 0x%x)", self.name, self.session_id)
+        elif self._closing:
+            log.info("%s: ZooKeeper session closed", self.name)
         else:
             log.warning("%s: ZooKeeper %s (was %s)", self.name, state.value, self._state.value)
         self._state = state
@@ -205,6 +208,7 @@ class Coordinator:
 
     async def stop(self) -> None:
         """Close the session: the server deletes our ephemerals at once."""
+        self._closing = True
         await asyncio.to_thread(self._stop_blocking)
 
     def _stop_blocking(self) -> None:
