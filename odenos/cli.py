@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from odenos import runtime
 from odenos.config import Config, load_config
 from odenos.errors import OdenosError
-from odenos.runtime import log_dir, pid_file
+from odenos.runtime import alive, log_dir, pid_file
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
@@ -88,27 +89,7 @@ def is_ready(config: Config, p: ProcessPlan) -> bool:
 
 
 def read_pid(config: Config, name: str) -> int | None:
-    try:
-        return int(pid_file(config, name).read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # An exited daemon whose parent has not reaped it yet is a zombie: it is gone.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] != "Z"
+    return runtime.read_pid(pid_file(config, name))
 
 
 def log_tail(path: Path, lines: int = 15) -> str:

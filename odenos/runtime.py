@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
@@ -44,6 +43,41 @@ def log_dir(config: Config) -> Path:
 
 def pid_file(config: Config, name: str) -> Path:
     return pid_dir(config) / f"{name}.pid"
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def alive(pid: int | None) -> bool:
+    """Is process ``pid`` running (a zombie, exited but not yet reaped, is not)?"""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def claim_pid_file(path: Path) -> bool:
+    """Write our pid unless a live process already holds the file (a twin that is
+    about to be refused must not take the live daemon's pid file); True if ours."""
+    holder = read_pid(path)
+    if holder is not None and holder != os.getpid() and alive(holder):
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{os.getpid()}\n")
+    return True
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -89,24 +123,26 @@ async def _main(make: Callable[[], Daemon], name: str, config: Config) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     daemon = make()
+    # Written before start, so that whoever sees us ready also finds our pid file.
     pid_path = pid_file(config, name)
+    own_pid_file = claim_pid_file(pid_path)
     try:
         await daemon.start()
     except OdenosError as err:
         log.error("%s failed to start: %s", name, err.message)
         print(f"error: {name}: {err.message}", file=sys.stderr)
         await _quiet_stop(daemon)
+        if own_pid_file:
+            pid_path.unlink(missing_ok=True)
         return 1
-    pid_path.parent.mkdir(parents=True, exist_ok=True)
-    pid_path.write_text(f"{os.getpid()}\n")
     log.info("%s ready (pid %d)", name, os.getpid())
     await stop.wait()
     log.info("%s stopping", name)
     try:
         await daemon.stop()
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            pid_path.unlink()
+        if own_pid_file:
+            pid_path.unlink(missing_ok=True)
     log.info("%s stopped", name)
     return 0
 

@@ -7,12 +7,14 @@ These run the shipped layout (``etc/odenos.conf`` beside ``var/``) with
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from odenos.cli import alive
 from odenos.zk.embedded import free_port
 from tests.support import http, wait_until
 
@@ -147,3 +149,68 @@ def test_component_manager_id_must_be_a_process_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "no PROCESS line for 'romgr9'" in result.stderr
+
+
+def test_run_in_the_foreground_until_interrupted(tmp_path: Path) -> None:
+    conf, rest = embedded_conf(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "odenos.cli", "run", "-c", str(conf)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def ready() -> bool:
+            reply = http("GET", f"http://127.0.0.1:{rest}/systemmanager/component_managers")
+            return reply.status == 200 and len(reply.body) == 2
+
+        wait_until(ready, 60, "odenos run to bring everything up")
+        pids = {p.name: int(p.read_text()) for p in (tmp_path / "var" / "tmp").glob("*.pid")}
+        assert set(pids) == {"systemmanager.pid", "romgr1.pid", "romgr2.pid"}
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.stdout is not None
+    output = proc.stdout.read().decode()
+    assert "odenos running" in output and "Traceback" not in output
+    assert http("GET", f"http://127.0.0.1:{rest}/systemmanager/property").status == 0
+    assert not any(alive(pid) for pid in pids.values())
+
+
+def test_a_host_with_manager_disabled_runs_only_its_component_managers(tmp_path: Path) -> None:
+    """Two hosts' configs: the core host, and one that only runs romgr3 against it."""
+    (tmp_path / "host1").mkdir()
+    core_conf, rest = embedded_conf(tmp_path / "host1")
+    zk_port = next(
+        line.split()[1]
+        for line in core_conf.read_text().splitlines()
+        if line.startswith("zookeeper.port")
+    )
+    host2 = tmp_path / "host2"
+    host2.mkdir()
+    conf2 = write_conf(
+        host2,
+        "manager.disabled\n"
+        "PROCESS romgr3,python\n"
+        f"rest.port {rest}\n"
+        "zookeeper.embed off\n"
+        f"zookeeper.host 127.0.0.1:{zk_port}\n",
+    )
+    try:
+        assert odenos("start", "-c", str(core_conf), cwd=tmp_path / "host1").returncode == 0
+        started = odenos("start", "-c", str(conf2), cwd=host2)
+        assert started.returncode == 0, started.stderr
+        assert "romgr3: running" in started.stdout
+        assert "systemmanager: running" not in started.stdout
+        reply = http("GET", f"http://127.0.0.1:{rest}/systemmanager/component_managers")
+        assert sorted(m["id"] for m in reply.body) == ["romgr1", "romgr2", "romgr3"]
+        report = json.loads(odenos("status", "-c", str(conf2), "--json", cwd=host2).stdout)
+        assert [p["name"] for p in report["processes"]] == ["romgr3"]
+    finally:
+        odenos("stop", "-c", str(conf2), cwd=host2)
+        odenos("stop", "-c", str(core_conf), cwd=tmp_path / "host1")
+    assert not list((host2 / "var" / "tmp").glob("*.pid"))

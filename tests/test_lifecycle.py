@@ -218,6 +218,9 @@ def test_a_second_manager_with_the_same_id_is_refused(cluster: Cluster) -> None:
     assert "already running" in cluster.log("romgr1-twin")
     assert first.poll() is None
     assert cluster.get("romgr1/property").status == 200
+    # The twin left the live manager's node and pid file alone.
+    assert cluster.node("/component_managers/romgr1")[0]["pid"] == first.pid
+    assert (cluster.tmp_path / "var" / "tmp" / "romgr1.pid").read_text().strip() == str(first.pid)
 
 
 def test_graceful_stop_removes_ephemerals_at_once(cluster: Cluster) -> None:
@@ -375,3 +378,46 @@ def test_metrics_and_monitor_logging(cluster: Cluster) -> None:
     assert 'odenos_components{state="running"} 1.0' in text
     assert 'odenos_component_managers{state="running"} 1.0' in text
     assert 'odenos_rest_requests_total{kind="component",outcome="200"}' in text
+
+
+SLOW_PLUGIN = """
+import asyncio
+from odenos.components.base import Component
+
+class Slow(Component):
+    TYPE = "Slow"
+    async def on_initialize(self):
+        await asyncio.sleep(1.5)
+"""
+
+
+def test_requests_while_a_manager_resumes_get_503_restarting(cluster: Cluster) -> None:
+    (cluster.tmp_path / "components" / "slow.py").write_text(SLOW_PLUGIN)
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.create_network("network0")
+    assert cluster.put("systemmanager/components/slow0", {"type": "Slow"}).status == 201
+
+    cluster.kill("romgr1")
+    cluster.start_cm("romgr1", wait=False)
+    pid = cluster.processes["romgr1"].pid
+
+    def resuming() -> bool:
+        reply = cluster.get("systemmanager/component_managers/romgr1")
+        return (
+            reply.status == 200
+            and reply.body["pid"] == pid
+            and (reply.body["state"] == "initializing")
+        )
+
+    # It re-creates slow0 under the global lock for 1.5 s: meanwhile its objects are refused.
+    wait_until(resuming, 20, "romgr1 resuming")
+    started = time.monotonic()
+    reply = cluster.get("network0/property")
+    assert time.monotonic() - started < 1.0, "a refusal must not wait"
+    assert reply.status == 503
+    assert reply.body["reason"] == "component manager 'romgr1' is initializing"
+    assert reply.headers["Retry-After"] == "1"
+    cluster.wait_cm_running("romgr1")
+    assert cluster.get("network0/property").status == 200
+    assert cluster.get("slow0/property").body["state"] == "running"
