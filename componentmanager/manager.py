@@ -27,6 +27,7 @@ from odenos.components.base import Component
 from odenos.errors import (
     CoordinationError,
     CoordinationUnavailable,
+    DuplicateDaemon,
     NodeExists,
     NodeMissing,
     OdenosError,
@@ -35,7 +36,7 @@ from odenos.http.probe import answers
 from odenos.model.property import ObjectState
 from odenos.zk import paths
 from odenos.zk.client import ConnState, Coordinator
-from odenos.zk.ephemeral import DuplicateDaemon, claim, process_identity, process_label
+from odenos.zk.ephemeral import claim, process_identity, process_label
 from odenos.zk.lock import GlobalLock
 
 log = logging.getLogger(__name__)

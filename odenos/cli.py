@@ -27,15 +27,11 @@ from typing import Any
 
 from odenos import runtime
 from odenos.config import Config, load_config
-from odenos.errors import OdenosError
+from odenos.errors import LaunchError, OdenosError
 from odenos.runtime import alive, log_dir, pid_file
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
-
-
-class LaunchError(OdenosError):
-    code = "LaunchError"
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,24 @@ class EnvironmentProblem(OdenosError):
     code = "EnvironmentProblem"
 
 
+class ZooKeeperServerError(OdenosError):
+    """The embedded ZooKeeper server could not be started or kept running."""
+
+    code = "ZooKeeperServerError"
+
+
+class LaunchError(OdenosError):
+    """``odenos start``/``run`` could not bring a process up; the message says which and why."""
+
+    code = "LaunchError"
+
+
+class DuplicateDaemon(OdenosError):
+    """Another live process already runs under this id (its ephemeral node is not stale)."""
+
+    code = "DuplicateDaemon"
+
+
 # --- HTTP-facing errors ----------------------------------------------------------------------
 
 
@@ -185,10 +203,9 @@ class InvalidStateTransition(Conflict):
 # --- coordination (ZooKeeper) ----------------------------------------------------------------
 
 
-class CoordinationError(OdenosError):
-    """A ZooKeeper operation failed for a reason that is not the caller's input."""
+class CoordinationError(Unavailable):
+    """A ZooKeeper operation failed for a reason that is not the caller's input (503)."""
 
-    status = 503
     code = "CoordinationError"
 
 

@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
-from odenos.errors import EnvironmentProblem
+from odenos.errors import EnvironmentProblem, ZooKeeperServerError
 from odenos.zk.embedded import (
     EmbeddedZooKeeper,
-    ZooKeeperServerError,
     find_classpath,
     find_java,
     four_letter,

@@ -28,6 +28,7 @@ from odenos.cluster import ClusterView
 from odenos.errors import (
     CoordinationError,
     CoordinationUnavailable,
+    DuplicateDaemon,
     LockTimeout,
     NodeExists,
     NodeMissing,
@@ -40,7 +41,7 @@ from odenos.zk import paths
 from odenos.zk.cache import CachedNode, ChangeKind, ChildrenCache
 from odenos.zk.client import ConnState, Coordinator
 from odenos.zk.embedded import free_port
-from odenos.zk.ephemeral import DuplicateDaemon, claim
+from odenos.zk.ephemeral import claim
 from odenos.zk.lock import GlobalLock
 from tests.support import SESSION_TIMEOUT_MS, ZooKeeperServer
 

@@ -18,7 +18,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from odenos.errors import EnvironmentProblem, OdenosError
+from odenos.errors import EnvironmentProblem, ZooKeeperServerError
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,6 @@ _LOG_BINDING = "/usr/share/java/slf4j-simple.jar"
 _PR_SET_PDEATHSIG = 1
 _POLL_S = 0.05
 _BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.5, 10.0
-
-
-class ZooKeeperServerError(OdenosError):
-    """The embedded ZooKeeper server could not be started or kept running."""
-
-    code = "ZooKeeperServerError"
 
 
 def find_java() -> str:

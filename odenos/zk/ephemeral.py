@@ -15,18 +15,13 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from odenos.errors import NodeExists, NodeMissing, OdenosError
+from odenos.errors import DuplicateDaemon, NodeExists, NodeMissing
 from odenos.zk.client import Coordinator
 
 log = logging.getLogger(__name__)
 
 #: ``answers(address)``: True if a process answers HTTP at that base URL.
 Prober = Callable[[str], Awaitable[bool]]
-
-
-class DuplicateDaemon(OdenosError):
-    code = "DuplicateDaemon"
-    status = 409
 
 
 def process_identity() -> dict[str, Any]:
