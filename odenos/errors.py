@@ -71,6 +71,7 @@ class LaunchError(OdenosError):
 class DuplicateDaemon(OdenosError):
     """Another live process already runs under this id (its ephemeral node is not stale)."""
 
+    status = 409
     code = "DuplicateDaemon"
 
 

@@ -333,5 +333,7 @@ class EmbeddedZooKeeper:
             backoff = min(backoff * 2, _BACKOFF_MAX_S)
             try:
                 await self._launch(command, timeout)
-            except OdenosError as exc:
-                log.error("restart of embedded ZooKeeper on %s failed: %s", self.address, exc)
+            except Exception as exc:
+                # Whatever went wrong (a busy port, EMFILE, a full disk), keep supervising:
+                # the next attempt may succeed, and giving up would leave ZooKeeper down.
+                log.error("restart of embedded ZooKeeper on %s failed: %r", self.address, exc)
