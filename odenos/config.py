@@ -4,8 +4,10 @@ One setting a line: a key, white space, a value (the rest of the line).  A
 key alone is a flag that is on.  ``#`` starts a comment anywhere on a line.
 Keys are case-sensitive (``MANAGER`` and ``PROCESS`` upper case, as in
 ODENOS).  Anything malformed raises :class:`~odenos.errors.ConfigError`
-naming the file and line; unknown, ignored and repeated keys only produce a
-warning in :attr:`Config.warnings`, for the caller to log.
+naming the file and line and what was expected; unknown, ignored and repeated
+keys, and ``PROCESS`` component directories that do not exist, only produce a
+warning in :attr:`Config.warnings`, for the caller to log (a missing component
+directory is not fatal: the component manager starts with the other types).
 
 Relative paths are resolved against the *base directory*: the parent of the
 config file's directory when that directory is ``etc`` (the ODENOS layout,
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +34,12 @@ _CORE_IDS = ("resttranslator", "eventmanager")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ID_RULE = "a letter or digit, then letters, digits, '_', '.' or '-'"
 _DECIMAL = re.compile(r"[0-9]+")
+# RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens.
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_HOST_RULE = (
+    "a host name (dot-separated labels of letters, digits and inner '-'), "
+    "an IPv4 address, or an IPv6 address (optionally in brackets)"
+)
 _FLAG_VALUES = dict.fromkeys(("on", "true", "yes", "1"), True) | dict.fromkeys(
     ("off", "false", "no", "0"), False
 )
@@ -41,11 +50,11 @@ _MS = "a time in milliseconds"
 _VALUE_KEYS = {
     "MANAGER": "the system manager id",
     "PROCESS": "<cm id>,<language>[,<component dir>...]",
-    "rest.host": "a host name or address",
+    "rest.host": _HOST_RULE,
     "rest.port": f"{_PORT} (1-65535)",
-    "rest.root": "a folder of static files",
+    "rest.root": "an existing folder of static files",
     "rest.forward_timeout": f"{_MS} (100-600000)",
-    "process.host": "a host name or address",
+    "process.host": _HOST_RULE,
     "zookeeper.host": "host[:port][,host[:port]...][/chroot]",
     "zookeeper.port": f"{_PORT} (1-65535)",
     "zookeeper.session_timeout": f"{_MS} (1000-600000)",
@@ -217,6 +226,30 @@ class _Parser:
     def _resolve(self, value: str) -> Path:
         return (self.base_dir / value).resolve()
 
+    def _host_name(self, key: str, default: str) -> str:
+        """``key``'s host, IPv6 brackets removed (the form a bind or connect takes)."""
+        if key not in self.values:
+            return default
+        value, lineno = self.values[key]
+        host = None if value is None else _host_address(value)
+        if host is None:
+            raise self._error(f"{key}: {value!r} is not {_HOST_RULE}", lineno)
+        return host
+
+    def _rest_root(self) -> Path | None:
+        if "rest.root" not in self.values:
+            return None
+        value, lineno = self.values["rest.root"]
+        assert value is not None  # a value key without a value was refused when read
+        path = self._resolve(value)
+        problem = _folder_problem(path)
+        if problem is not None:
+            named = repr(value) if Path(value) == path else f"{value!r} ({path})"
+            raise self._error(
+                f"rest.root: {named} {problem}; expected {_VALUE_KEYS['rest.root']}", lineno
+            )
+        return path
+
     def _check_id(self, key: str, value: str, lineno: int) -> None:
         if not _ID.fullmatch(value):
             raise self._error(f"{key}: {value!r} is not a valid id ({_ID_RULE})", lineno)
@@ -243,7 +276,18 @@ class _Parser:
             raise self._error(
                 f"PROCESS {cm_id}: language {language!r} is not supported: {why}", lineno
             )
-        return ProcessSpec(cm_id, language.lower(), tuple(map(self._resolve, dirs)), lineno)
+        folders = tuple(map(self._resolve, dirs))
+        for folder in folders:
+            problem = _folder_problem(folder)
+            if problem is not None:
+                # Not fatal: the component manager still starts, with the built-in types and
+                # those of its other directories (its plugin loader reports this too).
+                self._warn(
+                    f"PROCESS {cm_id}: component directory {folder} {problem}; "
+                    "its component types will not be available",
+                    lineno,
+                )
+        return ProcessSpec(cm_id, language.lower(), folders, lineno)
 
     def _processes(self, manager_id: str) -> tuple[ProcessSpec, ...]:
         specs: dict[str, ProcessSpec] = {}
@@ -268,12 +312,17 @@ class _Parser:
         else:
             host, colon, after = item.partition(":")
             port_text, bad = (after if colon else None), False
-        if bad or not host or any(c.isspace() or c in "[]" for c in host):
-            raise self._error(f"zookeeper.host: {item!r} is not host[:port]", lineno)
+        if bad or _host_address(host) is None:
+            raise self._error(
+                f"zookeeper.host: {item!r} is not host[:port], the host being {_HOST_RULE}",
+                lineno,
+            )
         if port_text is not None and not (
             _DECIMAL.fullmatch(port_text) and 1 <= int(port_text) <= 65535
         ):
-            raise self._error(f"zookeeper.host: {item!r} has no valid {_PORT} (1-65535)", lineno)
+            raise self._error(
+                f"zookeeper.host: {item!r} has no valid port: expected {_PORT} (1-65535)", lineno
+            )
         return host, None if port_text is None else int(port_text)
 
     def _zookeeper(self) -> ZooKeeperConfig:
@@ -309,7 +358,6 @@ class _Parser:
         manager_id = self._text("MANAGER", DEFAULT_MANAGER_ID)
         if "MANAGER" in self.values:
             self._check_id("MANAGER", manager_id, self.values["MANAGER"][1])
-        rest_root = self.values.get("rest.root", (None, 0))[0]
         timeout_ms = self._integer("rest.forward_timeout", 10000, 100, 600000, _MS)
         return Config(
             path=self.path,
@@ -317,10 +365,10 @@ class _Parser:
             manager_disabled=self._flag("manager.disabled", False),
             manager_id=manager_id,
             processes=self._processes(manager_id),
-            rest_host=self._text("rest.host", "localhost"),
+            rest_host=self._host_name("rest.host", "localhost"),
             rest_port=self._integer("rest.port", 10080, 1, 65535, _PORT),
-            rest_root=None if rest_root is None else self._resolve(rest_root),
-            process_host=self._text("process.host", "127.0.0.1"),
+            rest_root=self._rest_root(),
+            process_host=self._host_name("process.host", "127.0.0.1"),
             forward_timeout=timeout_ms / 1000,
             zookeeper=self._zookeeper(),
             var_dir=self._resolve(self._text("var.dir", "var")),
@@ -332,6 +380,46 @@ class _Parser:
 
 def _join_host(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _host_address(value: str) -> str | None:
+    """``value`` as a host to bind or connect to, IPv6 brackets removed; None if it is none.
+
+    A host name follows RFC 1123: labels of at most 63 letters, digits and inner
+    hyphens, at most 253 characters in all, an optional trailing dot; its last label
+    is not all digits (RFC 1123 2.1), so that ``10.0.0.256`` or ``1234`` is refused
+    rather than looked up or read as an address by ``inet_aton``.
+    """
+    bracketed = value.startswith("[") and value.endswith("]")
+    if bracketed or ":" in value:
+        inner = value[1:-1] if bracketed else value
+        try:
+            ipaddress.IPv6Address(inner)
+        except ValueError:
+            return None
+        return inner
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        pass
+    else:
+        return value
+    name = value.removesuffix(".")
+    labels = name.split(".")
+    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        return None
+    return None if labels[-1].isdigit() else value
+
+
+def _folder_problem(path: Path) -> str | None:
+    """Why ``path`` is not a usable directory ("does not exist"...), None if it is one."""
+    try:
+        is_dir = stat.S_ISDIR(path.stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return "does not exist"
+    except OSError as exc:
+        return f"cannot be examined ({exc.strerror or exc})"
+    return None if is_dir else "is not a directory"
 
 
 def _is_loopback(host: str) -> bool:

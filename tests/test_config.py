@@ -48,6 +48,8 @@ def error(tmp_path: Path, text: str) -> ConfigError:
 def test_shipped_config(tmp_path: Path) -> None:
     conf = write(tmp_path, SHIPPED)
     root = tmp_path.resolve()
+    (root / "apps/python/sample_components").mkdir(parents=True)
+    (root / "apps/a").mkdir()
     cfg = load_config(conf)
     assert cfg.path == conf.resolve()
     assert cfg.base_dir == root
@@ -67,13 +69,24 @@ def test_shipped_config(tmp_path: Path) -> None:
     assert cfg.forward_timeout == 10.0
     assert cfg.var_dir == root / "var"
     assert cfg.monitor == () and cfg.monitor_logging == ()
-    assert cfg.warnings == ()
+    assert cfg.warnings == (
+        f"{conf}:4: PROCESS romgr2: component directory /opt/odenos/b does not exist; "
+        "its component types will not be available",
+    )
     zk = cfg.zookeeper
     assert zk.embed and zk.port == 2181 and zk.chroot is None
     assert zk.hosts == "127.0.0.1:2181"
     assert zk.connect_string == "127.0.0.1:2181"
     assert zk.session_timeout_ms == 4000
     assert zk.classpath is None
+
+
+def test_the_repository_config_parses_cleanly() -> None:
+    conf = Path(__file__).resolve().parent.parent / "etc" / "odenos.conf"
+    cfg = load_config(conf)
+    assert cfg.warnings == ()
+    assert [p.cm_id for p in cfg.processes] == ["romgr1", "romgr2"]
+    assert cfg.zookeeper.embed
 
 
 def test_defaults_of_an_empty_file(tmp_path: Path) -> None:
@@ -276,11 +289,124 @@ def test_bad_chroot(tmp_path: Path, chroot: str) -> None:
     assert f"chroot {chroot!r} is not /name[/name...]" in err.message
 
 
-@pytest.mark.parametrize("hosts", ["h1:abc", "h1:0", "h1,,h2", ":2181", "h1:99999"])
+@pytest.mark.parametrize("hosts", ["h1,,h2", ":2181", "[::1]x"])
 def test_bad_zookeeper_host(tmp_path: Path, hosts: str) -> None:
     err = error(tmp_path, f"zookeeper.embed off\nzookeeper.host {hosts}\n")
     assert err.line == 2
     assert "zookeeper.host: " in err.message
+    assert "is not host[:port]" in err.message
+
+
+@pytest.mark.parametrize("hosts", ["h1:abc", "h1:0", "h1:99999", "[::1]:"])
+def test_bad_zookeeper_port(tmp_path: Path, hosts: str) -> None:
+    err = error(tmp_path, f"zookeeper.embed off\nzookeeper.host {hosts}\n")
+    assert err.line == 2
+    assert err.message.endswith(
+        f"zookeeper.host: {hosts!r} has no valid port: expected a port number (1-65535)"
+    )
+
+
+# --- hosts and folders ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "host"),
+    [
+        ("localhost", "localhost"),
+        ("example.org", "example.org"),
+        ("example.org.", "example.org."),
+        ("my-host-1.lab-2.example", "my-host-1.lab-2.example"),
+        ("1host.example", "1host.example"),
+        ("0.0.0.0", "0.0.0.0"),
+        ("10.0.0.255", "10.0.0.255"),
+        ("::", "::"),
+        ("fd00::1", "fd00::1"),
+        ("[fd00::1]", "fd00::1"),
+        ("[::ffff:10.0.0.1]", "::ffff:10.0.0.1"),
+        ("a" * 63 + ".example", "a" * 63 + ".example"),
+    ],
+)
+@pytest.mark.parametrize("key", ["rest.host", "process.host"])
+def test_good_host(tmp_path: Path, key: str, value: str, host: str) -> None:
+    cfg = parse(tmp_path, f"{key} {value}\n")
+    assert (cfg.rest_host if key == "rest.host" else cfg.process_host) == host
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a b c",
+        "not a host!",
+        "host!",
+        "under_score",
+        "-lead.example",
+        "trail-.example",
+        "a..b",
+        ".example",
+        "a" * 64 + ".example",
+        ("a" * 62 + ".") * 5,  # 315 characters
+        "10.0.0.256",
+        "1234",
+        "010.0.0.1",
+        "fd00::zz",
+        "[fd00::1",
+        "[10.0.0.1]",
+        "[host]",
+        "host:8080",
+        "http://host",
+    ],
+)
+@pytest.mark.parametrize("key", ["rest.host", "process.host"])
+def test_bad_host(tmp_path: Path, key: str, value: str) -> None:
+    err = error(tmp_path, f"# header\n{key} {value}\n")
+    assert err.line == 2
+    assert err.message == (
+        f"{err.file}:2: {key}: {value!r} is not a host name (dot-separated labels of "
+        "letters, digits and inner '-'), an IPv4 address, or an IPv6 address "
+        "(optionally in brackets)"
+    )
+
+
+@pytest.mark.parametrize("hosts", ["h_1:2181", "zk1,not a host!", "[fd00::zz]:2181", "h1..:2181"])
+def test_zookeeper_host_names_are_checked(tmp_path: Path, hosts: str) -> None:
+    err = error(tmp_path, f"zookeeper.embed off\nzookeeper.host {hosts}\n")
+    assert err.line == 2
+    assert "is not host[:port], the host being a host name (" in err.message
+
+
+def test_rest_root_must_exist(tmp_path: Path) -> None:
+    err = error(tmp_path, "rest.root\tweb\n")
+    assert err.line == 1
+    web = tmp_path.resolve() / "web"
+    assert err.message.endswith(
+        f"rest.root: 'web' ({web}) does not exist; expected an existing folder of static files"
+    )
+
+
+def test_rest_root_must_be_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "index.html").touch()
+    file = tmp_path.resolve() / "index.html"
+    err = error(tmp_path, f"\nrest.root {file}\n")
+    assert err.line == 2
+    assert f"rest.root: '{file}' is not a directory; expected an existing folder" in err.message
+    err = error(tmp_path, f"rest.root {file}/below\n")  # below a file: no such folder
+    assert "does not exist" in err.message
+
+
+def test_missing_component_directories_are_warnings(tmp_path: Path) -> None:
+    root = tmp_path.resolve()
+    (root / "here").mkdir()
+    (root / "file.py").touch()
+    conf = write(tmp_path, "# header\nPROCESS romgr1,python,here,gone,file.py\n")
+    cfg = load_config(conf)
+    assert cfg.process("romgr1").component_dirs == (root / "here", root / "gone", root / "file.py")
+    unavailable = "its component types will not be available"
+    assert cfg.warnings == (
+        f"{conf}:2: PROCESS romgr1: component directory {root / 'gone'} does not exist; "
+        + unavailable,
+        f"{conf}:2: PROCESS romgr1: component directory {root / 'file.py'} is not a directory; "
+        + unavailable,
+    )
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -320,6 +446,7 @@ def test_directory_is_not_a_config_file(tmp_path: Path) -> None:
 
 
 def test_relative_paths_etc_layout(tmp_path: Path) -> None:
+    (tmp_path / "www").mkdir()
     cfg = parse(tmp_path, "PROCESS romgr1,python,apps/x,../y\nrest.root www\nvar.dir run\n")
     root = tmp_path.resolve()
     assert cfg.base_dir == root
@@ -329,6 +456,7 @@ def test_relative_paths_etc_layout(tmp_path: Path) -> None:
 
 
 def test_relative_paths_other_layout(tmp_path: Path) -> None:
+    (tmp_path / "conf" / "www").mkdir(parents=True)
     cfg = parse(tmp_path, "PROCESS romgr1,python,apps/x\nrest.root www\n", folder="conf")
     here = (tmp_path / "conf").resolve()
     assert cfg.base_dir == here
