@@ -2,6 +2,9 @@
 
 Each daemon's ``__main__`` parses its arguments and hands a :class:`Daemon`
 to :func:`run`, which starts it, waits for SIGTERM or SIGINT, and stops it.
+A signal that comes while the daemon is still starting (waiting for
+ZooKeeper, for the system manager) cancels the start and stops what has
+started: exit code 0, as for any requested stop.
 A start that fails with an :class:`OdenosError` prints one clear line to
 stderr and exits 1; no traceback reaches the operator for a known failure.
 """
@@ -10,14 +13,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import dataclasses
 import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import ParamSpec, Protocol, TypeVar
 
 from odenos.config import Config, load_config
 from odenos.errors import OdenosError
@@ -25,6 +30,9 @@ from odenos.errors import OdenosError
 log = logging.getLogger(__name__)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 class Daemon(Protocol):
@@ -117,9 +125,43 @@ def run(make: Callable[[], Daemon], name: str, config: Config) -> int:
     return asyncio.run(_main(make, name, config))
 
 
+class DaemonThreadExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The loop's default executor (``asyncio.to_thread``): one daemon thread per call.
+
+    A start cancelled by SIGTERM can leave a worker blocked in a library call that
+    cannot be cancelled (kazoo's ``start`` waits its whole timeout for a server
+    that does not answer).  Nobody wants that result any more, yet the standard
+    executor's threads are joined at exit, so the process would linger for the
+    rest of the timeout.  Daemon threads are not waited for.  (A ThreadPoolExecutor
+    only because asyncio accepts no other default executor; its pool stays unused.)
+    """
+
+    def submit(
+        self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> concurrent.futures.Future[_T]:
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+        def work() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        threading.Thread(target=work, name="to_thread", daemon=True).start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Nothing to wait for: see the class docstring."""
+
+
 async def _main(make: Callable[[], Daemon], name: str, config: Config) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_default_executor(DaemonThreadExecutor())
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     daemon = make()
@@ -127,7 +169,7 @@ async def _main(make: Callable[[], Daemon], name: str, config: Config) -> int:
     pid_path = pid_file(config, name)
     own_pid_file = claim_pid_file(pid_path)
     try:
-        await daemon.start()
+        started = await _start_unless_stopped(daemon, stop)
     except OdenosError as err:
         log.error("%s failed to start: %s", name, err.message)
         print(f"error: {name}: {err.message}", file=sys.stderr)
@@ -135,9 +177,12 @@ async def _main(make: Callable[[], Daemon], name: str, config: Config) -> int:
         if own_pid_file:
             pid_path.unlink(missing_ok=True)
         return 1
-    log.info("%s ready (pid %d)", name, os.getpid())
-    await stop.wait()
-    log.info("%s stopping", name)
+    if started:
+        log.info("%s ready (pid %d)", name, os.getpid())
+        await stop.wait()
+        log.info("%s stopping", name)
+    else:
+        log.info("%s stopping before it finished starting", name)
     try:
         await daemon.stop()
     finally:
@@ -145,6 +190,34 @@ async def _main(make: Callable[[], Daemon], name: str, config: Config) -> int:
             pid_path.unlink(missing_ok=True)
     log.info("%s stopped", name)
     return 0
+
+
+async def _start_unless_stopped(daemon: Daemon, stop: asyncio.Event) -> bool:
+    """Run ``daemon.start()`` until it returns or ``stop`` is set, whichever comes first.
+
+    A start can wait a long time (for ZooKeeper, for the system manager); a SIGTERM
+    meanwhile cancels it.  True if the daemon started; False if the start was
+    cancelled, which leaves a partly started daemon for ``stop()`` to take down.
+    Raises what ``start()`` raises.
+    """
+    start = asyncio.ensure_future(daemon.start())
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({start, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if start.done():
+        start.result()
+        return True
+    start.cancel()
+    try:
+        await start
+    except asyncio.CancelledError:
+        pass
+    except Exception:
+        # Whatever the start was doing when cancelled no longer matters: we stop.
+        log.debug("start interrupted", exc_info=True)
+    return False
 
 
 async def _quiet_stop(daemon: Daemon) -> None:
