@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from componentmanager.manager import ComponentManager
+from componentmanager.manager import ComponentManager, ManagerState
+from odenos.cluster import type_entry
 from odenos.components.base import Request
-from odenos.errors import ComponentNotFound, ObjectUnavailable
+from odenos.errors import ComponentNotFound, MethodNotAllowed, ObjectUnavailable
 from odenos.http.errors import error_middleware, json_response, parse_json
 
 MANAGER = web.AppKey("manager", ComponentManager)
@@ -25,10 +26,16 @@ async def get_property(request: web.Request) -> web.Response:
     return json_response(_manager(request).property())
 
 
+async def put_property(request: web.Request) -> web.Response:
+    raise MethodNotAllowed(
+        "a component manager's property is read-only: it reflects the process", allowed=["GET"]
+    )
+
+
 async def get_component_types(request: web.Request) -> web.Response:
     manager = _manager(request)
     return json_response(
-        {name: {**cls.type_info(), "cm_id": [manager.cm_id]} for name, cls in manager.types.items()}
+        {name: type_entry(cls.type_info(), [manager.cm_id]) for name, cls in manager.types.items()}
     )
 
 
@@ -52,7 +59,7 @@ async def component_request(request: web.Request) -> web.Response:
     component = manager.instances.get(comp_id)
     if component is None:
         raise ComponentNotFound(comp_id)
-    if manager.state != "running":
+    if manager.state != ManagerState.RUNNING:
         raise ObjectUnavailable(comp_id, f"component manager {manager.cm_id} is {manager.state}")
     body = parse_json(await request.read())
     response = await component.dispatch(
@@ -73,6 +80,7 @@ def build_app(manager: ComponentManager) -> web.Application:
     prefix = f"/{manager.cm_id}"
     app.router.add_get("/", root)
     app.router.add_get(f"{prefix}/property", get_property)
+    app.router.add_put(f"{prefix}/property", put_property)
     app.router.add_get(f"{prefix}/component_types", get_component_types)
     app.router.add_get(f"{prefix}/components", list_components)
     app.router.add_get(f"{prefix}/components/{{comp_id}}", get_component)

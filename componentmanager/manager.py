@@ -18,8 +18,6 @@ import asyncio
 import contextlib
 import enum
 import logging
-import os
-import signal
 from typing import Any
 
 from odenos.cluster import ClusterView
@@ -30,13 +28,18 @@ from odenos.errors import (
     DuplicateDaemon,
     NodeExists,
     NodeMissing,
-    OdenosError,
 )
 from odenos.http.probe import answers
 from odenos.model.property import ObjectState
 from odenos.zk import paths
 from odenos.zk.client import ConnState, Coordinator
-from odenos.zk.ephemeral import claim, process_identity, process_label
+from odenos.zk.ephemeral import (
+    claim,
+    give_way,
+    process_identity,
+    process_label,
+    register_until_done,
+)
 from odenos.zk.lock import GlobalLock
 
 log = logging.getLogger(__name__)
@@ -86,6 +89,7 @@ class ComponentManager:
         self.instances: dict[str, Component] = {}
         self.state = ManagerState.WAITING
         self._errors: dict[str, str] = {}  # comp_id -> why its creation failed
+        self._generations: dict[str, int | None] = {}  # comp_id -> czxid of its desired record
         self._wake = asyncio.Event()
         self._busy = asyncio.Lock()  # registration and reconciliation never overlap
         self._tasks: set[asyncio.Task[None]] = set()
@@ -121,18 +125,39 @@ class ComponentManager:
     # --- start, resume, stop ----------------------------------------------------------------
 
     async def start(self) -> None:
+        """Register (waiting for the system manager, retrying transient failures), then
+        reconcile for ever.  :class:`DuplicateDaemon` propagates: a live twin has our id."""
         self.view.desired.add_listener(lambda *_: self._wake.set())
         self.zk.add_state_listener(self._on_session_state)
-        await self._wait_for_system_manager()
-        await self.register()
+        self._registration = asyncio.get_running_loop().create_task(self._register_until_done())
+        await self._registration
         self._reconciler = asyncio.get_running_loop().create_task(self._reconcile_forever())
+
+    async def _register_until_done(self) -> None:
+        async def attempt() -> None:
+            await self._wait_for_system_manager()
+            await self.register()
+
+        def failed() -> None:
+            if self.state == ManagerState.INITIALIZING:
+                self._set_state(ManagerState.WAITING)
+
+        await register_until_done(
+            attempt,
+            what=f"component manager {self.cm_id}",
+            wanted=lambda: self.state == ManagerState.WAITING,
+            on_failure=failed,
+        )
 
     async def _wait_for_system_manager(self) -> None:
         while not await self.view.wait_for(lambda: self.view.system_manager() is not None, 10.0):
             log.info("component manager %s: waiting for the system manager", self.cm_id)
 
     async def register(self) -> None:
-        """Register or resume under the global lock (see the module docstring)."""
+        """Register or resume, holding the global lock: claim our node as ``initializing``,
+        drop our previous session's component nodes, create and publish the components
+        assigned to us, turn ``running``.  Raises :class:`CoordinationError` (the caller
+        retries) or :class:`DuplicateDaemon`."""
         session = self.zk.session_id
         async with self._busy, GlobalLock(self.zk, process_label(self.cm_id), LOCK_TIMEOUT):
             self._set_state(ManagerState.INITIALIZING)
@@ -150,6 +175,9 @@ class ComponentManager:
                 raise CoordinationUnavailable("ZooKeeper session lost during registration")
             self._set_state(ManagerState.RUNNING)
             await self.zk.set(paths.component_manager(self.cm_id), self._manager_data())
+        # What changed while we were registering was seen by a reconciler that could not
+        # act on it: one more pass.
+        self._wake.set()
         log.info(
             "component manager %s running with %d component(s) (%s resumed/created)",
             self.cm_id,
@@ -200,29 +228,10 @@ class ComponentManager:
             self._registration = asyncio.get_running_loop().create_task(self._reregister())
 
     async def _reregister(self) -> None:
-        """Register again after a session loss, retrying until it works or we stop."""
-        delay = 0.5
-        while self.state == ManagerState.WAITING:
-            try:
-                await self._wait_for_system_manager()
-                await self.register()
-                return
-            except DuplicateDaemon as err:
-                # Another process took our id while we were away: it is the live one now.
-                log.critical("component manager %s: %s; exiting", self.cm_id, err.message)
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
-            except OdenosError as err:
-                log.error(
-                    "component manager %s: registration failed, retrying in %.1f s: %s",
-                    self.cm_id,
-                    delay,
-                    err.message,
-                )
-                if self.state != ManagerState.WAITING:  # failed half-way, in INITIALIZING
-                    self._set_state(ManagerState.WAITING)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        try:
+            await self._register_until_done()
+        except DuplicateDaemon as err:
+            give_way(f"component manager {self.cm_id}", err)
 
     # --- reconciliation ---------------------------------------------------------------------
 
@@ -243,8 +252,9 @@ class ComponentManager:
             try:
                 async with self._busy:
                     await self._reconcile_once()
-            except OdenosError as err:
-                log.error("reconciliation failed (will retry): %s", err.message)
+            except Exception:
+                # Whatever it was, the desired state still has to be met: retry.
+                log.exception("reconciliation failed, retrying in 1 s")
                 await asyncio.sleep(1.0)
                 self._wake.set()
 
@@ -252,14 +262,21 @@ class ComponentManager:
         """Make instances and their ephemerals match the desired state; returns how many
         components were created or re-published."""
         mine = self._mine()
-        for comp_id in [c for c in self.instances if c not in mine]:
+        for comp_id in [c for c in self.instances if c not in mine or self._replaced(c)]:
+            # Gone from the desired state, or deleted and created anew: a fresh instance.
             await self._drop(comp_id, delete_node=True)
         for comp_id in [c for c in list(self._errors) if c not in mine]:
             self._errors.pop(comp_id)
             await self._delete_live_node(comp_id)
         todo = [(cid, rec) for cid, rec in mine.items() if not self._published(cid)]
-        await asyncio.gather(*(self._ensure(cid, rec) for cid, rec in todo))
+        # A TaskGroup: if one fails, the others are cancelled, not left running unawaited.
+        async with asyncio.TaskGroup() as group:
+            for cid, rec in todo:
+                group.create_task(self._ensure(cid, rec))
         return len(todo)
+
+    def _replaced(self, comp_id: str) -> bool:
+        return self._generations.get(comp_id) != self.view.desired_generation(comp_id)
 
     def _published(self, comp_id: str) -> bool:
         live = self.view.live_component(self.cm_id, comp_id)
@@ -289,15 +306,31 @@ class ComponentManager:
             return None
         component.state_listener = lambda state, cid=comp_id: self._state_changed(cid, state)
         self.instances[comp_id] = component
+        self._generations[comp_id] = self.view.desired_generation(comp_id)
         log.info("component %s (%s) created", comp_id, comp_type)
         return component
 
     def _state_changed(self, comp_id: str, state: ObjectState) -> None:
         if self.state != ManagerState.RUNNING:
             return  # registration publishes every instance's state itself
-        task = asyncio.get_running_loop().create_task(self._publish_state(comp_id, state))
+        if state == ObjectState.FINALIZING:
+            # PUT property {"state": "finalizing"}: the reference's way to delete it.
+            coro = self._withdraw(comp_id)
+        else:
+            coro = self._publish_state(comp_id, state)
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _withdraw(self, comp_id: str) -> None:
+        """Remove the component from the desired state; reconciliation then finalizes it."""
+        log.info("component %s asked to finalize: removing it from the desired state", comp_id)
+        try:
+            await self.zk.delete(paths.desired_component(comp_id))
+        except NodeMissing:
+            pass
+        except CoordinationError as err:
+            log.warning("component %s: could not withdraw it: %s", comp_id, err.message)
 
     async def _publish_state(self, comp_id: str, state: ObjectState) -> None:
         try:
@@ -317,6 +350,7 @@ class ComponentManager:
             else (self.view.desired_component(comp_id) or {}).get("type"),
             "cm_id": self.cm_id,
             "state": state,
+            "address": self.address,
         }
         if error:
             data["error"] = error
@@ -333,11 +367,11 @@ class ComponentManager:
 
     async def _remove_stale_ephemerals(self) -> None:
         """Our previous session's component nodes: drop them now rather than at its expiry."""
-        prefix = paths.live_component_name(self.cm_id, "")
         for name in await self.zk.children(paths.COMPONENTS):
-            if name.startswith(prefix) and not await self.zk.owns(f"{paths.COMPONENTS}/{name}"):
+            path = paths.live_component_path(name)
+            if paths.is_live_component_of(name, self.cm_id) and not await self.zk.owns(path):
                 with contextlib.suppress(NodeMissing):
-                    await self.zk.delete(f"{paths.COMPONENTS}/{name}")
+                    await self.zk.delete(path)
 
     async def _delete_live_node(self, comp_id: str) -> None:
         with contextlib.suppress(NodeMissing):
@@ -345,6 +379,7 @@ class ComponentManager:
 
     async def _drop(self, comp_id: str, *, delete_node: bool) -> None:
         component = self.instances.pop(comp_id, None)
+        self._generations.pop(comp_id, None)
         if component is None:
             return
         # Its node is about to go: a state publication now would re-create it.

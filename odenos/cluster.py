@@ -81,7 +81,9 @@ class ClusterView:
         caches (so it may span several parents); False at the deadline."""
         return await self._waiters.wait_for(predicate, timeout)
 
-    def on_manager_change(self, listener: Callable[[str, str, dict[str, Any]], None]) -> None:
+    def on_manager_change(
+        self, listener: Callable[[ChangeKind, str, dict[str, Any]], None]
+    ) -> None:
         """``listener(kind, cm_id, data)`` on every change under ``/component_managers``."""
         self.managers.add_listener(lambda kind, name, node: listener(kind, name, node.data or {}))
 
@@ -93,11 +95,26 @@ class ClusterView:
     def manager(self, cm_id: str) -> dict[str, Any] | None:
         return _data(self.managers.get(cm_id))
 
+    def manager_state(self, cm_id: str) -> str | None:
+        """The state a live manager published, None if it is not alive."""
+        data = self.manager(cm_id)
+        return None if data is None else str(data.get("state"))
+
     def manager_ids(self) -> list[str]:
         return sorted(self.managers.nodes)
 
     def desired_component(self, comp_id: str) -> dict[str, Any] | None:
         return _data(self.desired.get(comp_id))
+
+    def desired_generation(self, comp_id: str) -> int | None:
+        """The czxid of the desired record: a delete and a re-create give a new one."""
+        node = self.desired.get(comp_id)
+        return None if node is None else node.stat.czxid
+
+    def known_manager_ids(self) -> set[str]:
+        """Managers alive now or named by a desired component (alive or not)."""
+        named = {str((self.desired_component(c) or {}).get("cm_id")) for c in self.desired_ids()}
+        return named | set(self.manager_ids())
 
     def desired_ids(self) -> list[str]:
         """Ids of the desired components (nodes whose data is not a JSON object, written
@@ -113,8 +130,10 @@ class ClusterView:
         types: dict[str, dict[str, Any]] = {}
         for cm_id in self.manager_ids():
             data = self.manager(cm_id) or {}
+            if data.get("state") != RUNNING:
+                continue  # one that is registering or stopping cannot take new components
             for info in data.get("component_types", []):
-                entry = types.setdefault(info["type"], {**info, "cm_id": []})
+                entry = types.setdefault(info["type"], type_entry(info, []))
                 entry["cm_id"].append(cm_id)
         return types
 
@@ -181,11 +200,14 @@ class ClusterView:
 
     # --- routing -----------------------------------------------------------------------------
 
-    def route(self, object_id: str) -> Target:
+    def route(self, object_id: str, *, allow_failed: bool = False) -> Target:
         """Where a request for ``object_id`` goes, decided from the caches alone.
 
         Raises :class:`ObjectNotFound` for an id nobody knows and
         :class:`ObjectUnavailable` (503) for a known object that cannot answer now.
+        ``allow_failed`` lets a request through to a component that is in
+        ``error`` or ``finalizing`` while its manager runs (``PUT property`` is how
+        such a component is repaired).
         """
         if object_id == self.manager_id:
             sm = self.system_manager()
@@ -205,9 +227,13 @@ class ClusterView:
         state, reason = self.component_status(object_id)
         cm_id = str(desired["cm_id"])
         manager = self.manager(cm_id)
+        manager_runs = manager is not None and manager.get("state") == RUNNING
+        live = self.live_component(cm_id, object_id)
+        if reason is not None and allow_failed and manager_runs and live is not None:
+            reason = None
         if reason is not None:
             # A manager that is away may be back soon; a component that failed will not.
-            failed = manager is not None and manager.get("state") == RUNNING and state == "error"
+            failed = manager_runs and state == "error"
             raise ObjectUnavailable(object_id, reason, retry_after=5 if failed else 1)
         return Target(object_id, "component", _address(object_id, manager), cm_id)
 
@@ -235,22 +261,13 @@ async def disconnect(zk: Coordinator | None, view: ClusterView | None) -> None:
         await zk.stop()
 
 
+def type_entry(info: dict[str, Any], cm_ids: list[str]) -> dict[str, Any]:
+    """One entry of ``GET component_types``: a type's info and the managers offering it."""
+    return {**info, "cm_id": cm_ids}
+
+
 def _address(object_id: str, data: dict[str, Any] | None) -> str:
     address = (data or {}).get("address")
     if not isinstance(address, str) or not address:
         raise ObjectUnavailable(object_id, "its process published no address in ZooKeeper")
     return address
-
-
-def describe_manager_loss(kind: str, cm_id: str, data: dict[str, Any]) -> str | None:
-    """A log line for a change of a component manager's ephemeral, or None."""
-    if kind == ChangeKind.REMOVED:
-        if data.get("state") == ObjectState.FINALIZING.value:
-            return f"component manager {cm_id} stopped (graceful shutdown)"
-        return (
-            f"component manager {cm_id} is gone: its ephemeral node disappeared without a "
-            "shutdown (process crashed, or its ZooKeeper session expired)"
-        )
-    if kind == ChangeKind.ADDED:
-        return f"component manager {cm_id} registered (state {data.get('state')})"
-    return None

@@ -13,6 +13,7 @@ straight to the component.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import mimetypes
 from pathlib import Path
@@ -23,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from odenos.cluster import ClusterView
 from odenos.errors import ObjectNotFound, OdenosError
 from odenos.http.errors import error_middleware
-from odenos.http.forward import Forwarder
+from odenos.http.forward import Forwarder, component_subpath, route_request
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +66,14 @@ class RestTranslator:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         object_id = request.match_info["object_id"]
-        tail = request.match_info.get("tail", "")
         raw_path = request.rel_url.raw_path
         target_id = object_id
-        if object_id == self._view.manager_id and tail.startswith("components/"):
+        if object_id == self._view.manager_id:
             # /systemmanager/components/<id>/<path>: straight to the component.
-            parts = tail.split("/", 2)
-            if len(parts) == 3 and parts[2]:
-                target_id = parts[1]
-                raw_path = "/" + "/".join(raw_path.split("/")[3:])
+            with contextlib.suppress(ValueError):
+                target_id, raw_path = component_subpath(raw_path)
         try:
-            target = self._view.route(target_id)
+            target = route_request(self._view, target_id, raw_path)
         except ObjectNotFound:
             static = self._static_file(request)
             if static is not None:

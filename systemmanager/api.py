@@ -9,28 +9,29 @@ watch-fed :class:`ClusterView` and write through :class:`ComponentRegistry`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from aiohttp import web
 
-from odenos.cluster import ClusterView
+from odenos.cluster import ClusterView, type_entry
 from odenos.errors import ComponentManagerNotFound, NotFound, ObjectNotFound
-from odenos.http.errors import json_response, read_json, read_json_object
-from odenos.http.forward import Forwarder
-from odenos.model.property import ObjectProperty, ObjectState
+from odenos.http.errors import Handler, json_response, read_json, read_json_object
+from odenos.http.forward import Forwarder, component_subpath, route_request
+from systemmanager.manager import SystemManager
 from systemmanager.registry import ComponentRegistry
 
 
-@dataclass
+@dataclass(frozen=True)
 class SystemManagerService:
     """What the handlers need; one per system manager."""
 
-    view: ClusterView
+    manager: SystemManager
     registry: ComponentRegistry
     forwarder: Forwarder
-    property: ObjectProperty
-    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def view(self) -> ClusterView:
+        return self.manager.view
 
 
 SERVICE = web.AppKey("service", SystemManagerService)
@@ -46,26 +47,24 @@ def _service(request: web.Request) -> SystemManagerService:
 
 @routes.get("/property")
 async def get_property(request: web.Request) -> web.Response:
-    return json_response(_service(request).property.to_json())
+    return json_response(_service(request).manager.property.to_json())
 
 
 @routes.put("/property")
 async def put_property(request: web.Request) -> web.Response:
-    service = _service(request)
-    service.property.update_from(await read_json_object(request))
-    return json_response(service.property.to_json())
+    manager = _service(request).manager
+    return json_response(manager.update_property(await read_json_object(request)))
 
 
 @routes.get("/settings")
 async def get_settings(request: web.Request) -> web.Response:
-    return json_response(_service(request).settings)
+    return json_response(_service(request).manager.settings)
 
 
 @routes.put("/settings")
 async def put_settings(request: web.Request) -> web.Response:
-    service = _service(request)
-    service.settings = await read_json_object(request)
-    return json_response(service.settings)
+    manager = _service(request).manager
+    return json_response(await manager.put_settings(await read_json_object(request)))
 
 
 # --- component managers ---------------------------------------------------------------------
@@ -94,7 +93,7 @@ async def get_manager_types(request: web.Request) -> web.Response:
     if data is None:
         raise ComponentManagerNotFound(cm_id)
     return json_response(
-        {t["type"]: {**t, "cm_id": [cm_id]} for t in data.get("component_types", [])}
+        {t["type"]: type_entry(t, [cm_id]) for t in data.get("component_types", [])}
     )
 
 
@@ -152,13 +151,11 @@ async def delete_component(request: web.Request) -> web.Response:
 @routes.route("*", "/components/{comp_id}/{tail:.+}")
 async def forward_to_component(request: web.Request) -> web.Response:
     service = _service(request)
-    comp_id = request.match_info["comp_id"]
+    comp_id, path = component_subpath(request.rel_url.raw_path)
     if service.view.desired_component(comp_id) is None:
         raise ObjectNotFound(comp_id)
-    target = service.view.route(comp_id)
-    return await service.forwarder.forward(
-        request, target, f"/{comp_id}/{request.match_info['tail']}"
-    )
+    target = route_request(service.view, comp_id, path)
+    return await service.forwarder.forward(request, target, path)
 
 
 # --- any object -----------------------------------------------------------------------------
@@ -170,7 +167,7 @@ async def get_object(request: web.Request) -> web.Response:
     object_id = request.match_info["object_id"]
     view = service.view
     if object_id == view.manager_id:
-        return json_response(service.property.to_json())
+        return json_response(service.manager.property.to_json())
     if view.manager(object_id) is not None:
         return json_response(view.manager_property(object_id))
     if view.desired_component(object_id) is not None:
@@ -178,19 +175,16 @@ async def get_object(request: web.Request) -> web.Response:
     raise ObjectNotFound(object_id)
 
 
+@web.middleware
+async def registered_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every answer comes from a registered system manager, or is a 503."""
+    request.app[SERVICE].manager.require_registered()
+    return await handler(request)
+
+
 def build_app(service: SystemManagerService) -> web.Application:
     """The sub-application; mount it with ``parent.add_subapp("/" + manager_id, app)``."""
-    app = web.Application()
+    app = web.Application(middlewares=[registered_only])
     app[SERVICE] = service
     app.add_routes(routes)
     return app
-
-
-def new_property(manager_id: str) -> ObjectProperty:
-    return ObjectProperty(
-        id=manager_id,
-        type="SystemManager",
-        super_type="SystemManager",
-        state=ObjectState.RUNNING,
-        description="ODENOS system manager",
-    )

@@ -34,6 +34,9 @@ from odenos.zk.client import Coordinator
 
 log = logging.getLogger(__name__)
 
+#: Ids the REST translator routes to the core process, never to a component.
+RESERVED_IDS = frozenset({"resttranslator", "eventmanager", "metrics", "event"})
+
 #: Ids become znode names and URL path segments.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
@@ -90,8 +93,7 @@ class ComponentRegistry:
         cm_id = body.get("cm_id")
         if cm_id is not None and not isinstance(cm_id, str):
             raise BadRequest("'cm_id' must be a string")
-        if comp_id == self._view.manager_id or self._view.manager(comp_id) is not None:
-            raise Conflict(f"{comp_id!r} is the id of a manager", component_id=comp_id)
+        self._check_free_for_routing(comp_id)
 
         existing = self._view.desired_component(comp_id)
         if existing is not None:
@@ -100,7 +102,8 @@ class ComponentRegistry:
         cm_id = self._choose_manager(comp_type, cm_id)
         record = {"id": comp_id, "type": comp_type, "cm_id": cm_id}
         try:
-            await self._zk.create(paths.desired_component(comp_id), record)
+            # A create reported failed must not happen later behind the client's back.
+            await self._zk.create(paths.desired_component(comp_id), record, undo_if_late=True)
         except NodeExists:
             # Someone created it between our look and our create.
             if not await self._view.wait_for(
@@ -138,7 +141,29 @@ class ComponentRegistry:
 
     # --- helpers ----------------------------------------------------------------------------
 
+    def _check_free_for_routing(self, comp_id: str) -> None:
+        """``/<id>/...`` must reach the component: no manager nor core object may own the id."""
+        if comp_id in RESERVED_IDS or comp_id == self._view.manager_id:
+            raise Conflict(f"{comp_id!r} is reserved for the core process", component_id=comp_id)
+        if comp_id in self._view.known_manager_ids():
+            raise Conflict(f"{comp_id!r} is the id of a component manager", component_id=comp_id)
+
     def _choose_manager(self, comp_type: str, cm_id: str | None) -> str:
+        """The manager to create ``comp_type``: ``cm_id`` if it is running and offers it,
+        else the least loaded running manager that offers it.  A manager that is known
+        but away (restarting) is a 503, an unknown one a 400."""
+        if cm_id is not None:
+            state = self._view.manager_state(cm_id)
+            if state is None and cm_id in self._view.known_manager_ids():
+                raise ObjectUnavailable(cm_id, "component manager is not alive (restarting?)")
+            if state is None:
+                raise BadRequest(
+                    f"component manager {cm_id!r} is not registered (alive: "
+                    f"{', '.join(self._view.manager_ids()) or 'none'})",
+                    cm_id=cm_id,
+                )
+            if state != ObjectState.RUNNING.value:
+                raise ObjectUnavailable(cm_id, f"component manager is {state}")
         types = self._view.component_types()
         if comp_type not in types:
             known = ", ".join(sorted(types)) or "none: no component manager is running"
@@ -147,12 +172,6 @@ class ComponentRegistry:
             )
         offering: list[str] = types[comp_type]["cm_id"]
         if cm_id is not None:
-            if self._view.manager(cm_id) is None:
-                raise BadRequest(
-                    f"component manager {cm_id!r} is not registered (alive: "
-                    f"{', '.join(self._view.manager_ids()) or 'none'})",
-                    cm_id=cm_id,
-                )
             if cm_id not in offering:
                 raise BadRequest(
                     f"component manager {cm_id!r} cannot create {comp_type!r} "
@@ -161,7 +180,6 @@ class ComponentRegistry:
                     type=comp_type,
                 )
             return cm_id
-        # The least loaded of the managers that offer the type.
         load = {m: 0 for m in offering}
         for cid in self._view.desired_ids():
             owner = (self._view.desired_component(cid) or {}).get("cm_id")
@@ -188,8 +206,11 @@ class ComponentRegistry:
 
     async def _await_created(self, comp_id: str, cm_id: str, *, rollback: bool) -> None:
         def settled() -> bool:
-            # Both caches: the answer is built from the desired record too.
+            # Every cache the answer is built from: the desired record, the manager
+            # (running, so that the component is reachable when we say 201), the live node.
             if self._view.desired_component(comp_id) is None:
+                return False
+            if self._view.manager_state(cm_id) != ObjectState.RUNNING.value:
                 return False
             live = self._view.live_component(cm_id, comp_id)
             return live is not None and live.get("state") in (

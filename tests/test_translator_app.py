@@ -298,8 +298,9 @@ async def test_in_flight_request_is_503_when_manager_goes_away(
     make_client: MakeClient,
     manager_goes: str,
 ) -> None:
-    """A request is in flight when the manager's node disappears (or turns finalizing):
-    answered 503 at that moment, well before the forward timeout."""
+    """A request is in flight when the manager's node disappears: answered 503 at that
+    moment, well before the forward timeout.  A manager that only turns finalizing
+    (a graceful stop) still answers what it received: its requests are left alone."""
     await write_tree(coordinator, stand_in.address)
     client = await make_client(forward_timeout=10.0)
 
@@ -309,13 +310,15 @@ async def test_in_flight_request_is_503_when_manager_goes_away(
     in_flight = asyncio.ensure_future(call())
     await asyncio.wait_for(stand_in.received.wait(), 5)
     gone_at = time.monotonic()
-    if manager_goes == "deleted":
-        await coordinator.delete(paths.component_manager("romgr1"))
-    else:
+    if manager_goes == "finalizing":
         await coordinator.set(
             paths.component_manager("romgr1"),
             {"id": "romgr1", "state": "finalizing", "address": stand_in.address},
         )
+        done, _ = await asyncio.wait({in_flight}, timeout=0.5)
+        assert not done, "a request to a manager that is stopping gracefully was aborted"
+        gone_at = time.monotonic()
+    await coordinator.delete(paths.component_manager("romgr1"))
     resp = await asyncio.wait_for(in_flight, 5)
     body = await error_body(resp, 503)
     assert time.monotonic() - gone_at < 3

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from urllib.parse import unquote
 
 import aiohttp
 from aiohttp import web
@@ -22,6 +23,9 @@ from odenos.errors import GatewayTimeout, ObjectUnavailable
 from odenos.zk.cache import ChangeKind
 
 log = logging.getLogger(__name__)
+
+#: Seconds the system manager gets beyond the forward timeout (see :meth:`Forwarder.forward`).
+SYSTEM_MANAGER_MARGIN = 5.0
 
 #: Request headers passed on; hop-by-hop and length headers are aiohttp's business.
 _PASS_HEADERS = ("Content-Type", "Accept", "X-Request-Id")
@@ -48,17 +52,28 @@ class Forwarder:
         if self._session is not None:
             await self._session.close()
 
-    def _on_manager_change(self, kind: str, cm_id: str, data: dict[str, Any]) -> None:
-        if kind == ChangeKind.ADDED:
+    def _on_manager_change(self, kind: ChangeKind, cm_id: str, data: dict[str, Any]) -> None:
+        # Only a manager that is gone: one that is stopping still answers what it received.
+        if kind != ChangeKind.REMOVED:
             return
-        if kind == ChangeKind.UPDATED and data.get("state") == "running":
-            return
-        for abort in self._in_flight.get(cm_id, set()):
+        for abort in self._in_flight.pop(cm_id, set()):
             if not abort.done():
                 abort.set_result(None)
 
-    async def forward(self, request: web.Request, target: Target, path: str) -> web.Response:
-        """Send ``request`` to ``target.address + path`` (query kept) and relay the answer."""
+    async def forward(
+        self, request: web.Request, target: Target, path: str, timeout: float | None = None
+    ) -> web.Response:
+        """Send ``request`` to ``target.address + path`` (query kept) and relay the answer.
+
+        The system manager, whose own deadline for a creation is the forward
+        timeout, gets a few seconds more, so that its answer, not ours, comes back.
+        Raises :class:`ObjectUnavailable` (refused, broken, or the manager went away
+        meanwhile) or :class:`GatewayTimeout` (no answer within the timeout).
+        """
+        if timeout is None:
+            timeout = self._timeout
+            if target.kind == "system_manager":
+                timeout += SYSTEM_MANAGER_MARGIN
         assert self._session is not None, "Forwarder.start() was not called"
         url = target.address + path
         if request.query_string:
@@ -68,11 +83,17 @@ class Forwarder:
         owner = target.cm_id or target.object_id
         abort: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._in_flight.setdefault(owner, set()).add(abort)
-        call = asyncio.ensure_future(self._send(request.method, url, body, headers, target))
+        call = asyncio.ensure_future(
+            self._send(request.method, url, body, headers, target, timeout)
+        )
         try:
             await asyncio.wait((call, abort), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self._in_flight[owner].discard(abort)
+            waiting = self._in_flight.get(owner)
+            if waiting is not None:
+                waiting.discard(abort)
+                if not waiting:
+                    del self._in_flight[owner]
             if not call.done():
                 call.cancel()
         if not call.done() or call.cancelled():
@@ -83,11 +104,23 @@ class Forwarder:
         return call.result()
 
     async def _send(
-        self, method: str, url: str, body: bytes, headers: dict[str, str], target: Target
+        self,
+        method: str,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        target: Target,
+        timeout: float,
     ) -> web.Response:
         assert self._session is not None
         try:
-            async with self._session.request(method, url, data=body, headers=headers) as resp:
+            async with self._session.request(
+                method,
+                url,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as resp:
                 payload = await resp.read()
                 out_headers = {}
                 if "Retry-After" in resp.headers:
@@ -106,7 +139,7 @@ class Forwarder:
             ) from None
         except TimeoutError:
             raise GatewayTimeout(
-                f"{target.object_id!r} did not answer within {self._timeout:g} s "
+                f"{target.object_id!r} did not answer within {timeout:g} s "
                 f"(its process at {target.address} is stalled or overloaded)",
                 object_id=target.object_id,
             ) from None
@@ -114,3 +147,25 @@ class Forwarder:
             raise ObjectUnavailable(
                 target.object_id, f"connection to its process at {target.address} broke: {exc!r}"
             ) from None
+
+
+def component_subpath(raw_path: str) -> tuple[str, str]:
+    """``/<manager>/components/<id>/<rest>`` (raw, still percent-encoded) ->
+    ``(<id>, "/<id>/<rest>")``: the same request addressed to the component itself.
+
+    The raw path is kept so that an encoded ``/`` or ``?`` in an id stays what it was.
+    """
+    parts = raw_path.split("/")
+    if len(parts) < 5 or parts[2] != "components" or not parts[3]:
+        raise ValueError(f"not a component sub-path: {raw_path!r}")
+    return unquote(parts[3]), "/" + "/".join(parts[3:])
+
+
+def route_request(view: ClusterView, object_id: str, path: str) -> Target:
+    """Route a request for ``path`` (``/<object_id>/...``) of ``object_id``.
+
+    ``property`` gets through to a component in ``error`` or ``finalizing``:
+    ``PUT property`` is how such a component is repaired.
+    """
+    parts = path.split("/", 2)
+    return view.route(object_id, allow_failed=len(parts) == 3 and parts[2] == "property")

@@ -19,6 +19,7 @@ class HttpServer:
     """
 
     def __init__(self, app: web.Application, host: str, port: int, name: str) -> None:
+        self.app = app
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         self._host = host
         self._port = port

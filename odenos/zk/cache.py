@@ -5,12 +5,13 @@ re-reads after a reconnect and tells us what was added, changed or removed.
 Its events arrive on its own thread; they are handed to the loop and applied
 there in order, so that the loop always reads a consistent ``dict`` without
 a ZooKeeper round trip.  Only the direct children of the watched node are
-kept (depth 1), which is what every parent of the tree holds.
+kept; deeper nodes (the tree cache watches them too) are ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,14 +61,14 @@ class Waiters:
                 fut.set_result(None)
 
 
-class ChangeKind:
+class ChangeKind(enum.StrEnum):
     ADDED = "added"
     UPDATED = "updated"
     REMOVED = "removed"
 
 
 #: ``listener(kind, name, node)``: ``node`` is the new value, or the last one on removal.
-ChangeListener = Callable[[str, str, CachedNode], None]
+ChangeListener = Callable[[ChangeKind, str, CachedNode], None]
 
 
 class ChildrenCache:

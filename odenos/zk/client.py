@@ -21,7 +21,7 @@ import contextlib
 import enum
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,10 +77,16 @@ class NodeStat:
     version: int
     ephemeral_owner: int
     mzxid: int
+    czxid: int  # tells a node apart from an earlier one of the same path
 
     @classmethod
     def of(cls, stat: Any) -> NodeStat:
-        return cls(version=stat.version, ephemeral_owner=stat.ephemeralOwner, mzxid=stat.mzxid)
+        return cls(
+            version=stat.version,
+            ephemeral_owner=stat.ephemeralOwner,
+            mzxid=stat.mzxid,
+            czxid=stat.czxid,
+        )
 
 
 def encode(value: Any) -> bytes:
@@ -135,12 +141,17 @@ class Coordinator:
         connect_string: str,
         session_timeout_ms: int,
         *,
-        op_timeout: float = 10.0,
+        op_timeout: float | None = None,
         name: str = "odenos",
     ) -> None:
         self.connect_string = connect_string
         self.session_timeout = session_timeout_ms / 1000.0
-        self.op_timeout = op_timeout
+        # While the session lives, kazoo keeps a request queued and sends it after a
+        # reconnect: waiting longer than the session timeout lets most operations end
+        # with their real outcome instead of "unknown".
+        self.op_timeout = (
+            op_timeout if op_timeout is not None else max(10.0, self.session_timeout + 2.0)
+        )
         self.name = name
         self.bridge = LoopBridge(asyncio.get_running_loop())
         self.kazoo = KazooClient(
@@ -152,6 +163,7 @@ class Coordinator:
         self._state = ConnState.LOST
         self._listeners: list[StateListener] = []
         self._closing = False
+        self._undo_tasks: set[asyncio.Task[None]] = set()
         self.kazoo.add_listener(self._on_kazoo_state)
 
     # --- session -----------------------------------------------------------------------------
@@ -219,11 +231,35 @@ class Coordinator:
 
     # --- operations --------------------------------------------------------------------------
 
-    async def _run(self, path: str, async_result: Any) -> Any:
+    async def _run(
+        self,
+        path: str,
+        async_result: Any,
+        late_success: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    ) -> Any:
+        """Await a kazoo result on the loop, at most ``op_timeout``.
+
+        Raises the translated error.  A timed-out request may still be sent
+        later (the session lives on): ``late_success``, if given, runs should it
+        succeed after all, to undo it.
+        """
+        fut = self.bridge.future_of(async_result)
         try:
-            return await asyncio.wait_for(self.bridge.future_of(async_result), self.op_timeout)
+            return await asyncio.wait_for(asyncio.shield(fut), self.op_timeout)
         except (TimeoutError, KazooException) as exc:
+            if isinstance(exc, TimeoutError) and late_success is not None:
+                fut.add_done_callback(lambda f: self._after_late(f, path, late_success))
             raise translate(exc, path) from exc
+
+    def _after_late(
+        self, fut: asyncio.Future[Any], path: str, undo: Callable[[], Coroutine[Any, Any, None]]
+    ) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        log.warning("%s: %s succeeded after it was reported failed; undoing it", self.name, path)
+        task = asyncio.get_running_loop().create_task(undo())
+        self._undo_tasks.add(task)
+        task.add_done_callback(self._undo_tasks.discard)
 
     async def ensure_path(self, path: str) -> None:
         with contextlib.suppress(NodeExists):
@@ -237,27 +273,49 @@ class Coordinator:
         ephemeral: bool = False,
         sequence: bool = False,
         makepath: bool = False,
+        undo_if_late: bool = False,
     ) -> str:
+        """Create ``path`` with JSON ``value``; returns the path created.
+
+        Raises :class:`NodeExists`, :class:`NodeMissing` (no parent) or
+        :class:`CoordinationUnavailable`.  With ``undo_if_late``, a create that
+        timed out (and was reported so) but happens after all is deleted again,
+        so that the caller's "failed" stays true.
+        """
         data = b"" if value is None else encode(value)
         result = self.kazoo.create_async(
             path, data, ephemeral=ephemeral, sequence=sequence, makepath=makepath
         )
-        created: str = await self._run(path, result)
+
+        async def undo() -> None:
+            try:
+                await self.delete(path)
+            except CoordinationError as err:
+                log.error("%s: could not undo the late create of %s: %s", self.name, path, err)
+
+        created: str = await self._run(path, result, undo if undo_if_late else None)
         return created
 
     async def get(self, path: str) -> tuple[Any, NodeStat]:
-        """(decoded JSON data, stat); :class:`NodeMissing` if absent."""
+        """(decoded JSON data, stat).  Raises :class:`NodeMissing` or
+        :class:`CoordinationUnavailable`."""
         data, stat = await self._run(path, self.kazoo.get_async(path))
         return decode(data), NodeStat.of(stat)
 
     async def set(self, path: str, value: Any, version: int = -1) -> NodeStat:
+        """Replace the data.  Raises :class:`NodeMissing`, :class:`NodeVersionMismatch`
+        (``version`` given and not current) or :class:`CoordinationUnavailable`."""
         stat = await self._run(path, self.kazoo.set_async(path, encode(value), version))
         return NodeStat.of(stat)
 
     async def delete(self, path: str, version: int = -1) -> None:
+        """Raises :class:`NodeMissing`, :class:`NodeVersionMismatch`, :class:`CoordinationError`
+        (children) or :class:`CoordinationUnavailable`.  A delete reported unavailable may
+        still happen once the connection is back."""
         await self._run(path, self.kazoo.delete_async(path, version))
 
     async def children(self, path: str) -> list[str]:
+        """Sorted child names.  Raises :class:`NodeMissing` or :class:`CoordinationUnavailable`."""
         names: list[str] = await self._run(path, self.kazoo.get_children_async(path))
         return sorted(names)
 

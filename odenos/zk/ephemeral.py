@@ -1,4 +1,4 @@
-"""Claiming the ephemeral node that says "this daemon is alive".
+"""Claiming, and re-claiming, the ephemeral node that says "this daemon is alive".
 
 A daemon restarted after ``kill -9`` comes back before ZooKeeper has expired
 its old session, so its node may still be there, owned by the dead session.
@@ -8,14 +8,16 @@ the same id) and takes the node over only in the first case.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from odenos.errors import DuplicateDaemon, NodeExists, NodeMissing
+from odenos.errors import DuplicateDaemon, NodeExists, NodeMissing, OdenosError
 from odenos.zk.client import Coordinator
 
 log = logging.getLogger(__name__)
@@ -82,3 +84,35 @@ async def claim(
         with contextlib.suppress(NodeMissing):
             await zk.delete(path, stat.version)
     raise DuplicateDaemon(f"{what}: {path} keeps being re-created by someone else", path=path)
+
+
+async def register_until_done(
+    register: Callable[[], Awaitable[None]],
+    *,
+    what: str,
+    wanted: Callable[[], bool],
+    on_failure: Callable[[], None],
+) -> None:
+    """Call ``register()`` until it succeeds, with backoff (0.5 s doubling to 5 s), as
+    long as ``wanted()``.  ``on_failure()`` runs after each failed attempt.
+
+    :class:`DuplicateDaemon` is not retried: it propagates (a live twin holds the id).
+    """
+    delay = 0.5
+    while wanted():
+        try:
+            await register()
+            return
+        except DuplicateDaemon:
+            raise
+        except OdenosError as err:
+            log.error("%s: registration failed, retrying in %.1f s: %s", what, delay, err.message)
+            on_failure()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def give_way(what: str, err: DuplicateDaemon) -> None:
+    """Another process took our id while we were away: it is the live one; we stop."""
+    log.critical("%s: %s; stopping", what, err.message)
+    os.kill(os.getpid(), signal.SIGTERM)

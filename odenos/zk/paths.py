@@ -48,7 +48,22 @@ def live_component_name(cm_id: str, comp_id: str) -> str:
 
 
 def live_component(cm_id: str, comp_id: str) -> str:
-    return f"{COMPONENTS}/{live_component_name(cm_id, comp_id)}"
+    return live_component_path(live_component_name(cm_id, comp_id))
+
+
+def live_component_path(name: str) -> str:
+    """The path of a ``/components`` child given its name (``"romgr1:network0"``)."""
+    return f"{COMPONENTS}/{name}"
+
+
+def is_live_component_of(name: str, cm_id: str) -> bool:
+    """Is the ``/components`` child ``name`` one of manager ``cm_id``'s?"""
+    return name.startswith(live_component_name(cm_id, ""))
+
+
+def system_manager_settings(manager_id: str) -> str:
+    """Persistent: the system manager's settings, so that a restart keeps them."""
+    return f"{ROOT}/settings/{manager_id}"
 
 
 def split_live_component_name(name: str) -> tuple[str, str]:
