@@ -7,26 +7,16 @@ directory, as an operator would run a standalone ensemble beside ODENOS.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
-from odenos.zk.embedded import find_classpath, find_java, free_port
+from odenos.zk.embedded import find_classpath, find_java, free_port, server_mode
 from tests.support import wait_until
 
 
 def mode(port: int) -> str | None:
-    """``leader`` / ``follower`` from the ``srvr`` four-letter word, None if not serving."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
-            sock.sendall(b"srvr")
-            reply = b"".join(iter(lambda: sock.recv(4096), b"")).decode(errors="replace")
-    except OSError:
-        return None
-    for line in reply.splitlines():
-        if line.startswith("Mode:"):
-            return line.split(":", 1)[1].strip()
-    return None
+    """``leader`` / ``follower`` of the server on loopback ``port``, None if not serving."""
+    return server_mode("127.0.0.1", port)
 
 
 class Ensemble:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -21,7 +22,9 @@ from odenos.zk.embedded import (
     find_classpath,
     find_java,
     four_letter,
+    four_letter_sync,
     free_port,
+    server_mode,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -49,6 +52,12 @@ def process_gone(pid: int) -> bool:
     except FileNotFoundError:
         return True
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def session_timeouts(zk: EmbeddedZooKeeper) -> list[int]:
+    """The negotiated timeout (ms) of every client connection, from ``cons``."""
+    reply = four_letter_sync(zk.host, zk.port, "cons", 5.0)
+    return [int(part.split(",")[0]) for part in reply.split(",to=")[1:]]
 
 
 def write_znode(address: str, path: str, value: bytes) -> None:
@@ -262,3 +271,146 @@ async def test_server_dies_with_its_parent(tmp_path: Path) -> None:
         return process_gone(java_pid)
 
     await eventually(gone)
+
+
+async def test_long_sessions_are_granted_up_to_the_maximum(tmp_path: Path) -> None:
+    # As the core configures it: a 200 ms tick, the maximum raised to the session timeout.
+    zk = EmbeddedZooKeeper(
+        free_port(), tmp_path / "zk", tick_ms=200, max_session_timeout_ms=max(60000, 600000)
+    )
+    assert (zk.min_session_timeout_ms, zk.max_session_timeout_ms) == (400, 600000)
+    await zk.start()
+    clients = [KazooClient(hosts=zk.address, timeout=t) for t in (600.0, 1.0, 900.0)]
+    try:
+        for client in clients:
+            await asyncio.to_thread(client.start, 15)
+        # Config bounds of 1000-600000 ms are granted as asked; longer ones are clamped.
+        assert sorted(await asyncio.to_thread(session_timeouts, zk)) == [1000, 600000, 600000]
+    finally:
+        for client in clients:
+            await asyncio.to_thread(client.stop)
+            client.close()
+        await zk.stop()
+    config = (tmp_path / "zk" / "zoo.cfg").read_text()
+    assert "minSessionTimeout=400\n" in config and "maxSessionTimeout=600000\n" in config
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"tick_ms": 0},
+        {"tick_ms": 500, "max_session_timeout_ms": 999},
+        {"probe_interval": 0.0},
+        {"probe_failures": 0},
+    ],
+)
+def test_impossible_settings_are_refused(tmp_path: Path, kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        EmbeddedZooKeeper(free_port(), tmp_path / "zk", **kwargs)  # type: ignore[arg-type]
+
+
+async def test_hung_server_is_killed_and_restarted_with_its_data(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    zk = EmbeddedZooKeeper(free_port(), tmp_path / "zk", probe_interval=0.2, probe_failures=2)
+    await zk.start()
+    hung = zk.pid
+    assert hung is not None
+    loop = asyncio.get_running_loop()
+    lags: list[float] = []
+
+    async def measure_lag() -> None:
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.02)
+            lags.append(loop.time() - before - 0.02)
+
+    ticker = asyncio.create_task(measure_lag())
+    try:
+        await asyncio.to_thread(write_znode, zk.address, "/x", b"1")
+        os.kill(hung, signal.SIGSTOP)  # alive, port open, never answers: it will not exit
+
+        async def restarted() -> bool:
+            return zk.pid not in (None, hung) and await serves(zk)
+
+        await eventually(restarted)
+        assert process_gone(hung)
+        assert f"embedded ZooKeeper on {zk.address} stopped answering; killing it" in caplog.text
+        assert "was killed by SIGKILL" in caplog.text  # then the ordinary restart path
+        assert await asyncio.to_thread(read_znode, zk.address, "/x") == b"1"
+        # The probes waited 1 s each on the stopped server, but never blocked the loop.
+        assert max(lags) < 0.5
+    finally:
+        ticker.cancel()
+        if not process_gone(hung):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(hung, signal.SIGCONT)
+        await zk.stop()
+
+
+async def test_a_healthy_server_is_left_alone_by_the_probe(tmp_path: Path) -> None:
+    zk = EmbeddedZooKeeper(free_port(), tmp_path / "zk", probe_interval=0.05, probe_failures=1)
+    await zk.start()
+    try:
+        pid = zk.pid
+        await asyncio.sleep(2.0)  # about 40 probes, any one of which failing would kill it
+        assert zk.pid == pid
+    finally:
+        await zk.stop()
+
+
+async def test_supervisor_survives_an_error_in_its_loop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zk = EmbeddedZooKeeper(free_port(), tmp_path / "zk", probe_interval=0.05)
+    await zk.start()
+    try:
+        real_answers = zk._answers
+        calls = 0
+
+        async def answers_with_a_bug() -> bool:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("bug in the probe")
+            return await real_answers()
+
+        monkeypatch.setattr(zk, "_answers", answers_with_a_bug)
+
+        async def probing_again() -> bool:
+            return calls >= 3
+
+        await eventually(probing_again)
+        assert "unexpected error; carrying on" in caplog.text
+        assert "RuntimeError: bug in the probe" in caplog.text
+        assert zk._supervisor is not None and not zk._supervisor.done()
+        crashed = zk.pid
+        assert crashed is not None
+        os.kill(crashed, signal.SIGKILL)  # and it still restarts a crashed server
+
+        async def restarted() -> bool:
+            return zk.pid not in (None, crashed) and await serves(zk)
+
+        await eventually(restarted)
+    finally:
+        await zk.stop()
+
+
+async def test_server_mode_and_four_letter_sync(zk: EmbeddedZooKeeper) -> None:
+    await zk.start()
+    assert await asyncio.to_thread(four_letter_sync, zk.host, zk.port, "ruok", 1.0) == "imok"
+    assert await asyncio.to_thread(server_mode, zk.host, zk.port) == "standalone"
+    await zk.stop()
+    assert await asyncio.to_thread(server_mode, zk.host, zk.port) is None
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.to_thread(four_letter_sync, zk.host, zk.port, "ruok", 1.0)
+
+
+def test_a_server_that_never_answers() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as mute:  # connections wait in its backlog
+        port = mute.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            four_letter_sync("127.0.0.1", port, "ruok", 0.3)
+        assert server_mode("127.0.0.1", port, timeout=0.3) is None
+        assert time.monotonic() - started < 2.0

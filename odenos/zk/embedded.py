@@ -3,6 +3,9 @@
 Used by the core daemon when ``zookeeper.embed`` is on, and by the test suite as
 its real ZooKeeper server.  Linux only: the child is tied to our life with
 ``PR_SET_PDEATHSIG``.
+
+Also the four-letter-word helpers (``ruok``, ``srvr``...) that the CLI and the
+tests use to ask any ZooKeeper server, embedded or not, whether and how it serves.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import shutil
 import signal
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,6 +43,8 @@ _JVM_OPTIONS = (
 _LOG_BINDING = "/usr/share/java/slf4j-simple.jar"
 _PR_SET_PDEATHSIG = 1
 _POLL_S = 0.05
+#: How long a health probe waits for ``imok``.
+PROBE_TIMEOUT_S = 1.0
 _BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.5, 10.0
 
 
@@ -106,6 +112,49 @@ async def four_letter(host: str, port: int, word: str, timeout: float = 1.0) -> 
     return reply.decode("utf-8", "replace")
 
 
+def four_letter_sync(host: str, port: int, word: str, timeout: float = 1.0) -> str:
+    """Blocking :func:`four_letter`: send ``word``, return the whole reply.
+
+    ``timeout`` bounds the whole exchange.  Raises OSError if the server cannot be
+    reached, TimeoutError (an OSError) if it has not answered within ``timeout`` s.
+    """
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(word.encode("ascii"))
+        while True:  # the server closes the connection after its answer
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{host}:{port} did not answer {word!r} within {timeout:g} s")
+            sock.settimeout(remaining)
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def server_mode(host: str, port: int, timeout: float = 1.0) -> str | None:
+    """The ``Mode:`` of the ``srvr`` answer: ``standalone``, ``leader``, ``follower``...
+
+    None when the server does not answer within ``timeout`` s, is not serving (an
+    ensemble member without a quorum answers ``srvr`` with no mode), or does not
+    allow ``srvr`` (``4lw.commands.whitelist``).  Blocking: from a coroutine, run it
+    in a thread or use :func:`four_letter`.
+    """
+    try:
+        return _mode(four_letter_sync(host, port, "srvr", timeout))
+    except OSError:
+        return None
+
+
+def _mode(srvr_reply: str) -> str | None:
+    for line in srvr_reply.splitlines():
+        if line.startswith("Mode:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
 def _die_with_parent() -> Callable[[], None]:
     """A ``preexec_fn`` that makes the child receive SIGTERM when the forking thread dies."""
     parent = os.getpid()
@@ -131,6 +180,16 @@ class EmbeddedZooKeeper:
 
     All coroutines must run on one event loop, on a thread that lives as long as the
     server: the kernel sends the child SIGTERM when the thread that spawned it exits.
+
+    Once started, a supervisor task restarts the child whenever it exits unasked
+    (``restart_on_crash``), and probes it with ``ruok`` every ``probe_interval`` s: a
+    JVM that is alive but hung (stopped, stuck in GC, deadlocked) never exits, and
+    its port still accepts connections, so after ``probe_failures`` unanswered
+    probes in a row the supervisor SIGKILLs it and restarts it like a crashed one.
+
+    Clients may ask for session timeouts between ``2 * tick_ms`` and
+    ``max_session_timeout_ms`` (the server clamps other requests into that range):
+    the caller passes a maximum at least as long as the sessions it configures.
     """
 
     def __init__(
@@ -144,7 +203,22 @@ class EmbeddedZooKeeper:
         tick_ms: int = 500,
         max_session_timeout_ms: int = 60000,
         restart_on_crash: bool = True,
+        probe_interval: float = 2.0,
+        probe_failures: int = 3,
     ) -> None:
+        """Raises ValueError for settings the server would refuse or misread."""
+        if tick_ms <= 0:
+            raise ValueError(f"tick_ms must be positive, not {tick_ms}")
+        if max_session_timeout_ms < 2 * tick_ms:
+            raise ValueError(
+                f"max_session_timeout_ms ({max_session_timeout_ms}) is below the minimum "
+                f"session timeout, 2 * tick_ms ({2 * tick_ms})"
+            )
+        if probe_interval <= 0 or probe_failures < 1:
+            raise ValueError(
+                f"probe_interval must be positive and probe_failures at least 1, not "
+                f"{probe_interval} and {probe_failures}"
+            )
         self.port = port
         self.host = host
         self.data_dir = data_dir
@@ -153,12 +227,24 @@ class EmbeddedZooKeeper:
         self._tick_ms = tick_ms
         self._max_session_timeout_ms = max_session_timeout_ms
         self._restart_on_crash = restart_on_crash
+        self._probe_interval = probe_interval
+        self._probe_failures = probe_failures
         self._proc: asyncio.subprocess.Process | None = None
         self._supervisor: asyncio.Task[None] | None = None
 
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def min_session_timeout_ms(self) -> int:
+        """The shortest session the server grants: ZooKeeper's own default, 2 ticks."""
+        return 2 * self._tick_ms
+
+    @property
+    def max_session_timeout_ms(self) -> int:
+        """The longest session the server grants; longer requests get this."""
+        return self._max_session_timeout_ms
 
     @property
     def pid(self) -> int | None:
@@ -236,8 +322,8 @@ class EmbeddedZooKeeper:
             f"dataDir={(self.data_dir / 'data').resolve()}",
             f"clientPort={self.port}",
             f"clientPortAddress={self.host}",
-            f"minSessionTimeout={2 * self._tick_ms}",
-            f"maxSessionTimeout={self._max_session_timeout_ms}",
+            f"minSessionTimeout={self.min_session_timeout_ms}",
+            f"maxSessionTimeout={self.max_session_timeout_ms}",
             # Every daemon and test of one host connects from the same address.
             "maxClientCnxns=0",
             "admin.enableServer=false",
@@ -296,10 +382,17 @@ class EmbeddedZooKeeper:
 
     async def _serves(self) -> bool:
         try:
-            return await four_letter(self.host, self.port, "ruok") == "imok" and (
-                "Mode: standalone" in await four_letter(self.host, self.port, "srvr")
+            return await self._answers() and (
+                _mode(await four_letter(self.host, self.port, "srvr")) == "standalone"
             )
         except OSError:
+            return False
+
+    async def _answers(self) -> bool:
+        """``ruok`` answered ``imok`` within PROBE_TIMEOUT_S."""
+        try:
+            return await four_letter(self.host, self.port, "ruok", PROBE_TIMEOUT_S) == "imok"
+        except OSError:  # TimeoutError included
             return False
 
     def _log_tail(self, offset: int, lines: int = 20) -> str:
@@ -312,28 +405,84 @@ class EmbeddedZooKeeper:
         return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
 
     async def _supervise(self, command: list[str], timeout: float) -> None:
-        """Restart the child whenever it exits unasked, with exponential backoff."""
+        """Restart the child whenever it exits unasked, with exponential backoff.
+
+        Nothing but cancellation (``stop()``, ``kill()``) ends this loop while
+        ``restart_on_crash`` is on: an unexpected error is logged and the loop goes on,
+        since a supervisor that dies silently leaves ZooKeeper down for good.
+        """
         loop = asyncio.get_running_loop()
         backoff = _BACKOFF_MIN_S
         while self._proc is not None:
-            up_since = loop.time()
-            how = _describe_exit(await self._proc.wait())
-            if not self._restart_on_crash:
-                log.error("embedded ZooKeeper on %s %s; restart_on_crash is off", self.address, how)
-                return
-            if loop.time() - up_since > _BACKOFF_MAX_S:
-                backoff = _BACKOFF_MIN_S  # it had been serving for a while: not a crash loop
-            log.warning(
-                "embedded ZooKeeper on %s is down (it %s); restarting it in %.1f s",
-                self.address,
-                how,
-                backoff,
-            )
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, _BACKOFF_MAX_S)
             try:
-                await self._launch(command, timeout)
-            except Exception as exc:
-                # Whatever went wrong (a busy port, EMFILE, a full disk), keep supervising:
-                # the next attempt may succeed, and giving up would leave ZooKeeper down.
-                log.error("restart of embedded ZooKeeper on %s failed: %r", self.address, exc)
+                up_since = loop.time()
+                how = _describe_exit(await self._watch(self._proc))
+                if not self._restart_on_crash:
+                    log.error(
+                        "embedded ZooKeeper on %s %s; restart_on_crash is off", self.address, how
+                    )
+                    return
+                if loop.time() - up_since > _BACKOFF_MAX_S:
+                    backoff = _BACKOFF_MIN_S  # it had been serving for a while: not a crash loop
+                log.warning(
+                    "embedded ZooKeeper on %s is down (it %s); restarting it in %.1f s",
+                    self.address,
+                    how,
+                    backoff,
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX_S)
+                try:
+                    await self._launch(command, timeout)
+                except Exception as exc:
+                    # Whatever went wrong (a busy port, EMFILE, a full disk), keep supervising:
+                    # the next attempt may succeed, and giving up would leave ZooKeeper down.
+                    # The failed child is dead, so the next _watch returns at once.
+                    log.error("restart of embedded ZooKeeper on %s failed: %r", self.address, exc)
+            except Exception:
+                log.exception(
+                    "supervisor of embedded ZooKeeper on %s: unexpected error; carrying on",
+                    self.address,
+                )
+                await asyncio.sleep(backoff)  # no busy loop if the error repeats
+                backoff = min(backoff * 2, _BACKOFF_MAX_S)
+
+    async def _watch(self, proc: asyncio.subprocess.Process) -> int:
+        """Wait until ``proc`` exits and return its exit code; SIGKILL it if it hangs.
+
+        While restarting is on, ``ruok`` goes to the server every ``probe_interval``
+        s; after ``probe_failures`` unanswered probes in a row the child is killed, and
+        its exit returned like any other.  The probe is asynchronous and raced against
+        the exit, so neither the event loop nor the noticing of an exit waits for it.
+        """
+        if not self._restart_on_crash:
+            return await proc.wait()
+        exited = asyncio.ensure_future(proc.wait())
+        probe: asyncio.Future[bool] | None = None
+        failures = 0
+        try:
+            while True:
+                await asyncio.wait([exited], timeout=self._probe_interval)
+                if exited.done():
+                    return exited.result()
+                probe = asyncio.ensure_future(self._answers())
+                await asyncio.wait([exited, probe], return_when=asyncio.FIRST_COMPLETED)
+                if exited.done():
+                    return exited.result()
+                failures = 0 if probe.result() else failures + 1
+                if failures >= self._probe_failures:
+                    log.warning(
+                        "embedded ZooKeeper on %s stopped answering; killing it to restart "
+                        "(pid %d: %d probes in a row got no 'imok' within %g s)",
+                        self.address,
+                        proc.pid,
+                        failures,
+                        PROBE_TIMEOUT_S,
+                    )
+                    with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
+                        proc.kill()
+                    failures = 0
+        finally:
+            exited.cancel()
+            if probe is not None:
+                probe.cancel()
