@@ -159,6 +159,8 @@ def test_two_managers_starting_together_serialize_on_the_lock(cluster: Cluster) 
     cluster.start_cm("romgr2", wait=False)
     cluster.wait_cm_running("romgr1")
     cluster.wait_cm_running("romgr2")
+    for cm in ("romgr1", "romgr2"):  # "running" is published just before the release
+        wait_until(lambda cm=cm: "released the global lock" in cluster.log(cm), 5, "release")
     a = _lock_intervals(cluster.log("romgr1"))
     b = _lock_intervals(cluster.log("romgr2"))
     assert len(a) == 1 and len(b) == 1
@@ -182,7 +184,7 @@ def test_kill_9_of_a_manager_refuses_at_once_then_by_zookeeper(cluster: Cluster)
 
     # ZooKeeper expires the session: the cache then refuses without trying.
     wait_until(
-        lambda: cluster.get("systemmanager/components/network0").body["state"] == "error",
+        lambda: cluster.get("systemmanager/components/network0").body.get("state") == "error",
         EXPIRY,
         "network0 in state error",
     )
@@ -212,7 +214,11 @@ def test_restart_right_after_kill_9_takes_over_the_stale_nodes(cluster: Cluster)
     cluster.kill("romgr1")
     cluster.start_cm("romgr1")
     assert cm_owner(cluster, "romgr1") != old_owner
-    assert cluster.get("network0/property").body["state"] == "running"
+    # The registry's caches of managers and of components catch up independently.
+    prop = wait_until(
+        lambda: (r := cluster.get("network0/property")).status == 200 and r.body, 5, "network0"
+    )
+    assert prop["state"] == "running"
     assert "stale node" in cluster.log("romgr1")
 
 
@@ -427,3 +433,95 @@ def test_requests_while_a_manager_resumes_get_503_restarting(cluster: Cluster) -
     cluster.wait_cm_running("romgr1")
     assert cluster.get("network0/property").status == 200
     assert cluster.get("slow0/property").body["state"] == "running"
+
+
+def test_ids_that_routing_gives_to_others_are_refused(cluster: Cluster) -> None:
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.start_cm("romgr2")
+    for taken in ("metrics", "resttranslator", "eventmanager", "systemmanager", "romgr2"):
+        reply = cluster.put(f"systemmanager/components/{taken}", {"type": "Network"})
+        assert reply.status == 409, (taken, reply)
+    # A manager that is down but owns components is still known: its id stays taken.
+    cluster.create_network("network0", "romgr2")
+    assert cluster.stop("romgr2") == 0
+    assert cluster.put("systemmanager/components/romgr2", {"type": "Network"}).status == 409
+    # Naming that manager for a new component: it is away, not unknown.
+    reply = cluster.put("systemmanager/components/n9", {"type": "Network", "cm_id": "romgr2"})
+    assert reply.status == 503 and "Retry-After" in reply.headers
+
+
+def test_put_property_finalizing_deletes_and_error_can_be_repaired(cluster: Cluster) -> None:
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.create_network("network0")
+    cluster.create_network("network1")
+
+    # error: the component is refused, but its property can still be reached and fixed.
+    assert cluster.put("network1/property", {"state": "error"}).status == 200
+    wait_until(lambda: cluster.get("network1/topology").status == 503, 5, "network1 refused")
+    assert cluster.get("network1/property").body["state"] == "error"
+    assert cluster.put("network1/property", {"state": "running"}).status == 200
+    wait_until(lambda: cluster.get("network1/topology").status == 200, 5, "network1 repaired")
+
+    # finalizing: the reference's way to delete an object.
+    assert cluster.put("network0/property", {"state": "finalizing"}).status == 200
+    wait_until(lambda: cluster.get("systemmanager/components/network0").status == 404, 5, "deleted")
+    wait_until(lambda: cluster.ls("/components") == ["romgr1:network1"], 5, "its node gone")
+    assert "romgr1:network0" not in cluster.ls("/components")
+
+    # The system manager's own state follows its registration.
+    reply = cluster.put("systemmanager/property", {"state": "finalizing"})
+    assert reply.status == 403
+    assert cluster.get("systemmanager/property").body["state"] == "running"
+
+
+def test_encoded_paths_reach_the_component_unchanged(cluster: Cluster) -> None:
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.create_network("network0")
+    node = {"type": "Node", "ports": {}, "attributes": {}}
+    assert cluster.put("network0/topology/nodes/a%3Fb", {**node, "node_id": "a?b"}).status == 201
+    direct = cluster.get("network0/topology/nodes/a%3Fb")
+    via_sm = cluster.get("systemmanager/components/network0/topology/nodes/a%3Fb")
+    assert direct.status == via_sm.status == 200
+    assert direct.body == via_sm.body and via_sm.body["node_id"] == "a?b"
+
+
+def test_settings_of_the_system_manager_survive_its_restart(cluster: Cluster) -> None:
+    cluster.start_core()
+    assert cluster.put("systemmanager/settings", {"k": "v"}).status == 200
+    assert cluster.stop("systemmanager") == 0
+    cluster.start_core()
+    assert cluster.get("systemmanager/settings").body == {"k": "v"}
+
+
+def test_unregistered_system_manager_answers_503_until_it_registers_again(
+    cluster: Cluster,
+) -> None:
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    # Someone holds the global lock, so the re-registration has to wait for it.
+    lock = cluster.zk.Lock("/odenos/lock", "test")
+    cluster.signal("systemmanager", signal.SIGSTOP)
+    try:
+        assert lock.acquire(timeout=10)
+        wait_until(lambda: cluster.ls("/system_manager") == [], EXPIRY + 2, "the SM's expiry")
+    finally:
+        cluster.signal("systemmanager", signal.SIGCONT)
+    try:
+        reply = wait_until(
+            lambda: (r := cluster.get("systemmanager/property")).status == 503 and r,
+            10,
+            "the unregistered SM to refuse",
+        )
+        assert (
+            "registering in ZooKeeper" in reply.body["reason"]
+            or "unregistered" in reply.body["reason"]
+        )
+        assert "Retry-After" in reply.headers
+        assert cluster.ls("/system_manager") == []
+    finally:
+        lock.release()
+    wait_until(lambda: cluster.get("systemmanager/property").status == 200, 30, "re-registered")
+    assert cluster.ls("/system_manager") == ["systemmanager"]

@@ -153,6 +153,15 @@ class TcpProxy:
         self._tasks: set[asyncio.Task[None]] = set()
         self.is_cut = False
         self.port = 0
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    def pause(self) -> None:
+        """Hold every byte in both directions (a stalled network), until :meth:`resume`."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -184,10 +193,10 @@ class TcpProxy:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    @staticmethod
-    async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await src.read(65536):
+                await self._flowing.wait()
                 dst.write(data)
                 await dst.drain()
         dst.transport.abort()
@@ -942,3 +951,34 @@ async def test_route_system_manager_absent_is_unavailable(make_view: Callable[[]
     with pytest.raises(ObjectUnavailable) as info:
         view.route("systemmanager")
     assert "system manager" in info.value.reason
+
+
+async def test_a_create_reported_failed_is_undone_if_it_happens_late(
+    coordinator: Coordinator, chroot: str, proxy: TcpProxy
+) -> None:
+    """The network stalls: the create times out and is reported unavailable, but kazoo
+    sends it when the network flows again.  The Coordinator deletes it then, so that
+    the "failed" the caller was told stays true.  The parent's cversion counts the
+    create and the delete: it happened, and was undone."""
+
+    async def cversion() -> int:
+        stat = await asyncio.to_thread(coordinator.kazoo.exists, paths.DESIRED_COMPONENTS)
+        return int(stat.cversion)
+
+    before = await cversion()
+    late = Coordinator(f"127.0.0.1:{proxy.port}{chroot}", SESSION_TIMEOUT_MS, op_timeout=0.3)
+    await late.start()
+    try:
+        proxy.pause()
+        with pytest.raises(CoordinationUnavailable):
+            await late.create(paths.desired_component("ghost"), {"id": "ghost"}, undo_if_late=True)
+        proxy.resume()
+        deadline = time.monotonic() + 10
+        while await cversion() < before + 2:
+            assert time.monotonic() < deadline, "the late create was not undone"
+            await asyncio.sleep(0.05)
+        assert await cversion() == before + 2
+        assert await coordinator.exists(paths.desired_component("ghost")) is None
+    finally:
+        proxy.resume()
+        await late.stop()
