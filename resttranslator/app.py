@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import mimetypes
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -23,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from odenos.cluster import ClusterView
 from odenos.errors import ObjectNotFound, OdenosError
-from odenos.http.errors import error_middleware
+from odenos.http.errors import Handler, error_middleware
 from odenos.http.forward import Forwarder, component_subpath, route_request
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ class RestTranslator:
         self._static_root = static_root.resolve() if static_root else None
 
     def build_app(self) -> web.Application:
-        app = web.Application(middlewares=[error_middleware], client_max_size=16 * 1024**2)
+        middlewares = [self._monitor, error_middleware] if self._monitored else [error_middleware]
+        app = web.Application(middlewares=middlewares, client_max_size=16 * 1024**2)
         app.router.add_get("/metrics", metrics)
         if self._sm_app is not None:
             app.add_subapp(f"/{self._view.manager_id}", self._sm_app)
@@ -89,15 +91,27 @@ class RestTranslator:
             REQUESTS.labels(target.kind, str(err.status)).inc()
             raise
         REQUESTS.labels(target.kind, str(response.status)).inc()
-        if object_id in self._monitored or target_id in self._monitored:
-            # monitor.logging: the message log ODENOS kept for the objects it names.
-            log.info(
-                "monitor: %s %s -> %s %d",
-                request.method,
-                request.rel_url,
-                target.address,
-                response.status,
-            )
+        return response
+
+    @web.middleware
+    async def _monitor(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """``monitor.logging``: the message log ODENOS kept for the objects it names, here
+        every request to them with its answer, refusals and the system manager's included."""
+        parts = request.rel_url.raw_path.split("/")
+        ids = {parts[1]} if len(parts) > 1 else set()
+        if len(parts) > 3 and parts[2] == "components":
+            ids.add(parts[3])
+        if not ids & self._monitored:
+            return await handler(request)
+        started = time.monotonic()
+        response = await handler(request)  # the error middleware inside: never raises
+        log.info(
+            "monitor: %s %s -> %d (%.1f ms)",
+            request.method,
+            request.rel_url,
+            response.status,
+            (time.monotonic() - started) * 1000,
+        )
         return response
 
     def _static_file(self, request: web.Request) -> web.StreamResponse | None:

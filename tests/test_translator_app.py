@@ -370,14 +370,24 @@ async def test_metrics_answers_prometheus_text(
     assert 'odenos_rest_requests_total{kind="unknown",outcome="not_found"}' in text
 
 
+async def wait_status(client: Any, path: str, status: int) -> int:
+    """GET ``path`` until it answers ``status`` (the cache catching up); returns how many
+    requests that took."""
+    for attempt in range(1, 200):
+        if (await client.get(path)).status == status:
+            return attempt
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{path} never answered {status}")
+
+
 async def test_monitored_objects_are_logged(
     coordinator: Coordinator,
     stand_in: StandInManager,
     make_client: MakeClient,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """monitor.logging: a request for a named object is logged with where it went and
-    its outcome; requests for other objects are not."""
+    """monitor.logging: a request for a named object is logged with its outcome,
+    refusals included; requests for other objects are not."""
     await write_tree(coordinator, stand_in.address)
     await coordinator.create(
         paths.component_manager("romgr2"), {"state": "running", "address": stand_in.address}
@@ -386,5 +396,9 @@ async def test_monitored_objects_are_logged(
     with caplog.at_level(logging.INFO, logger="resttranslator.app"):
         assert (await client.get("/n0/topology?a=1")).status == 200
         assert (await client.get("/romgr2/n0/topology")).status == 404
+        await coordinator.delete(paths.component_manager("romgr1"))
+        refused = await wait_status(client, "/n0/topology", 503)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("monitor:")]
-    assert lines == [f"monitor: GET /n0/topology?a=1 -> {stand_in.address} 200"]
+    assert lines[0].startswith("monitor: GET /n0/topology?a=1 -> 200 (")
+    assert lines[-1].startswith("monitor: GET /n0/topology -> 503 (")
+    assert len(lines) == 1 + refused
