@@ -6,7 +6,10 @@ then one component manager per ``PROCESS`` line.  As ODENOS's script did,
 ``start`` waits for ``GET /<MANAGER>/property`` before it starts the
 managers, and for ``GET /<MANAGER>/component_managers/<id>`` to say
 ``running`` for each; it returns only when all answer, or fails with a clear
-message, the log's last lines, and a non-zero code.
+message, the log's last lines, and a non-zero code.  ``start`` keeps what
+already runs (after a core crash it starts only the core again); ``run``
+supervises its children in the foreground and stops them, managers first,
+when it is interrupted.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,7 @@ from odenos import runtime
 from odenos.config import Config, load_config
 from odenos.errors import LaunchError, OdenosError
 from odenos.runtime import alive, log_dir, pid_file
+from odenos.zk.embedded import _die_with_parent
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
@@ -100,7 +105,10 @@ def log_tail(path: Path, lines: int = 15) -> str:
 
 def _spawn(config: Config, p: ProcessPlan, foreground: bool) -> subprocess.Popen[bytes]:
     if foreground:
-        return subprocess.Popen(p.argv)
+        # Its own session: the terminal's Ctrl-C reaches only ``odenos run``, which then
+        # stops the managers before the core.  Should ``odenos run`` die, the child gets
+        # SIGTERM rather than living on unsupervised.
+        return subprocess.Popen(p.argv, start_new_session=True, preexec_fn=_die_with_parent())
     log_dir(config).mkdir(parents=True, exist_ok=True)
     with open(log_dir(config) / f"{p.name}.log", "ab") as out:
         return subprocess.Popen(
@@ -108,34 +116,71 @@ def _spawn(config: Config, p: ProcessPlan, foreground: bool) -> subprocess.Popen
         )
 
 
-def _wait_ready(config: Config, p: ProcessPlan, proc: subprocess.Popen[bytes]) -> None:
+def _wait_ready(
+    config: Config,
+    p: ProcessPlan,
+    pid: int,
+    proc: subprocess.Popen[bytes] | None,
+    interrupted: Callable[[], bool],
+) -> None:
+    """Until ``p`` answers.  ``proc`` is None for a process found running (not our child).
+
+    Raises LaunchError if it exits, does not answer within READY_TIMEOUT, or
+    ``interrupted()`` becomes true.
+    """
+    log_file = log_dir(config) / f"{p.name}.log"
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if is_ready(config, p):
             return
-        code = proc.poll()
-        if code is not None:
+        if interrupted():
+            raise LaunchError(f"interrupted while waiting for {p.name} to start")
+        if proc is not None:
+            code = proc.poll()
+            gone = None if code is None else f"exited with code {code}"
+        else:
+            gone = None if alive(pid) else f"(pid {pid}) exited"
+        if gone is not None:
             raise LaunchError(
-                f"{p.name} exited with code {code} while starting; its log "
-                f"({log_dir(config) / (p.name + '.log')}) ends with:\n"
-                + log_tail(log_dir(config) / f"{p.name}.log")
+                f"{p.name} {gone} while starting; its log ({log_file}) ends with:\n"
+                + log_tail(log_file)
             )
         time.sleep(0.05)
     raise LaunchError(f"{p.name} did not become ready within {READY_TIMEOUT:g} s")
 
 
-def _launch(config: Config, foreground: bool) -> list[tuple[ProcessPlan, subprocess.Popen[bytes]]]:
+def _launch(
+    config: Config,
+    foreground: bool,
+    interrupted: Callable[[], bool] = lambda: False,
+) -> list[tuple[ProcessPlan, subprocess.Popen[bytes]]]:
+    """Start what is not running yet, in plan order; return once every process answers.
+
+    The background (``start``) keeps whatever already runs; a crashed core is
+    started again under live managers.  The foreground (``run``) supervises only its
+    own children, so it refuses to start beside anything already running.  On
+    failure the processes started here are stopped again, the others left alone.
+    Returns the processes started here.
+    """
+    plans = plan(config)
+    running: dict[str, int] = {}
+    for p in plans:
+        pid = read_pid(config, p.name)
+        if pid is not None and alive(pid):
+            running[p.name] = pid
+    if running and foreground:
+        names = ", ".join(f"{name} (pid {pid})" for name, pid in running.items())
+        raise LaunchError(f"already running: {names}; 'odenos stop -c {config.path}' first")
     started: list[tuple[ProcessPlan, subprocess.Popen[bytes]]] = []
     try:
-        for p in plan(config):
-            if alive(read_pid(config, p.name)):
-                raise LaunchError(
-                    f"{p.name} is already running (pid {read_pid(config, p.name)}); "
-                    f"'odenos stop -c {config.path}' first"
-                )
+        for p in plans:
+            if p.name in running:
+                print(f"{p.name}: already running (pid {running[p.name]})", flush=True)
+                _wait_ready(config, p, running[p.name], None, interrupted)
+                continue
             proc = _spawn(config, p, foreground)
             started.append((p, proc))
-            _wait_ready(config, p, proc)
+            _wait_ready(config, p, proc.pid, proc, interrupted)
             print(f"{p.name}: running (pid {proc.pid})", flush=True)
     except BaseException:
         _terminate([proc for _, proc in reversed(started)])
@@ -155,8 +200,11 @@ def _terminate(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def cmd_start(config: Config) -> int:
-    _launch(config, foreground=False)
-    print(f"odenos started: REST at {rest_url(config, '')}")
+    started = _launch(config, foreground=False)
+    if started or not plan(config):
+        print(f"odenos started: REST at {rest_url(config, '')}")
+    else:
+        print(f"odenos is already running: REST at {rest_url(config, '')}")
     return 0
 
 
@@ -169,7 +217,7 @@ def cmd_run(config: Config) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    started = _launch(config, foreground=True)
+    started = _launch(config, foreground=True, interrupted=lambda: stop)
     print(f"odenos running: REST at {rest_url(config, '')} (Ctrl-C stops)", flush=True)
     reported: set[str] = set()
     while not stop:

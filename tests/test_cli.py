@@ -6,15 +6,18 @@ These run the shipped layout (``etc/odenos.conf`` beside ``var/``) with
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
-from odenos.cli import alive
+from odenos.runtime import alive
 from odenos.zk.embedded import free_port
 from tests.support import http, wait_until
 
@@ -27,6 +30,39 @@ def odenos(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
+
+
+def pid_files(root: Path) -> dict[str, int]:
+    return {p.stem: int(p.read_text()) for p in (root / "var" / "tmp").glob("*.pid")}
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (children, grandchildren...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            ppid = int(stat.read_text().rpartition(")")[2].split()[1])
+            children.setdefault(ppid, []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def kill_groups(pids: Iterable[int]) -> None:
+    """SIGKILL each process's whole group (never our own): test teardown."""
+    ours = os.getpgrp()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            group = os.getpgid(pid)
+            if group != ours:
+                os.killpg(group, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
 
 
 def write_conf(root: Path, text: str) -> Path:
@@ -73,7 +109,11 @@ def test_start_status_stop_with_embedded_zookeeper(tmp_path: Path) -> None:
         assert report["zookeeper"]["servers"][0]["mode"] == "standalone"
 
         again = odenos("start", "-c", str(conf), cwd=tmp_path)
-        assert again.returncode == 1 and "already running" in again.stderr
+        assert again.returncode == 0, again.stderr
+        pids = pid_files(tmp_path)
+        assert f"romgr2: already running (pid {pids['romgr2']})" in again.stdout
+        assert "odenos is already running" in again.stdout
+        assert pid_files(tmp_path) == pids
     finally:
         stopped = odenos("stop", "-c", str(conf), cwd=tmp_path)
     assert stopped.returncode == 0, stopped.stderr
@@ -151,34 +191,116 @@ def test_component_manager_id_must_be_a_process_line(tmp_path: Path) -> None:
     assert "no PROCESS line for 'romgr9'" in result.stderr
 
 
-def test_run_in_the_foreground_until_interrupted(tmp_path: Path) -> None:
+def test_start_after_a_core_crash_restarts_only_the_core(tmp_path: Path) -> None:
     conf, rest = embedded_conf(tmp_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "odenos.cli", "run", "-c", str(conf)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    before: dict[str, int] = {}
     try:
+        assert odenos("start", "-c", str(conf), cwd=tmp_path).returncode == 0
+        before = pid_files(tmp_path)
+        os.kill(before["systemmanager"], signal.SIGKILL)
+        wait_until(lambda: not alive(before["systemmanager"]), 10, "the core to die")
 
+        again = odenos("start", "-c", str(conf), cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert f"romgr1: already running (pid {before['romgr1']})" in again.stdout
+        assert f"romgr2: already running (pid {before['romgr2']})" in again.stdout
+        after = pid_files(tmp_path)
+        assert f"systemmanager: running (pid {after['systemmanager']})" in again.stdout
+        assert after["systemmanager"] != before["systemmanager"]
+        assert alive(after["systemmanager"])
+        # The managers were left alone, and start returned once they answered again.
+        assert after["romgr1"] == before["romgr1"] and after["romgr2"] == before["romgr2"]
+        reply = http("GET", f"http://127.0.0.1:{rest}/systemmanager/component_managers")
+        assert sorted((m["id"], m["state"]) for m in reply.body) == [
+            ("romgr1", "running"),
+            ("romgr2", "running"),
+        ]
+        status = odenos("status", "-c", str(conf), "--json", cwd=tmp_path)
+        assert status.returncode == 0, status.stdout
+    finally:
+        odenos("stop", "-c", str(conf), cwd=tmp_path)
+        kill_groups(pid for pid in [*before.values(), *pid_files(tmp_path).values()] if alive(pid))
+
+
+class ForegroundRun:
+    """``odenos run`` in a process group of its own (as a shell starts it), output in a file.
+
+    Whatever it started is found through /proc; ``close()`` kills all of it.
+    """
+
+    def __init__(self, root: Path, conf: Path) -> None:
+        self.output = root / "run.out"
+        with self.output.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "odenos.cli", "run", "-c", str(conf)],
+                cwd=root,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                process_group=0,
+            )
+        self.root = root
+        self.children: set[int] = set()
+
+    def wait_ready(self, rest: int) -> None:
         def ready() -> bool:
             reply = http("GET", f"http://127.0.0.1:{rest}/systemmanager/component_managers")
-            return reply.status == 200 and len(reply.body) == 2
+            return reply.status == 200 and sorted(m["state"] for m in reply.body) == [
+                "running",
+                "running",
+            ]
 
         wait_until(ready, 60, "odenos run to bring everything up")
-        pids = {p.name: int(p.read_text()) for p in (tmp_path / "var" / "tmp").glob("*.pid")}
-        assert set(pids) == {"systemmanager.pid", "romgr1.pid", "romgr2.pid"}
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 0
+        self.children = descendants(self.proc.pid)
+        pids = set(pid_files(self.root).values())
+        assert len(pids) == 3 and pids <= self.children
+        assert len(self.children) == 4  # and the embedded ZooKeeper server
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.children |= descendants(self.proc.pid)
+        kill_groups([self.proc.pid, *self.children, *pid_files(self.root).values()])
+        self.proc.wait(10)
+
+
+def test_run_stops_managers_first_on_ctrl_c(tmp_path: Path) -> None:
+    conf, rest = embedded_conf(tmp_path)
+    run = ForegroundRun(tmp_path, conf)
+    try:
+        run.wait_ready(rest)
+        # A terminal's Ctrl-C: SIGINT to the whole foreground process group.
+        os.killpg(run.proc.pid, signal.SIGINT)
+        assert run.proc.wait(60) == 0, run.text()
+        output = run.text()
+        assert "odenos running" in output and "Traceback" not in output
+        core_stopping = output.index("systemmanager stopping")
+        assert output.index("romgr1 stopped") < core_stopping, output
+        assert output.index("romgr2 stopped") < core_stopping, output
+        assert "systemmanager stopped" in output
+        assert http("GET", f"http://127.0.0.1:{rest}/systemmanager/property").status == 0
+        assert not [pid for pid in run.children if alive(pid)]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.stdout is not None
-    output = proc.stdout.read().decode()
-    assert "odenos running" in output and "Traceback" not in output
-    assert http("GET", f"http://127.0.0.1:{rest}/systemmanager/property").status == 0
-    assert not any(alive(pid) for pid in pids.values())
+        run.close()
+
+
+def test_children_of_a_killed_run_exit_by_themselves(tmp_path: Path) -> None:
+    conf, rest = embedded_conf(tmp_path)
+    run = ForegroundRun(tmp_path, conf)
+    try:
+        run.wait_ready(rest)
+        run.proc.kill()
+        run.proc.wait(10)
+        wait_until(
+            lambda: not [pid for pid in run.children if alive(pid)],
+            30,
+            "the children of the killed odenos run to exit",
+            interval=0.1,
+        )
+    finally:
+        run.close()
 
 
 def test_a_host_with_manager_disabled_runs_only_its_component_managers(tmp_path: Path) -> None:
