@@ -336,3 +336,28 @@ def test_a_host_with_manager_disabled_runs_only_its_component_managers(tmp_path:
         odenos("stop", "-c", str(conf2), cwd=host2)
         odenos("stop", "-c", str(core_conf), cwd=tmp_path / "host1")
     assert not list((host2 / "var" / "tmp").glob("*.pid"))
+
+
+def test_ctrl_c_while_run_is_starting_stops_what_started(tmp_path: Path) -> None:
+    """Its children no longer share its terminal's Ctrl-C: run itself must stop them."""
+    conf = write_conf(
+        tmp_path,
+        "manager.disabled\n"
+        "PROCESS romgr1,python\n"
+        f"rest.port {free_port()}\n"
+        "zookeeper.embed off\n"
+        f"zookeeper.host 127.0.0.1:{free_port()}\n",  # nothing listens: romgr1 never gets ready
+    )
+    run = ForegroundRun(tmp_path, conf)
+    try:
+        wait_until(lambda: "romgr1 offers" in run.text(), 30, "romgr1 to start connecting")
+        run.children = descendants(run.proc.pid)
+        assert len(run.children) == 1
+        os.killpg(run.proc.pid, signal.SIGINT)
+        assert run.proc.wait(30) == 1, run.text()
+        output = run.text()
+        assert "error: interrupted while waiting for romgr1 to start" in output
+        assert "romgr1 stopped" in output and "Traceback" not in output
+        assert not [pid for pid in run.children if alive(pid)]
+    finally:
+        run.close()
