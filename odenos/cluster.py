@@ -243,12 +243,12 @@ async def connect(config: Config, name: str) -> tuple[Coordinator, ClusterView]:
     zk = Coordinator(
         config.zookeeper.connect_string, config.zookeeper.session_timeout_ms, name=name
     )
-    await zk.start()
     view = ClusterView(zk, config.manager_id)
     try:
+        await zk.start()
         await view.start()
     except BaseException:
-        await zk.stop()
+        await disconnect(zk, view)
         raise
     return zk, view
 

@@ -207,13 +207,7 @@ class Coordinator:
         hosts, _, chroot = self.connect_string.partition("/")
         if chroot:
             await _ensure_chroot(hosts, "/" + chroot, timeout)
-        try:
-            await asyncio.to_thread(self.kazoo.start, timeout)
-        except KazooTimeoutError as exc:
-            raise CoordinationUnavailable(
-                f"no ZooKeeper server answered at {self.connect_string} within {timeout:g} s",
-                connect_string=self.connect_string,
-            ) from exc
+        await _connect(self.kazoo, self.connect_string, timeout)
         self._set_state(ConnState.CONNECTED)
         for parent in paths.PERSISTENT_PARENTS:
             await self.ensure_path(parent)
@@ -333,21 +327,39 @@ class Coordinator:
         return stat is not None and stat.ephemeral_owner == self.session_id
 
 
+async def _connect(client: KazooClient, where: str, timeout: float) -> None:
+    """kazoo's ``start``, but cancellable: a daemon told to stop while ZooKeeper does not
+    answer must not sit in a blocking connect until its timeout.  On failure or
+    cancellation the client is stopped, so that it does not go on retrying."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    client.start_async()
+    try:
+        # Waiting for the connection, not polling ZooKeeper: kazoo connects in its thread.
+        while not client.connected:
+            if loop.time() > deadline:
+                raise CoordinationUnavailable(
+                    f"no ZooKeeper server answered at {where} within {timeout:g} s",
+                    connect_string=where,
+                )
+            await asyncio.sleep(0.02)
+    except BaseException:
+        await asyncio.to_thread(_close, client)
+        raise
+
+
+def _close(client: KazooClient) -> None:
+    try:
+        client.stop()
+    finally:
+        client.close()
+
+
 async def _ensure_chroot(hosts: str, chroot: str, timeout: float) -> None:
     """kazoo does not create the chroot: do it once with a chroot-less session."""
-
-    def run() -> None:
-        client = KazooClient(hosts=hosts)
-        try:
-            client.start(timeout)
-            client.ensure_path(chroot)
-        finally:
-            client.stop()
-            client.close()
-
+    client = KazooClient(hosts=hosts)
+    await _connect(client, hosts, timeout)
     try:
-        await asyncio.to_thread(run)
-    except KazooTimeoutError as exc:
-        raise CoordinationUnavailable(
-            f"no ZooKeeper server answered at {hosts} within {timeout:g} s", connect_string=hosts
-        ) from exc
+        await asyncio.to_thread(client.ensure_path, chroot)
+    finally:
+        await asyncio.to_thread(_close, client)
