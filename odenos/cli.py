@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from odenos import runtime
 from odenos.config import Config, load_config
 from odenos.errors import LaunchError, OdenosError
 from odenos.runtime import alive, log_dir, pid_file
-from odenos.zk.embedded import _die_with_parent
+from odenos.zk.embedded import die_with_parent, server_mode
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
@@ -68,7 +67,14 @@ def plan(config: Config) -> list[ProcessPlan]:
 
 
 def rest_url(config: Config, path: str) -> str:
-    host = "127.0.0.1" if config.rest_host in ("localhost", "0.0.0.0", "") else config.rest_host
+    """Where this host reaches the REST translator (a wildcard bind is reached on loopback)."""
+    host = config.rest_host
+    if host in ("localhost", "0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
     return f"http://{host}:{config.rest_port}/{config.manager_id}/{path}"
 
 
@@ -90,7 +96,8 @@ def is_ready(config: Config, p: ProcessPlan) -> bool:
 
 
 def read_pid(config: Config, name: str) -> int | None:
-    return runtime.read_pid(pid_file(config, name))
+    """The pid of process ``name`` if it runs (a pid file naming another process is stale)."""
+    return runtime.daemon_pid(pid_file(config, name))
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
@@ -108,7 +115,7 @@ def _spawn(config: Config, p: ProcessPlan, foreground: bool) -> subprocess.Popen
         # Its own session: the terminal's Ctrl-C reaches only ``odenos run``, which then
         # stops the managers before the core.  Should ``odenos run`` die, the child gets
         # SIGTERM rather than living on unsupervised.
-        return subprocess.Popen(p.argv, start_new_session=True, preexec_fn=_die_with_parent())
+        return subprocess.Popen(p.argv, start_new_session=True, preexec_fn=die_with_parent())
     log_dir(config).mkdir(parents=True, exist_ok=True)
     with open(log_dir(config) / f"{p.name}.log", "ab") as out:
         return subprocess.Popen(
@@ -254,20 +261,6 @@ def cmd_stop(config: Config) -> int:
     return 0
 
 
-def zookeeper_mode(host: str, port: int) -> str | None:
-    """The server's ``Mode`` from the ``srvr`` four-letter word, None if it does not answer."""
-    try:
-        with socket.create_connection((host, port), timeout=1.0) as sock:
-            sock.sendall(b"srvr")
-            reply = b"".join(iter(lambda: sock.recv(4096), b"")).decode(errors="replace")
-    except OSError:
-        return None
-    for line in reply.splitlines():
-        if line.startswith("Mode:"):
-            return line.split(":", 1)[1].strip()
-    return None
-
-
 def status(config: Config) -> dict[str, Any]:
     processes = []
     for p in plan(config):
@@ -285,7 +278,7 @@ def status(config: Config) -> dict[str, Any]:
     servers = []
     for hostport in config.zookeeper.hosts.split(","):
         host, _, port = hostport.rpartition(":")
-        mode = zookeeper_mode(host.strip("[]"), int(port))
+        mode = server_mode(host.strip("[]"), int(port))
         servers.append({"server": hostport, "serving": mode is not None, "mode": mode})
     return {
         "processes": processes,

@@ -77,11 +77,28 @@ def alive(pid: int | None) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
+#: What a daemon's command line holds: a pid file naming any other process is stale (the
+#: pid was reused after a crash).
+_DAEMON_MODULES = (b"systemmanager", b"componentmanager", b"resttranslator")
+
+
+def daemon_pid(path: Path) -> int | None:
+    """The pid in ``path`` if it is a live daemon of ours, else None."""
+    pid = read_pid(path)
+    if not alive(pid):
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return pid  # no /proc: trust the pid
+    return pid if any(m in cmdline for m in _DAEMON_MODULES) else None
+
+
 def claim_pid_file(path: Path) -> bool:
     """Write our pid unless a live process already holds the file (a twin that is
     about to be refused must not take the live daemon's pid file); True if ours."""
-    holder = read_pid(path)
-    if holder is not None and holder != os.getpid() and alive(holder):
+    holder = daemon_pid(path)
+    if holder is not None and holder != os.getpid():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"{os.getpid()}\n")

@@ -361,3 +361,20 @@ def test_ctrl_c_while_run_is_starting_stops_what_started(tmp_path: Path) -> None
         assert not [pid for pid in run.children if alive(pid)]
     finally:
         run.close()
+
+
+def test_a_pid_file_naming_another_process_is_stale(tmp_path: Path) -> None:
+    """After a crash the pid may be reused: stop must not signal that process."""
+    conf, _ = embedded_conf(tmp_path)
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        pids = tmp_path / "var" / "tmp"
+        pids.mkdir(parents=True)
+        (pids / "romgr1.pid").write_text(f"{other.pid}\n")
+        assert "nothing to stop" in odenos("stop", "-c", str(conf), cwd=tmp_path).stdout
+        assert other.poll() is None
+        report = json.loads(odenos("status", "-c", str(conf), "--json", cwd=tmp_path).stdout)
+        assert not any(p["alive"] for p in report["processes"])
+    finally:
+        other.kill()
+        other.wait()

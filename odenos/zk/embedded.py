@@ -155,7 +155,7 @@ def _mode(srvr_reply: str) -> str | None:
     return None
 
 
-def _die_with_parent() -> Callable[[], None]:
+def die_with_parent() -> Callable[[], None]:
     """A ``preexec_fn`` that makes the child receive SIGTERM when the forking thread dies."""
     parent = os.getpid()
     prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
@@ -347,7 +347,7 @@ class EmbeddedZooKeeper:
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C in our terminal must not kill it out of order
-                preexec_fn=_die_with_parent(),
+                preexec_fn=die_with_parent(),
             )
         self._proc = proc
         loop = asyncio.get_running_loop()
