@@ -137,12 +137,13 @@ def test_bad_rest_input_gets_clear_errors(cluster: Cluster) -> None:
 def test_component_manager_waits_for_the_system_manager(cluster: Cluster) -> None:
     cluster.start_cm("romgr1", wait=False)
     wait_until(lambda: "listening on" in cluster.log("romgr1"), 30, "romgr1 to connect")
-    # It is connected to ZooKeeper and serving, but must not register without a system manager.
-    wait_until(lambda: cluster.zk.exists("/component_managers"), 10, "the parents")
-    time.sleep(1.0)  # give a wrong implementation the chance to register
     assert cluster.ls("/component_managers") == []
     cluster.start_core()
     cluster.wait_cm_running("romgr1", timeout=10)
+    # ZooKeeper's own order: the manager's node was created after the system manager's.
+    _, sm = cluster.zk.get("/system_manager/systemmanager")
+    _, cm = cluster.zk.get("/component_managers/romgr1")
+    assert cm.czxid > sm.czxid
 
 
 def _lock_intervals(log: str) -> list[tuple[datetime, datetime]]:
@@ -155,8 +156,16 @@ def _lock_intervals(log: str) -> list[tuple[datetime, datetime]]:
 
 def test_two_managers_starting_together_serialize_on_the_lock(cluster: Cluster) -> None:
     cluster.start_core()
-    cluster.start_cm("romgr1", wait=False)
-    cluster.start_cm("romgr2", wait=False)
+    # Hold the lock while both start: both must queue behind it, neither may register.
+    lock = cluster.zk.Lock("/odenos/lock", "test")
+    assert lock.acquire(timeout=10)
+    try:
+        cluster.start_cm("romgr1", wait=False)
+        cluster.start_cm("romgr2", wait=False)
+        wait_until(lambda: len(cluster.zk.get_children("/odenos/lock")) == 3, 30, "both to queue")
+        assert cluster.ls("/component_managers") == []
+    finally:
+        lock.release()
     cluster.wait_cm_running("romgr1")
     cluster.wait_cm_running("romgr2")
     for cm in ("romgr1", "romgr2"):  # "running" is published just before the release

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from odenos.errors import BadRequest, MethodNotAllowed, NotFound
-from odenos.model.property import ObjectProperty, ObjectState
+from odenos.model.property import ObjectProperty, ObjectState, parse_state
 
 _PARAM = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
 
@@ -219,10 +219,11 @@ class Component:
 
     @route("PUT", "property")
     async def put_property(self, request: Request) -> Response:
-        old = self.property.state
-        self.property.update_from(request.json_object())
-        if self.property.state != old and self.state_listener is not None:
-            self.state_listener(self.property.state)
+        body = request.json_object()
+        state = parse_state(body["state"]) if "state" in body else None
+        self.property.update_from({k: v for k, v in body.items() if k != "state"})
+        if state is not None:
+            self._set_state(state)
         return Response(200, self.property.to_json())
 
     @route("GET", "settings")
