@@ -236,6 +236,17 @@ class _Parser:
             raise self._error(f"{key}: {value!r} is not {_HOST_RULE}", lineno)
         return host
 
+    def _process_host(self) -> str:
+        host = self._host_name("process.host", "127.0.0.1")
+        if host in ("0.0.0.0", "::"):
+            # It is published in ZooKeeper for others to connect to: a wildcard says nothing.
+            raise self._error(
+                f"process.host: {host!r} is a wildcard, but other processes connect to this "
+                "address; name this host's own address (or 127.0.0.1 on a single host)",
+                self.values["process.host"][1],
+            )
+        return host
+
     def _rest_root(self) -> Path | None:
         if "rest.root" not in self.values:
             return None
@@ -368,7 +379,7 @@ class _Parser:
             rest_host=self._host_name("rest.host", "localhost"),
             rest_port=self._integer("rest.port", 10080, 1, 65535, _PORT),
             rest_root=self._rest_root(),
-            process_host=self._host_name("process.host", "127.0.0.1"),
+            process_host=self._process_host(),
             forward_timeout=timeout_ms / 1000,
             zookeeper=self._zookeeper(),
             var_dir=self._resolve(self._text("var.dir", "var")),

@@ -328,6 +328,8 @@ def test_bad_zookeeper_port(tmp_path: Path, hosts: str) -> None:
 )
 @pytest.mark.parametrize("key", ["rest.host", "process.host"])
 def test_good_host(tmp_path: Path, key: str, value: str, host: str) -> None:
+    if key == "process.host" and host in ("0.0.0.0", "::"):
+        pytest.skip("a wildcard is a good bind address, but not one to publish")
     cfg = parse(tmp_path, f"{key} {value}\n")
     assert (cfg.rest_host if key == "rest.host" else cfg.process_host) == host
 
@@ -509,3 +511,11 @@ def test_embed_loopback_is_normalised(tmp_path: Path, host: str) -> None:
     zk = parse(tmp_path, f"zookeeper.host {host}/chroot\nzookeeper.port 4000\n").zookeeper
     assert zk.embed
     assert zk.connect_string == "127.0.0.1:4000/chroot"
+
+
+@pytest.mark.parametrize("wildcard", ["0.0.0.0", "::", "[::]"])
+def test_process_host_must_not_be_a_wildcard(tmp_path: Path, wildcard: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(f"# x\nprocess.host {wildcard}\n", tmp_path / "odenos.conf")
+    assert info.value.line == 2
+    assert "wildcard" in info.value.message
