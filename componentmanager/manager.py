@@ -25,17 +25,16 @@ from odenos.components.base import Component
 from odenos.errors import (
     CoordinationError,
     CoordinationUnavailable,
-    DuplicateDaemon,
     NodeExists,
     NodeMissing,
 )
 from odenos.http.probe import answers
 from odenos.model.property import ObjectState
 from odenos.zk import paths
-from odenos.zk.client import ConnState, Coordinator
+from odenos.zk.client import Coordinator
 from odenos.zk.ephemeral import (
+    RegistrationKeeper,
     claim,
-    give_way,
     process_identity,
     process_label,
     register_until_done,
@@ -94,7 +93,13 @@ class ComponentManager:
         self._busy = asyncio.Lock()  # registration and reconciliation never overlap
         self._tasks: set[asyncio.Task[None]] = set()
         self._reconciler: asyncio.Task[None] | None = None
-        self._registration: asyncio.Task[None] | None = None
+        self._keeper = RegistrationKeeper(
+            zk,
+            f"component manager {cm_id}",
+            lost=self._session_lost,
+            waiting=lambda: self.state == ManagerState.WAITING,
+            again=self._register_until_done,
+        )
 
     # --- state ------------------------------------------------------------------------------
 
@@ -128,9 +133,7 @@ class ComponentManager:
         """Register (waiting for the system manager, retrying transient failures), then
         reconcile for ever.  :class:`DuplicateDaemon` propagates: a live twin has our id."""
         self.view.desired.add_listener(lambda *_: self._wake.set())
-        self.zk.add_state_listener(self._on_session_state)
-        self._registration = asyncio.get_running_loop().create_task(self._register_until_done())
-        await self._registration
+        await self._keeper.first()
         self._reconciler = asyncio.get_running_loop().create_task(self._reconcile_forever())
 
     async def _register_until_done(self) -> None:
@@ -187,9 +190,9 @@ class ComponentManager:
 
     async def stop(self) -> None:
         """Graceful stop: say ``finalizing``, finalize every component, drop our nodes."""
-        for task in (self._reconciler, self._registration):
-            if task is not None:
-                task.cancel()
+        self._keeper.cancel()
+        if self._reconciler is not None:
+            self._reconciler.cancel()
         previous = self.state
         self._set_state(ManagerState.FINALIZING)
         path = paths.component_manager(self.cm_id)
@@ -212,26 +215,11 @@ class ComponentManager:
         for comp_id in list(self.instances):
             await self._drop(comp_id, delete_node=False)
 
-    def _on_session_state(self, state: ConnState) -> None:
-        if state == ConnState.LOST and self.state == ManagerState.RUNNING:
-            log.warning(
-                "component manager %s lost its ZooKeeper session: its nodes are gone, "
-                "will register again on reconnect",
-                self.cm_id,
-            )
-            self._set_state(ManagerState.WAITING)
-        elif (
-            state == ConnState.CONNECTED
-            and self.state == ManagerState.WAITING
-            and (self._registration is None or self._registration.done())
-        ):
-            self._registration = asyncio.get_running_loop().create_task(self._reregister())
-
-    async def _reregister(self) -> None:
-        try:
-            await self._register_until_done()
-        except DuplicateDaemon as err:
-            give_way(f"component manager {self.cm_id}", err)
+    def _session_lost(self) -> bool:
+        if self.state != ManagerState.RUNNING:
+            return False
+        self._set_state(ManagerState.WAITING)
+        return True
 
     # --- reconciliation ---------------------------------------------------------------------
 

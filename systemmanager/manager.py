@@ -9,7 +9,6 @@ until it works.  If a twin took the id meanwhile, this one stops.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 from collections.abc import Callable
@@ -17,7 +16,6 @@ from typing import Any
 
 from odenos.cluster import ClusterView
 from odenos.errors import (
-    DuplicateDaemon,
     Forbidden,
     NodeExists,
     NodeMissing,
@@ -27,10 +25,10 @@ from odenos.http.probe import answers
 from odenos.model.property import ObjectProperty, ObjectState
 from odenos.zk import paths
 from odenos.zk.cache import ChangeKind
-from odenos.zk.client import ConnState, Coordinator
+from odenos.zk.client import Coordinator
 from odenos.zk.ephemeral import (
+    RegistrationKeeper,
     claim,
-    give_way,
     process_identity,
     process_label,
     register_until_done,
@@ -86,7 +84,15 @@ class SystemManager:
         )
         self.settings: dict[str, Any] = {}
         self._view_loaded = False
-        self._registration: asyncio.Task[None] | None = None
+        self._keeper = RegistrationKeeper(
+            zk,
+            f"system manager {manager_id}",
+            lost=self._session_lost,
+            waiting=lambda: (
+                self.state in (SystemManagerState.STARTING, SystemManagerState.UNREGISTERED)
+            ),
+            again=self._register_until_done,
+        )
 
     # --- state ------------------------------------------------------------------------------
 
@@ -114,14 +120,7 @@ class SystemManager:
     async def start(self) -> None:
         """Register (retrying transient failures); :class:`DuplicateDaemon` propagates."""
         self.view.on_manager_change(self._log_manager_change)
-        self.zk.add_state_listener(self._on_session_state)
-        self._set_state(SystemManagerState.REGISTERING)
-        await register_until_done(
-            self.register,
-            what=f"system manager {self.manager_id}",
-            wanted=lambda: self.state == SystemManagerState.REGISTERING,
-            on_failure=lambda: None,
-        )
+        await self._keeper.first()
 
     async def register(self) -> None:
         async with GlobalLock(self.zk, process_label(self.manager_id), LOCK_TIMEOUT):
@@ -153,36 +152,23 @@ class SystemManager:
             **process_identity(),
         }
 
-    def _on_session_state(self, state: ConnState) -> None:
-        if state == ConnState.LOST and self.state == SystemManagerState.RUNNING:
-            log.warning(
-                "system manager %s lost its ZooKeeper session: its node is gone, "
-                "will register again on reconnect",
-                self.manager_id,
-            )
-            self._set_state(SystemManagerState.UNREGISTERED)
-        elif (
-            state == ConnState.CONNECTED
-            and self.state == SystemManagerState.UNREGISTERED
-            and (self._registration is None or self._registration.done())
-        ):
-            self._registration = asyncio.get_running_loop().create_task(self._reregister())
+    def _session_lost(self) -> bool:
+        if self.state != SystemManagerState.RUNNING:
+            return False
+        self._set_state(SystemManagerState.UNREGISTERED)
+        return True
 
-    async def _reregister(self) -> None:
+    async def _register_until_done(self) -> None:
         self._set_state(SystemManagerState.REGISTERING)
-        try:
-            await register_until_done(
-                self.register,
-                what=f"system manager {self.manager_id}",
-                wanted=lambda: self.state == SystemManagerState.REGISTERING,
-                on_failure=lambda: None,
-            )
-        except DuplicateDaemon as err:
-            give_way(f"system manager {self.manager_id}", err)
+        await register_until_done(
+            self.register,
+            what=f"system manager {self.manager_id}",
+            wanted=lambda: self.state == SystemManagerState.REGISTERING,
+            on_failure=lambda: None,
+        )
 
     async def stop(self) -> None:
-        if self._registration is not None:
-            self._registration.cancel()
+        self._keeper.cancel()
         self._set_state(SystemManagerState.FINALIZING)
 
     # --- property and settings ----------------------------------------------------------------

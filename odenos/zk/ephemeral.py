@@ -14,11 +14,11 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from odenos.errors import DuplicateDaemon, NodeExists, NodeMissing, OdenosError
-from odenos.zk.client import Coordinator
+from odenos.zk.client import ConnState, Coordinator
 
 log = logging.getLogger(__name__)
 
@@ -116,3 +116,59 @@ def give_way(what: str, err: DuplicateDaemon) -> None:
     """Another process took our id while we were away: it is the live one; we stop."""
     log.critical("%s: %s; stopping", what, err.message)
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+class RegistrationKeeper:
+    """Keeps a daemon registered across session losses.
+
+    On ``LOST`` it calls ``lost()``, which moves the daemon to its waiting state and
+    says whether it was registered; on the next ``CONNECTED``, if ``waiting()``, it
+    runs ``again()`` (the daemon's register-with-retries) in a task.  There is never
+    more than one registration under way, the first one included (:meth:`first`).
+    Listeners run on the loop (see :meth:`Coordinator.add_state_listener`).
+    """
+
+    def __init__(
+        self,
+        zk: Coordinator,
+        what: str,
+        *,
+        lost: Callable[[], bool],
+        waiting: Callable[[], bool],
+        again: Callable[[], Coroutine[Any, Any, None]],
+    ) -> None:
+        self._what = what
+        self._lost = lost
+        self._waiting = waiting
+        self._again = again
+        self._task: asyncio.Task[None] | None = None
+        zk.add_state_listener(self._on_state)
+
+    async def first(self) -> None:
+        """The first registration; :class:`DuplicateDaemon` propagates (refuse to start)."""
+        self._task = asyncio.get_running_loop().create_task(self._again())
+        await self._task
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def _on_state(self, state: ConnState) -> None:
+        if state == ConnState.LOST and self._lost():
+            log.warning(
+                "%s lost its ZooKeeper session: its nodes are gone, will register again "
+                "on reconnect",
+                self._what,
+            )
+        elif (
+            state == ConnState.CONNECTED
+            and self._waiting()
+            and (self._task is None or self._task.done())
+        ):
+            self._task = asyncio.get_running_loop().create_task(self._after_loss())
+
+    async def _after_loss(self) -> None:
+        try:
+            await self._again()
+        except DuplicateDaemon as err:
+            give_way(self._what, err)
