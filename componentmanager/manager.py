@@ -20,6 +20,7 @@ import enum
 import logging
 from typing import Any
 
+from componentmanager.connections import ConnectionKeeper
 from odenos.cluster import ClusterView
 from odenos.components.base import Component
 from odenos.errors import (
@@ -93,6 +94,7 @@ class ComponentManager:
         self._busy = asyncio.Lock()  # registration and reconciliation never overlap
         self._tasks: set[asyncio.Task[None]] = set()
         self._reconciler: asyncio.Task[None] | None = None
+        self._connections = ConnectionKeeper(zk, view)
         self._keeper = RegistrationKeeper(
             zk,
             f"component manager {cm_id}",
@@ -133,6 +135,7 @@ class ComponentManager:
         """Register (waiting for the system manager, retrying transient failures), then
         reconcile for ever.  :class:`DuplicateDaemon` propagates: a live twin has our id."""
         self.view.desired.add_listener(lambda *_: self._wake.set())
+        self.view.connections.add_listener(lambda *_: self._wake.set())
         await self._keeper.first()
         self._reconciler = asyncio.get_running_loop().create_task(self._reconcile_forever())
 
@@ -261,6 +264,8 @@ class ComponentManager:
         async with asyncio.TaskGroup() as group:
             for cid, rec in todo:
                 group.create_task(self._ensure(cid, rec))
+        if not await self._connections.reconcile(self.instances):
+            self._wake.set()  # a record changed under us: look again
         return len(todo)
 
     def _replaced(self, comp_id: str) -> bool:

@@ -14,6 +14,8 @@ Node data (JSON) of the tree:
   component_types: [{type, super_type, connection_types, description}], pid, host}``
 * ``/components/<cm_id>:<id>``: ``{id, type, cm_id, state, error?}``
 * ``/odenos/components/<id>``: ``{id, type, cm_id}`` (desired state)
+* ``/odenos/connections/<id>``: ``{id, type, connection_type, logic_id, network_id, state,
+  reason?}`` (a connection and where its lifecycle stands)
 """
 
 from __future__ import annotations
@@ -63,7 +65,14 @@ class ClusterView:
         self.managers = ChildrenCache(coordinator, paths.COMPONENT_MANAGERS)
         self.live = ChildrenCache(coordinator, paths.COMPONENTS)
         self.desired = ChildrenCache(coordinator, paths.DESIRED_COMPONENTS)
-        self._caches = (self.system_managers, self.managers, self.live, self.desired)
+        self.connections = ChildrenCache(coordinator, paths.CONNECTIONS)
+        self._caches = (
+            self.system_managers,
+            self.managers,
+            self.live,
+            self.desired,
+            self.connections,
+        )
         self._waiters = Waiters()
         for cache in self._caches:
             cache.add_listener(lambda *_: self._waiters.notify())
@@ -120,6 +129,21 @@ class ClusterView:
         """Ids of the desired components (nodes whose data is not a JSON object, written
         by hand with zkCli, say, are not components and are left out)."""
         return sorted(name for name, node in self.desired.nodes.items() if _data(node))
+
+    def connection(self, conn_id: str) -> dict[str, Any] | None:
+        return _data(self.connections.get(conn_id))
+
+    def connection_ids(self) -> list[str]:
+        return sorted(name for name, node in self.connections.nodes.items() if _data(node))
+
+    def connections_of(self, comp_id: str) -> dict[str, dict[str, Any]]:
+        """The connections in which ``comp_id`` is the logic or the network."""
+        found = {}
+        for conn_id in self.connection_ids():
+            conn = self.connection(conn_id) or {}
+            if comp_id in (conn.get("logic_id"), conn.get("network_id")):
+                found[conn_id] = conn
+        return found
 
     def live_component(self, cm_id: str, comp_id: str) -> dict[str, Any] | None:
         return _data(self.live.get(paths.live_component_name(cm_id, comp_id)))

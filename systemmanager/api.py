@@ -17,6 +17,7 @@ from odenos.cluster import ClusterView, type_entry
 from odenos.errors import ComponentManagerNotFound, NotFound, ObjectNotFound
 from odenos.http.errors import Handler, json_response, read_json, read_json_object
 from odenos.http.forward import Forwarder, component_subpath, route_request
+from systemmanager.connections import ConnectionRegistry
 from systemmanager.manager import SystemManager
 from systemmanager.registry import ComponentRegistry
 
@@ -27,6 +28,7 @@ class SystemManagerService:
 
     manager: SystemManager
     registry: ComponentRegistry
+    connections: ConnectionRegistry
     forwarder: Forwarder
 
     @property
@@ -156,6 +158,39 @@ async def forward_to_component(request: web.Request) -> web.Response:
         raise ObjectNotFound(comp_id)
     target = route_request(service.view, comp_id, path)
     return await service.forwarder.forward(request, target, path)
+
+
+# --- connections ----------------------------------------------------------------------------
+
+
+@routes.get("/connections")
+async def list_connections(request: web.Request) -> web.Response:
+    return json_response(_service(request).connections.list())
+
+
+@routes.post("/connections")
+async def post_connection(request: web.Request) -> web.Response:
+    conn = await _service(request).connections.post(await read_json(request))
+    return json_response(conn, 200)
+
+
+@routes.get("/connections/{conn_id}")
+async def get_connection(request: web.Request) -> web.Response:
+    return json_response(_service(request).connections.get(request.match_info["conn_id"]))
+
+
+@routes.put("/connections/{conn_id}")
+async def put_connection(request: web.Request) -> web.Response:
+    status, conn = await _service(request).connections.put(
+        request.match_info["conn_id"], await read_json(request)
+    )
+    return json_response(conn, status)
+
+
+@routes.delete("/connections/{conn_id}")
+async def delete_connection(request: web.Request) -> web.Response:
+    await _service(request).connections.delete(request.match_info["conn_id"])
+    return json_response(None, 200)
 
 
 # --- any object -----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from odenos.zk.client import Coordinator
 from odenos.zk.embedded import EmbeddedZooKeeper
 from resttranslator.app import RestTranslator
 from systemmanager.api import SystemManagerService, build_app
+from systemmanager.connections import ConnectionRegistry
 from systemmanager.manager import SystemManager
 from systemmanager.registry import ComponentRegistry
 
@@ -80,6 +81,7 @@ class SystemManagerDaemon:
         service = SystemManagerService(
             manager=self.manager,
             registry=ComponentRegistry(self.zk, self.view, config.forward_timeout),
+            connections=ConnectionRegistry(self.zk, self.view, config.forward_timeout),
             forwarder=self._forwarder,
         )
         internal.app.add_subapp(f"/{self.manager_id}", build_app(service))

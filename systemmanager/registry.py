@@ -24,6 +24,7 @@ from odenos.errors import (
     ComponentNotFound,
     ComponentTimeout,
     Conflict,
+    Forbidden,
     NodeExists,
     NodeMissing,
     ObjectUnavailable,
@@ -122,13 +123,24 @@ class ComponentRegistry:
         desired = self._view.desired_component(comp_id)
         if desired is None:
             raise ComponentNotFound(comp_id)
+        connected = sorted(self._view.connections_of(comp_id))
+        if connected:
+            raise Forbidden(
+                f"component {comp_id!r} still has connections: delete {', '.join(connected)} first",
+                component_id=comp_id,
+                connections=connected,
+            )
         try:
             await self._zk.delete(paths.desired_component(comp_id))
         except NodeMissing:
             raise ComponentNotFound(comp_id) from None
         cm_id = str(desired.get("cm_id"))
         gone = await self._view.wait_for(
-            lambda: self._view.live_component(cm_id, comp_id) is None, self._create_timeout
+            lambda: (
+                self._view.live_component(cm_id, comp_id) is None
+                and self._view.desired_component(comp_id) is None
+            ),
+            self._create_timeout,
         )
         if not gone:
             log.warning(

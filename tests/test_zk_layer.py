@@ -278,6 +278,7 @@ async def test_persistent_parents_exist_after_start(coordinator: Coordinator) ->
         "/component_managers",
         "/components",
         "/odenos/components",
+        "/odenos/connections",
         "/odenos/lock",
     )
     assert set(expected) == set(paths.PERSISTENT_PARENTS)

@@ -142,6 +142,8 @@ class Component:
             connection_types=dict(self.CONNECTION_TYPES),
         )
         self.settings: dict[str, Any] = {}
+        #: The connections this component holds as their logic component, by id.
+        self.connections: dict[str, dict[str, Any]] = {}
         #: Called with the new state whenever the property's state changes; the
         #: component manager sets it to publish the state in ZooKeeper.
         self.state_listener: Callable[[ObjectState], None] | None = None
@@ -163,6 +165,19 @@ class Component:
 
     async def on_finalize(self) -> None:
         """Release what the component holds; called once before it is dropped."""
+
+    async def on_connection_added(self, connection: dict[str, Any]) -> None:
+        """A connection names this component as its logic: check it and take it (the
+        reference's pre-check).  Raise to refuse it: the connection goes to ``error``
+        with the exception's message as its reason.  Also called for the connections
+        that are already ``running`` when the component is re-created after its
+        manager restarted, so that it can rebuild what it derives from them."""
+
+    async def on_connection_updated(self, connection: dict[str, Any]) -> None:
+        """A held connection changed (its free attributes: what it connects cannot)."""
+
+    async def on_connection_deleted(self, connection: dict[str, Any]) -> None:
+        """Let go of the connection (unsubscribe, clean up); it becomes ``none``."""
 
     # --- lifecycle, called by the component manager -----------------------------------------
 

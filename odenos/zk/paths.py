@@ -6,6 +6,7 @@ The tree, as ``zkCli.sh ls`` shows it (reference section 3)::
     /component_managers/<cm_id>            ephemeral: a live component manager
     /components/<cm_id>:<comp_id>          ephemeral: a live component
     /odenos/components/<comp_id>           persistent: desired components (type, cm_id)
+    /odenos/connections/<conn_id>          persistent: connections and their state
     /odenos/lock/                          the global lock (kazoo's Lock recipe)
 
 The first three are the reference's and stay as ODENOS had them.  What the
@@ -20,6 +21,7 @@ COMPONENTS = "/components"
 
 ROOT = "/odenos"
 DESIRED_COMPONENTS = f"{ROOT}/components"
+CONNECTIONS = f"{ROOT}/connections"
 GLOBAL_LOCK = f"{ROOT}/lock"
 
 #: Persistent parents created at start-up by every daemon (idempotent).
@@ -28,6 +30,7 @@ PERSISTENT_PARENTS = (
     COMPONENT_MANAGERS,
     COMPONENTS,
     DESIRED_COMPONENTS,
+    CONNECTIONS,
     GLOBAL_LOCK,
 )
 
@@ -80,6 +83,10 @@ def split_live_component_name(name: str) -> tuple[str, str]:
 
 def desired_component(comp_id: str) -> str:
     return f"{DESIRED_COMPONENTS}/{comp_id}"
+
+
+def connection(conn_id: str) -> str:
+    return f"{CONNECTIONS}/{conn_id}"
 
 
 def basename(path: str) -> str:

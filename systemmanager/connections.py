@@ -1,0 +1,192 @@
+"""The system manager's registry of connections: persistent records in ZooKeeper.
+
+A connection is stored ``initializing`` in ``/odenos/connections/<id>``; the
+manager of its logic component sees it on its watch, asks the component, and
+writes ``running`` or ``error`` (with the reason) into the record.  A delete
+marks it ``finalizing``, waits (bounded) until the logic component has let go
+(``none``), then removes the record.  Like components, connections survive a
+restart of any daemon.  Reads come from :class:`ClusterView`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from odenos.cluster import ClusterView
+from odenos.errors import BadRequest, Conflict, NodeExists, NodeMissing, NotFound
+from odenos.model.connection import IDENTITY_KEYS, ConnectionState, new_connection
+from odenos.zk import paths
+from odenos.zk.client import Coordinator
+from systemmanager.registry import check_id
+
+log = logging.getLogger(__name__)
+
+
+class ConnectionNotFound(NotFound):
+    code = "ConnectionNotFound"
+
+    def __init__(self, conn_id: str) -> None:
+        super().__init__(f"connection {conn_id!r} does not exist", connection_id=conn_id)
+
+
+class ConnectionRegistry:
+    """Create, read, update and delete connections.  Called on the system manager's loop."""
+
+    def __init__(self, coordinator: Coordinator, view: ClusterView, timeout: float) -> None:
+        self._zk = coordinator
+        self._view = view
+        self._timeout = timeout
+
+    def list(self) -> dict[str, dict[str, Any]]:
+        return {cid: self.get(cid) for cid in self._view.connection_ids()}
+
+    def get(self, conn_id: str) -> dict[str, Any]:
+        conn = self._view.connection(conn_id)
+        if conn is None:
+            raise ConnectionNotFound(conn_id)
+        return conn
+
+    async def post(self, body: Any) -> dict[str, Any]:
+        """``POST connections``: the body's id if it has one (the ODENOS samples give one),
+        else a generated UUID; 409 if that id exists."""
+        conn_id = body.get("id") if isinstance(body, dict) else None
+        conn_id = str(uuid.uuid4()) if conn_id is None else conn_id
+        if self._view.connection(check_id(conn_id, "connection id")) is not None:
+            raise Conflict(f"connection {conn_id!r} exists", connection_id=conn_id)
+        return await self._create(conn_id, body)
+
+    async def put(self, conn_id: str, body: Any) -> tuple[int, dict[str, Any]]:
+        """``PUT connections/<id>``: 201 created, 200 updated.  An update may change
+        anything but what is connected (type, connection_type, logic_id, network_id)."""
+        check_id(conn_id, "connection id")
+        existing = self._view.connection(conn_id)
+        if existing is None:
+            return 201, await self._create(conn_id, body)
+        if not isinstance(body, dict):
+            raise BadRequest("a connection is a JSON object")
+        for key in IDENTITY_KEYS:
+            if key in body and body[key] != existing.get(key):
+                raise BadRequest(
+                    f"{key!r} of connection {conn_id!r} cannot change: delete it and "
+                    "create a new one",
+                    field=key,
+                )
+        updated = {
+            **existing,
+            **{k: v for k, v in body.items() if k not in ("id", "state", "reason")},
+        }
+        if updated != existing:
+            await self._zk.set(paths.connection(conn_id), updated)
+            await self._caught_up(
+                lambda: all(
+                    (self._view.connection(conn_id) or {}).get(k) == v
+                    for k, v in updated.items()
+                    if k not in ("state", "reason")
+                )
+            )
+        return 200, updated
+
+    async def delete(self, conn_id: str) -> None:
+        """``finalizing``, then (bounded) wait for the logic component to let go, then
+        remove.  With the logic's manager away the record goes at once: its manager
+        drops what it held of it when it resumes."""
+        conn = self.get(conn_id)
+        path = paths.connection(conn_id)
+        if self._logic_manager_runs(conn) and conn.get("state") != ConnectionState.NONE.value:
+            with contextlib.suppress(NodeMissing):
+                await self._zk.set(path, {**conn, "state": ConnectionState.FINALIZING.value})
+            released = await self._view.wait_for(
+                lambda: (
+                    (self._view.connection(conn_id) or {}).get("state")
+                    in (ConnectionState.NONE.value, None)
+                ),
+                self._timeout,
+            )
+            if not released:
+                log.warning(
+                    "connection %s: %s did not release it within %g s; removing it anyway",
+                    conn_id,
+                    conn.get("logic_id"),
+                    self._timeout,
+                )
+        with contextlib.suppress(NodeMissing):
+            await self._zk.delete(path)
+        await self._caught_up(lambda: self._view.connection(conn_id) is None)
+        log.info("connection %s deleted", conn_id)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    async def _create(self, conn_id: str, body: Any) -> dict[str, Any]:
+        record = new_connection(conn_id, body)
+        self._check_components(record)
+        try:
+            await self._zk.create(paths.connection(conn_id), record, undo_if_late=True)
+        except NodeExists:
+            raise Conflict(f"connection {conn_id!r} exists", connection_id=conn_id) from None
+        await self._caught_up(lambda: self._view.connection(conn_id) is not None)
+        log.info(
+            "connection %s: %s (%s) to network %s",
+            conn_id,
+            record["logic_id"],
+            record["connection_type"],
+            record["network_id"],
+        )
+        return record
+
+    def _check_components(self, record: dict[str, Any]) -> None:
+        """Both ends exist, the network is a Network, and the logic component's type
+        offers the connection type with room for one more (``"1"`` or ``"*"``)."""
+        logic_id, network_id = record["logic_id"], record["network_id"]
+        logic = self._view.desired_component(logic_id)
+        network = self._view.desired_component(network_id)
+        if logic is None:
+            raise BadRequest(f"logic component {logic_id!r} does not exist", field="logic_id")
+        if network is None:
+            raise BadRequest(f"network {network_id!r} does not exist", field="network_id")
+        types = self._view.component_types()
+        network_info = types.get(str(network.get("type")), {})
+        if network_info.get("super_type", network.get("type")) != "Network":
+            raise BadRequest(
+                f"{network_id!r} is a {network.get('type')}, not a Network", field="network_id"
+            )
+        logic_info = types.get(str(logic.get("type")))
+        if logic_info is None:
+            raise BadRequest(
+                f"the type {logic.get('type')!r} of {logic_id!r} is offered by no running "
+                "component manager: its connection types are unknown",
+                field="logic_id",
+            )
+        offered: dict[str, str] = logic_info.get("connection_types", {})
+        kind = record["connection_type"]
+        if kind not in offered:
+            raise BadRequest(
+                f"{logic_id!r} ({logic.get('type')}) takes no {kind!r} connection "
+                f"(it takes: {', '.join(offered) or 'none'})",
+                field="connection_type",
+            )
+        if offered[kind] != "*":
+            taken = [
+                cid
+                for cid, conn in self._view.connections_of(logic_id).items()
+                if conn.get("logic_id") == logic_id and conn.get("connection_type") == kind
+            ]
+            if len(taken) >= int(offered[kind]):
+                raise BadRequest(
+                    f"{logic_id!r} takes at most {offered[kind]} {kind!r} connection(s); "
+                    f"it has {', '.join(taken)}",
+                    field="connection_type",
+                )
+
+    async def _caught_up(self, predicate: Callable[[], bool]) -> None:
+        """Answer only once our own view shows the write: a client that reads right
+        after a 200 must see what it wrote (the view is fed by watches, so it lags)."""
+        if not await self._view.wait_for(predicate, self._timeout):
+            log.warning("the view did not show a connection write within %g s", self._timeout)
+
+    def _logic_manager_runs(self, conn: dict[str, Any]) -> bool:
+        logic = self._view.desired_component(str(conn.get("logic_id"))) or {}
+        return self._view.manager_state(str(logic.get("cm_id"))) == "running"
