@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from odenos.errors import BadRequest
+from odenos.errors import BadRequest, Conflict
 
 DEFAULT_OPER_STATUS = "UP"
 
@@ -91,11 +91,40 @@ def requested_version(body: Mapping[str, Any], what: str) -> int | None:
     )
 
 
+def check_version(what: str, expected: int | None, stored: int | None) -> None:
+    """Optimistic concurrency: a body that names a version must name the stored one.
+
+    ``expected`` None means no check; creating (``stored`` None) accepts 0.
+    Raises :class:`Conflict` (409) carrying the stored and the requested version.
+    """
+    if expected is None:
+        return
+    if stored is None:
+        if expected != 0:
+            raise Conflict(
+                f"{what} does not exist, so it is not at version {expected}",
+                version=None,
+                requested=str(expected),
+            )
+        return
+    if expected != stored:
+        raise Conflict(
+            f"{what} is at version {stored}, not {expected}",
+            version=str(stored),
+            requested=str(expected),
+        )
+
+
 def check_type(body: Mapping[str, Any], expected: str) -> None:
     """A body's ``type``, when given, must name the object it describes."""
     value = body.get("type")
     if value is not None and value != expected:
-        raise BadRequest(f"body has type {value!r} where a {expected} is expected", type=expected)
+        article = "an" if expected[:1] in "AEIOU" else "a"
+        raise BadRequest(
+            f"body has type {value!r} where {article} {expected} is expected",
+            type=expected,
+            field="type",
+        )
 
 
 def parse_attributes(raw: Any, what: str) -> dict[str, Any]:

@@ -25,12 +25,14 @@ node's, in the same way as each object has its own change event.
 
 from __future__ import annotations
 
-import enum
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+# ChangeAction and ChangeListener are re-exported: they were first defined here.
+from odenos.components.network.changes import Change
+from odenos.components.network.changes import ChangeAction as ChangeAction
+from odenos.components.network.changes import ChangeListener as ChangeListener
 from odenos.components.network.objects import (
     Link,
     Node,
@@ -39,6 +41,7 @@ from odenos.components.network.objects import (
     body_id,
     check_id,
     check_type,
+    check_version,
     parse_attributes,
     physical_id_of,
     requested_version,
@@ -47,55 +50,12 @@ from odenos.components.network.objects import (
 from odenos.errors import BadRequest, Conflict, NotFound
 
 
-class ChangeAction(enum.StrEnum):
-    ADD = "add"
-    UPDATE = "update"
-    DELETE = "delete"
-
-
-#: Called as ``listener(kind, action, prev, curr)`` for each object that changed;
-#: ``kind`` is ``"Node"``, ``"Port"`` or ``"Link"``, ``prev`` is ``None`` on add and
-#: ``curr`` is ``None`` on delete (the reference's change-event shape).
-ChangeListener = Callable[[str, ChangeAction, dict[str, Any] | None, dict[str, Any] | None], None]
-
-
-@dataclass(frozen=True)
-class Change:
-    kind: str
-    action: ChangeAction
-    prev: dict[str, Any] | None
-    curr: dict[str, Any] | None
-
-
 def _added(obj: Node | Port | Link) -> Change:
     return Change(type(obj).__name__, ChangeAction.ADD, None, obj.to_json())
 
 
 def _deleted(obj: Node | Port | Link) -> Change:
     return Change(type(obj).__name__, ChangeAction.DELETE, obj.to_json(), None)
-
-
-def _check_version(what: str, expected: int | None, stored: int | None) -> None:
-    """Optimistic concurrency: a body that names a version must name the stored one.
-
-    ``expected`` None means no check; creating (``stored`` None) accepts 0.
-    """
-    if expected is None:
-        return
-    if stored is None:
-        if expected != 0:
-            raise Conflict(
-                f"{what} does not exist, so it is not at version {expected}",
-                version=None,
-                requested=str(expected),
-            )
-        return
-    if expected != stored:
-        raise Conflict(
-            f"{what} is at version {stored}, not {expected}",
-            version=str(stored),
-            requested=str(expected),
-        )
 
 
 def _check_physical_id(attributes: dict[str, Any], physical_id: str, what: str) -> None:
@@ -261,7 +221,7 @@ class Topology:
         """
         obj = require_object(body, "a Topology")
         check_type(obj, "Topology")
-        _check_version("the topology", requested_version(obj, "topology"), self.version)
+        check_version("the topology", requested_version(obj, "topology"), self.version)
         nodes: dict[str, Node] = {}
         for node_id, node_body in _member_map(obj, "nodes").items():
             nodes[node_id] = Node.from_json(node_body, check_id(node_id, "topology node id"))
@@ -395,7 +355,7 @@ class Topology:
     def _put_node(self, new: Node, expected: int | None) -> tuple[Node, bool]:
         node_id = new.node_id
         old = self.nodes.get(node_id)
-        _check_version(f"node {node_id!r}", expected, old.version if old else None)
+        check_version(f"node {node_id!r}", expected, old.version if old else None)
         self._check_node_physical_id(new.physical_id, node_id)
         if old is None:
             for port in new.ports.values():
@@ -500,7 +460,7 @@ class Topology:
     def _put_port(self, node: Node, new: Port, expected: int | None) -> tuple[Port, bool]:
         old = node.ports.get(new.port_id)
         what = f"port {new.port_id!r} of node {node.node_id!r}"
-        _check_version(what, expected, old.version if old else None)
+        check_version(what, expected, old.version if old else None)
         self._check_port_physical_id(new.physical_id, node.node_id, new.port_id)
         if old is None:
             new.version = 1
@@ -570,7 +530,7 @@ class Topology:
     def _put_link(self, new: Link, expected: int | None) -> tuple[Link, bool]:
         link_id = new.link_id
         old = self.links.get(link_id)
-        _check_version(f"link {link_id!r}", expected, old.version if old else None)
+        check_version(f"link {link_id!r}", expected, old.version if old else None)
         src, dst = _link_end(self.nodes, new, "src"), _link_end(self.nodes, new, "dst")
         for port, attr in ((src, "out_link"), (dst, "in_link")):
             other = getattr(port, attr)
