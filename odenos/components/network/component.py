@@ -1,12 +1,16 @@
-"""The built-in ``Network`` component: a topology served over the reference's REST paths.
+"""The built-in ``Network`` component: topology and flows over the reference's REST paths.
 
-Handlers are thin: they read the path and query, call the
-:class:`~odenos.components.network.topology.Topology`, and shape the answer.
-Every rule (consistency, versions, conflicts) and every error lives in the model.
+Handlers are thin: they read the path and query, call the model
+(:class:`~odenos.components.network.topology.Topology`,
+:class:`~odenos.components.network.flows.FlowTable`), and shape the answer.
+Every rule (consistency, versions, conflicts, the flow status machine) and
+every error lives in the model.
 
 Status codes: PUT answers 201 when it created the object and 200 when it
 updated it (or found nothing to change); POST creates under a generated id
-and answers 200; DELETE answers 200 with no body.
+and answers 200; DELETE answers 200 with no body, except for a flow whose
+removal waits for its teardown by the driver: 202 with the flow (see
+:mod:`~odenos.components.network.flows`).
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from odenos.components.base import Component, Request, Response, route
+from odenos.components.network.changes import ChangeAction
+from odenos.components.network.flows import FlowQuery, FlowTable
 from odenos.components.network.objects import Link, Node, Port, parse_attribute_query
-from odenos.components.network.topology import ChangeAction, Topology
+from odenos.components.network.topology import Topology
 
 
 def _attribute_query(query: Mapping[str, str]) -> dict[str, str]:
@@ -30,10 +36,10 @@ def _put_answer(obj: Node | Port | Link, created: bool) -> Response:
 
 
 class Network(Component):
-    """A network: nodes, ports and links (flows and packets come later).
+    """A network: nodes, ports and links, and the flows through them (packets come later).
 
     Requests run on the component manager's event loop, one at a time per
-    handler call; the topology is only touched from there.
+    handler call; the models are only touched from there.
     """
 
     TYPE: ClassVar[str] = "Network"
@@ -44,6 +50,7 @@ class Network(Component):
     def __init__(self, object_id: str, cm_id: str) -> None:
         super().__init__(object_id, cm_id)
         self.topology = Topology(listener=self._changed)
+        self.flows = FlowTable(listener=self._changed)
 
     def _changed(
         self,
@@ -52,10 +59,12 @@ class Network(Component):
         prev: dict[str, Any] | None,
         curr: dict[str, Any] | None,
     ) -> None:
-        """Called once per changed object, after the change ("Node", "Port" or "Link").
+        """Called once per changed object, after the change: ``kind`` is a
+        :class:`~odenos.components.network.changes.ChangeKind` value ("Node",
+        "Port", "Link", "Flow", "InPacket", "OutPacket").
 
-        The place where ``NodeChanged``/``PortChanged``/``LinkChanged`` events
-        will be published; nothing subscribes yet.
+        The one place where ``NodeChanged`` … ``FlowChanged``, ``InPacketAdded``
+        and ``OutPacketAdded`` events will be published; nothing subscribes yet.
         """
 
     # --- topology ------------------------------------------------------------------------------
@@ -191,3 +200,31 @@ class Network(Component):
     @route("PUT", "topology/links/<link_id>/attributes")
     async def put_link_attributes(self, request: Request, link_id: str) -> Response:
         return Response(200, self.topology.merge_link_attributes(link_id, request.body).to_json())
+
+    # --- flows ---------------------------------------------------------------------------------
+
+    @route("POST", "flows")
+    async def post_flow(self, request: Request) -> Response:
+        return Response(200, self.flows.add(request.body).to_json())
+
+    @route("GET", "flows")
+    async def get_flows(self, request: Request) -> Response:
+        return Response(200, self.flows.to_json(FlowQuery.from_query(request.query)))
+
+    @route("GET", "flows/<flow_id>")
+    async def get_flow(self, request: Request, flow_id: str) -> Response:
+        return Response(200, self.flows.flow(flow_id).to_json())
+
+    @route("PUT", "flows/<flow_id>")
+    async def put_flow(self, request: Request, flow_id: str) -> Response:
+        flow, created = self.flows.put(flow_id, request.body)
+        return Response(201 if created else 200, flow.to_json())
+
+    @route("DELETE", "flows/<flow_id>")
+    async def delete_flow(self, request: Request, flow_id: str) -> Response:
+        pending = self.flows.delete(flow_id)
+        return Response(200) if pending is None else Response(202, pending.to_json())
+
+    @route("PUT", "flows/<flow_id>/attributes")
+    async def put_flow_attributes(self, request: Request, flow_id: str) -> Response:
+        return Response(200, self.flows.merge_attributes(flow_id, request.body).to_json())

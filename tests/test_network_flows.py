@@ -1,0 +1,504 @@
+"""The Network component's flows, driven through ``Component.dispatch``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from odenos.components.base import Request, Response
+from odenos.components.network import Network
+from odenos.errors import BadRequest, Conflict, InvalidStateTransition, MethodNotAllowed, NotFound
+
+
+@pytest.fixture
+def net() -> Network:
+    return Network("network0", "romgr1")
+
+
+async def call(
+    net: Network,
+    method: str,
+    path: str,
+    body: Any = None,
+    query: dict[str, str] | None = None,
+) -> Response:
+    return await net.dispatch(Request(method, path, query or {}, body))
+
+
+def flow_body(flow_id: str, **fields: Any) -> dict[str, Any]:
+    """The reference's example flow: into node001 at port0011, over link0012, out of port0022."""
+    return {
+        "type": "BasicFlow",
+        "flow_id": flow_id,
+        "owner": "logic0",
+        "enabled": True,
+        "priority": 100,
+        "matches": [{"type": "BasicFlowMatch", "in_node": "node001", "in_port": "port0011"}],
+        "path": ["link0012"],
+        "edge_actions": {"node002": [{"type": "FlowActionOutput", "output": "port0022"}]},
+        "attributes": {"req_bandwidth": "1000"},
+        **fields,
+    }
+
+
+async def put_flow(net: Network, flow_id: str, **fields: Any) -> Response:
+    return await call(net, "PUT", f"flows/{flow_id}", flow_body(flow_id, **fields))
+
+
+async def set_status(net: Network, flow_id: str, status: str) -> dict[str, Any]:
+    """What a driver does: read the flow, change its status, PUT it back with its version."""
+    flow = (await call(net, "GET", f"flows/{flow_id}")).body
+    return (await call(net, "PUT", f"flows/{flow_id}", {**flow, "status": status})).body
+
+
+# --- the flow object -------------------------------------------------------------------------
+
+
+async def test_put_flow_creates_then_reads_back(net: Network) -> None:
+    resp = await put_flow(net, "f1")
+    assert resp.status == 201
+    assert resp.body == {
+        "type": "BasicFlow",
+        "version": "1",
+        "flow_id": "f1",
+        "owner": "logic0",
+        "enabled": True,
+        "priority": "100",
+        "status": "none",
+        "matches": [{"type": "BasicFlowMatch", "in_node": "node001", "in_port": "port0011"}],
+        "path": ["link0012"],
+        "edge_actions": {"node002": [{"type": "FlowActionOutput", "output": "port0022"}]},
+        "attributes": {"req_bandwidth": "1000"},
+    }
+    assert (await call(net, "GET", "flows/f1")).body == resp.body
+
+
+async def test_flow_defaults(net: Network) -> None:
+    flow = (await call(net, "PUT", "flows/f1", {"matches": [{"in_node": "n1"}]})).body
+    assert (flow["owner"], flow["enabled"], flow["priority"], flow["status"]) == (
+        "",
+        True,
+        "32768",
+        "none",
+    )
+    assert flow["matches"] == [{"type": "BasicFlowMatch", "in_node": "n1"}]
+    assert (flow["path"], flow["edge_actions"], flow["attributes"]) == ([], {}, {})
+
+
+async def test_flow_may_name_objects_the_topology_lacks(net: Network) -> None:
+    # The topology is empty: flows are accepted independently of it.
+    assert (await put_flow(net, "f1")).status == 201
+    assert (await call(net, "GET", "topology")).body["nodes"] == {}
+
+
+async def test_post_flow_generates_id_and_ignores_version(net: Network) -> None:
+    resp = await call(net, "POST", "flows", flow_body("given", version="7"))
+    assert resp.status == 200
+    flow_id = resp.body["flow_id"]
+    assert flow_id != "given"
+    assert resp.body["version"] == "1"
+    assert (await call(net, "GET", f"flows/{flow_id}")).body == resp.body
+
+
+async def test_get_unknown_flow_is_404(net: Network) -> None:
+    with pytest.raises(NotFound, match="ghost"):
+        await call(net, "GET", "flows/ghost")
+    with pytest.raises(NotFound):
+        await call(net, "DELETE", "flows/ghost")
+    with pytest.raises(NotFound):
+        await call(net, "PUT", "flows/ghost/attributes", {"a": "1"})
+
+
+# --- versions --------------------------------------------------------------------------------
+
+
+async def test_update_versions_and_conflicts(net: Network) -> None:
+    await put_flow(net, "f1")
+    updated = await put_flow(net, "f1", priority="200", version="1")
+    assert (updated.status, updated.body["version"], updated.body["priority"]) == (200, "2", "200")
+    same = await put_flow(net, "f1", priority=200)
+    assert (same.status, same.body["version"]) == (200, "2")
+    with pytest.raises(Conflict) as err:
+        await put_flow(net, "f1", priority=300, version="1")
+    assert (err.value.details["version"], err.value.details["requested"]) == ("2", "1")
+    # "0" means "I am creating it": the flow exists, so this is stale too.
+    with pytest.raises(Conflict):
+        await put_flow(net, "f1", priority=300, version="0")
+    assert (await call(net, "GET", "flows/f1")).body["priority"] == "200"
+
+
+async def test_create_with_nonzero_version_is_conflict(net: Network) -> None:
+    with pytest.raises(Conflict):
+        await put_flow(net, "f1", version="3")
+    with pytest.raises(NotFound):
+        await call(net, "GET", "flows/f1")
+    assert (await put_flow(net, "f1", version="0")).status == 201
+
+
+async def test_flowset_version_counts_changes(net: Network) -> None:
+    assert (await call(net, "GET", "flows")).body["version"] == "0"
+    await put_flow(net, "f1")
+    await put_flow(net, "f1", priority=5)
+    await put_flow(net, "f1", priority=5)  # no change
+    await call(net, "DELETE", "flows/f1")
+    assert (await call(net, "GET", "flows")).body["version"] == "3"
+
+
+# --- the status machine ----------------------------------------------------------------------
+
+STATUSES = ["none", "establishing", "established", "teardown", "failed"]
+
+#: The table, written out independently of the code: (from, to) pairs a PUT may ask for.
+ALLOWED = {
+    ("none", "establishing"),
+    ("establishing", "established"),
+    ("established", "teardown"),
+    ("teardown", "none"),
+    *((status, "failed") for status in STATUSES),
+    ("failed", "none"),
+    ("failed", "teardown"),
+    *((status, status) for status in STATUSES),
+}
+
+#: How a driver brings a new flow to each status.
+ROUTE_TO = {
+    "none": [],
+    "establishing": ["establishing"],
+    "established": ["establishing", "established"],
+    "teardown": ["establishing", "established", "teardown"],
+    "failed": ["failed"],
+}
+
+
+@pytest.mark.parametrize("current", STATUSES)
+@pytest.mark.parametrize("target", STATUSES)
+async def test_status_transitions_follow_the_table(net: Network, current: str, target: str) -> None:
+    await put_flow(net, "f1")
+    for step in ROUTE_TO[current]:
+        await set_status(net, "f1", step)
+    before = (await call(net, "GET", "flows/f1")).body
+    assert before["status"] == current
+    if (current, target) in ALLOWED:
+        after = await set_status(net, "f1", target)
+        assert after["status"] == target
+        expected_version = int(before["version"]) + (current != target)
+        assert after["version"] == str(expected_version)
+    else:
+        with pytest.raises(InvalidStateTransition) as err:
+            await set_status(net, "f1", target)
+        assert err.value.status == 409
+        assert err.value.details["current"] == current
+        assert err.value.details["requested"] == target
+        assert set(err.value.details["allowed"]) == {
+            to for frm, to in ALLOWED if frm == current and to != current
+        }
+        assert (await call(net, "GET", "flows/f1")).body == before
+
+
+async def test_new_flow_starts_none_and_create_status_follows_the_table(net: Network) -> None:
+    assert (await put_flow(net, "f1")).body["status"] == "none"
+    assert (await put_flow(net, "f2", status="establishing")).body["status"] == "establishing"
+    with pytest.raises(InvalidStateTransition):
+        await put_flow(net, "f3", status="established")
+    with pytest.raises(NotFound):
+        await call(net, "GET", "flows/f3")
+
+
+async def test_update_without_status_keeps_it(net: Network) -> None:
+    await put_flow(net, "f1")
+    await set_status(net, "f1", "establishing")
+    body = flow_body("f1", priority=7)
+    body.pop("status", None)
+    flow = (await call(net, "PUT", "flows/f1", body)).body
+    assert (flow["status"], flow["priority"]) == ("establishing", "7")
+
+
+async def test_refused_transition_changes_nothing_else(net: Network) -> None:
+    await put_flow(net, "f1")
+    with pytest.raises(InvalidStateTransition):
+        await put_flow(net, "f1", status="teardown", priority=1)
+    flow = (await call(net, "GET", "flows/f1")).body
+    assert (flow["status"], flow["priority"], flow["version"]) == ("none", "100", "1")
+
+
+# --- deletion --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["none", "failed"])
+async def test_delete_resting_flow_removes_it(net: Network, status: str) -> None:
+    await put_flow(net, "f1")
+    for step in ROUTE_TO[status]:
+        await set_status(net, "f1", step)
+    resp = await call(net, "DELETE", "flows/f1")
+    assert (resp.status, resp.body) == (200, None)
+    with pytest.raises(NotFound):
+        await call(net, "GET", "flows/f1")
+
+
+async def test_delete_established_flow_tears_it_down_first(net: Network) -> None:
+    await put_flow(net, "f1")
+    for step in ROUTE_TO["established"]:
+        await set_status(net, "f1", step)
+    resp = await call(net, "DELETE", "flows/f1")
+    assert (resp.status, resp.body["status"]) == (202, "teardown")
+    assert (await call(net, "GET", "flows/f1")).body["status"] == "teardown"
+    assert set((await call(net, "GET", "flows")).body["flows"]) == {"f1"}
+    # The driver has removed it below: the network forgets it.
+    assert (await set_status(net, "f1", "none"))["status"] == "none"
+    with pytest.raises(NotFound):
+        await call(net, "GET", "flows/f1")
+    # The id is free again.
+    assert (await put_flow(net, "f1")).status == 201
+
+
+async def test_delete_establishing_flow_waits_for_established(net: Network) -> None:
+    await put_flow(net, "f1")
+    await set_status(net, "f1", "establishing")
+    resp = await call(net, "DELETE", "flows/f1")
+    assert (resp.status, resp.body["status"]) == (202, "establishing")
+    # The driver finishes establishing it; the network starts the teardown at once.
+    assert (await set_status(net, "f1", "established"))["status"] == "teardown"
+    await set_status(net, "f1", "none")
+    with pytest.raises(NotFound):
+        await call(net, "GET", "flows/f1")
+
+
+async def test_delete_pending_flow_removed_if_driver_fails_it(net: Network) -> None:
+    await put_flow(net, "f1")
+    await set_status(net, "f1", "establishing")
+    await call(net, "DELETE", "flows/f1")
+    await set_status(net, "f1", "failed")
+    with pytest.raises(NotFound):
+        await call(net, "GET", "flows/f1")
+
+
+async def test_delete_flow_in_teardown_waits_for_none(net: Network) -> None:
+    await put_flow(net, "f1")
+    for step in ROUTE_TO["teardown"]:
+        await set_status(net, "f1", step)
+    resp = await call(net, "DELETE", "flows/f1")
+    assert (resp.status, resp.body["status"]) == (202, "teardown")
+    await set_status(net, "f1", "none")
+    with pytest.raises(NotFound):
+        await call(net, "GET", "flows/f1")
+
+
+async def test_second_delete_forces_removal(net: Network) -> None:
+    await put_flow(net, "f1")
+    for step in ROUTE_TO["established"]:
+        await set_status(net, "f1", step)
+    assert (await call(net, "DELETE", "flows/f1")).status == 202
+    assert (await call(net, "DELETE", "flows/f1")).status == 200
+    with pytest.raises(NotFound):
+        await call(net, "GET", "flows/f1")
+
+
+async def test_flow_pending_deletion_can_still_be_updated(net: Network) -> None:
+    await put_flow(net, "f1")
+    for step in ROUTE_TO["established"]:
+        await set_status(net, "f1", step)
+    await call(net, "DELETE", "flows/f1")
+    flow = (await call(net, "PUT", "flows/f1/attributes", {"note": "going"})).body
+    assert (flow["status"], flow["attributes"]["note"]) == ("teardown", "going")
+    await set_status(net, "f1", "none")
+    with pytest.raises(NotFound):
+        await call(net, "GET", "flows/f1")
+
+
+# --- listing and filters ---------------------------------------------------------------------
+
+
+async def filtered(net: Network, **query: str) -> set[str]:
+    return set((await call(net, "GET", "flows", query=query)).body["flows"])
+
+
+async def test_flowset_shape(net: Network) -> None:
+    await put_flow(net, "f1", priority=10)
+    await put_flow(net, "f2", priority=10)
+    await put_flow(net, "f3", priority=20)
+    flowset = (await call(net, "GET", "flows")).body
+    assert (flowset["type"], flowset["version"]) == ("FlowSet", "3")
+    assert {k: sorted(v) for k, v in flowset["priority"].items()} == {
+        "10": ["f1", "f2"],
+        "20": ["f3"],
+    }
+    assert flowset["flows"]["f3"] == (await call(net, "GET", "flows/f3")).body
+
+
+async def test_flow_filters(net: Network) -> None:
+    await put_flow(net, "on", attributes={"tenant": "a"})
+    await put_flow(net, "off", enabled=False, attributes={"tenant": "b"})
+    await put_flow(net, "busy", status="establishing", attributes={"tenant": "a", "n": 1})
+    assert await filtered(net) == {"on", "off", "busy"}
+    assert await filtered(net, enabled="true") == {"on", "busy"}
+    assert await filtered(net, enabled="false") == {"off"}
+    assert await filtered(net, status="none") == {"on", "off"}
+    assert await filtered(net, status="establishing") == {"busy"}
+    assert await filtered(net, status="failed") == set()
+    assert await filtered(net, type="BasicFlow") == {"on", "off", "busy"}
+    assert await filtered(net, type="OFPFlow") == set()
+    assert await filtered(net, attributes="tenant=a") == {"on", "busy"}
+    assert await filtered(net, attributes='"tenant=a,n=1"') == {"busy"}
+    assert await filtered(net, enabled="true", status="none", attributes="tenant=a") == {"on"}
+    filtered_set = (await call(net, "GET", "flows", query={"status": "none"})).body
+    assert set(filtered_set["priority"]["100"]) == {"on", "off"}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"enabled": "yes"}, {"status": "up"}, {"attributes": "tenant"}],
+)
+async def test_bad_flow_filters_are_bad_requests(net: Network, query: dict[str, str]) -> None:
+    with pytest.raises(BadRequest):
+        await call(net, "GET", "flows", query=query)
+
+
+# --- attributes ------------------------------------------------------------------------------
+
+
+async def test_flow_attributes_merge(net: Network) -> None:
+    await put_flow(net, "f1")
+    merged = (await call(net, "PUT", "flows/f1/attributes", {"latency": "5"})).body
+    assert merged["attributes"] == {"req_bandwidth": "1000", "latency": "5"}
+    assert merged["version"] == "2"
+    replaced = (await call(net, "PUT", "flows/f1/attributes", {"req_bandwidth": "10"})).body
+    assert replaced["attributes"] == {"req_bandwidth": "10", "latency": "5"}
+    assert replaced["version"] == "3"
+    same = (await call(net, "PUT", "flows/f1/attributes", {"latency": "5"})).body
+    assert same["version"] == "3"
+    for body in (None, "x", []):
+        with pytest.raises(BadRequest):
+            await call(net, "PUT", "flows/f1/attributes", body)
+
+
+# --- bad bodies ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"type": "OFPFlow"}, "type"),
+        ({"flow_id": "other"}, None),
+        ({"flow_id": 5}, "flow flow_id"),
+        ({"owner": 5}, "owner"),
+        ({"enabled": "yes"}, "enabled"),
+        ({"priority": 70000}, "priority"),
+        ({"priority": -1}, "priority"),
+        ({"priority": "high"}, "priority"),
+        ({"priority": True}, "priority"),
+        ({"status": "up"}, "status"),
+        ({"version": "one"}, "version"),
+        ({"matches": {}}, "matches"),
+        ({"matches": [{}]}, "matches[0].in_node"),
+        ({"matches": ["n1"]}, None),
+        ({"matches": [{"in_node": 5}]}, "matches[0].in_node"),
+        ({"matches": [{"in_node": "n1"}, {"in_node": "n1", "in_port": ""}]}, "matches[1].in_port"),
+        ({"matches": [{"in_node": "n1", "eth_type": 2048}]}, "matches[0].eth_type"),
+        ({"matches": [{"type": "OFPFlowMatch", "in_node": "n1"}]}, "matches[0].type"),
+        ({"path": "link0012"}, "path"),
+        ({"path": ["l1", 2]}, "path[1]"),
+        ({"path": ["a/b"]}, "path[0]"),
+        ({"edge_actions": []}, None),
+        ({"edge_actions": {"node002": {}}}, "edge_actions.node002"),
+        ({"edge_actions": {"node002": [{}]}}, "edge_actions.node002[0].output"),
+        (
+            {"edge_actions": {"node002": [{"type": "FlowActionSetField", "output": "p"}]}},
+            "edge_actions.node002[0].type",
+        ),
+        ({"edge_actions": {"node002": [{"output": "p", "queue": 1}]}}, None),
+        ({"attributes": "x"}, None),
+    ],
+)
+async def test_bad_flow_bodies_are_bad_requests(
+    net: Network, change: dict[str, Any], field: str | None
+) -> None:
+    await put_flow(net, "f0")
+    before = (await call(net, "GET", "flows")).body
+    for method, path in (("PUT", "flows/f1"), ("PUT", "flows/f0"), ("POST", "flows")):
+        if method == "POST" and ("flow_id" in change or "version" in change):
+            continue  # POST ignores the body's flow_id and version
+        body = {**flow_body("f0" if path == "flows/f0" else "f1"), **change}
+        with pytest.raises(BadRequest) as err:
+            await call(net, method, path, body)
+        if field is not None:
+            assert err.value.details["field"] == field
+    assert (await call(net, "GET", "flows")).body == before
+
+
+@pytest.mark.parametrize("body", [None, "flow", [], 3])
+async def test_non_object_flow_bodies_are_bad_requests(net: Network, body: Any) -> None:
+    with pytest.raises(BadRequest):
+        await call(net, "PUT", "flows/f1", body)
+    with pytest.raises(BadRequest):
+        await call(net, "POST", "flows", body)
+
+
+async def test_flow_methods_not_allowed(net: Network) -> None:
+    with pytest.raises(MethodNotAllowed):
+        await call(net, "POST", "flows/f1", {})
+    with pytest.raises(MethodNotAllowed):
+        await call(net, "DELETE", "flows")
+    with pytest.raises(MethodNotAllowed):
+        await call(net, "GET", "flows/f1/attributes")
+
+
+# --- the change hook -------------------------------------------------------------------------
+
+
+class Recording(Network):
+    """A Network that records what its change hook is told."""
+
+    def __init__(self) -> None:
+        super().__init__("network0", "romgr1")
+        self.seen: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]] = []
+
+    def _changed(self, kind: str, action: Any, prev: Any, curr: Any) -> None:
+        self.seen.append((kind, str(action), prev, curr))
+
+    def summary(self) -> list[tuple[str, str, str | None, str | None]]:
+        """(kind, action, prev status, curr status) per call."""
+
+        def short(obj: dict[str, Any] | None) -> str | None:
+            if obj is None:
+                return None
+            return str(obj["status"])
+
+        return [(kind, action, short(prev), short(curr)) for kind, action, prev, curr in self.seen]
+
+
+async def test_flow_changes_reach_the_hook() -> None:
+    net = Recording()
+    await put_flow(net, "f1")
+    await put_flow(net, "f1")  # no change: not reported
+    await set_status(net, "f1", "establishing")
+    await set_status(net, "f1", "established")
+    await call(net, "PUT", "flows/f1/attributes", {"latency": "3"})
+    await call(net, "DELETE", "flows/f1")
+    await set_status(net, "f1", "none")
+    await put_flow(net, "f2")
+    await call(net, "DELETE", "flows/f2")
+    assert net.summary() == [
+        ("Flow", "add", None, "none"),
+        ("Flow", "update", "none", "establishing"),
+        ("Flow", "update", "establishing", "established"),
+        ("Flow", "update", "established", "established"),
+        ("Flow", "update", "established", "teardown"),
+        ("Flow", "update", "teardown", "none"),
+        ("Flow", "delete", "none", None),
+        ("Flow", "add", None, "none"),
+        ("Flow", "delete", "none", None),
+    ]
+    versions = [(p and p["version"], c and c["version"]) for _, _, p, c in net.seen[:7]]
+    assert versions == [
+        (None, "1"),
+        ("1", "2"),
+        ("2", "3"),
+        ("3", "4"),
+        ("4", "5"),
+        ("5", "6"),
+        ("6", None),
+    ]
+    # Each call carries the flow as it is after the change.
+    assert net.seen[3][3] is not None
+    assert net.seen[3][3]["attributes"]["latency"] == "3"
