@@ -26,6 +26,7 @@ from odenos.cluster import ClusterView
 from odenos.errors import ObjectNotFound, OdenosError
 from odenos.http.errors import Handler, error_middleware
 from odenos.http.forward import Forwarder, component_subpath, route_request
+from odenos.http.openapi import serve_openapi, serve_openapi_yaml
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class RestTranslator:
         middlewares = [self._monitor, error_middleware] if self._monitored else [error_middleware]
         app = web.Application(middlewares=middlewares, client_max_size=16 * 1024**2)
         app.router.add_get("/metrics", metrics)
+        app.router.add_get("/openapi.json", serve_openapi)
+        app.router.add_get("/openapi.yaml", serve_openapi_yaml)
         if self._sm_app is not None:
             app.add_subapp(f"/{self._view.manager_id}", self._sm_app)
         app.router.add_route("*", "/{object_id}", self.handle)
