@@ -1,8 +1,8 @@
-"""The Network component's flows, driven through ``Component.dispatch``."""
+"""The Network component's flows and packet queues, driven through ``Component.dispatch``."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -443,6 +443,202 @@ async def test_flow_methods_not_allowed(net: Network) -> None:
         await call(net, "GET", "flows/f1/attributes")
 
 
+# --- packets ---------------------------------------------------------------------------------
+
+
+def in_packet(port: str = "port0011", **fields: Any) -> dict[str, Any]:
+    return {
+        "type": "InPacket",
+        "node": "node001",
+        "port": port,
+        "header": {"type": "BasicFlowMatch", "in_node": "node001", "in_port": port},
+        "data": "AAECAw==",
+        "attributes": {},
+        **fields,
+    }
+
+
+def out_packet(**fields: Any) -> dict[str, Any]:
+    return {"type": "OutPacket", "node": "node002", "data": "AAEC", **fields}
+
+
+async def queued_ids(net: Network, queue: str) -> list[str]:
+    return [p["packet_id"] for p in (await call(net, "GET", f"packets/{queue}")).body]
+
+
+async def test_in_packet_round_trip(net: Network) -> None:
+    resp = await call(net, "POST", "packets/in", in_packet(packet_id="mine"))
+    assert resp.status == 200
+    assert resp.body == {
+        "type": "InPacket",
+        "packet_id": "0000000000",
+        "node": "node001",
+        "port": "port0011",
+        "header": {"type": "BasicFlowMatch", "in_node": "node001", "in_port": "port0011"},
+        "data": "AAECAw==",
+        "attributes": {},
+    }
+    assert (await call(net, "GET", "packets/in/0000000000")).body == resp.body
+
+
+async def test_queue_order_head_and_delete(net: Network) -> None:
+    for port in ("p1", "p2", "p3", "p4"):
+        await call(net, "POST", "packets/in", in_packet(port))
+    assert await queued_ids(net, "in") == ["0000000000", "0000000001", "0000000002", "0000000003"]
+    assert [p["port"] for p in (await call(net, "GET", "packets/in")).body] == [
+        "p1",
+        "p2",
+        "p3",
+        "p4",
+    ]
+    # Peek leaves the packet; pop takes it.
+    assert (await call(net, "GET", "packets/in/head")).body["port"] == "p1"
+    assert (await call(net, "GET", "packets/in/head")).body["port"] == "p1"
+    popped = await call(net, "DELETE", "packets/in/head")
+    assert (popped.status, popped.body["port"]) == (200, "p1")
+    assert (await call(net, "GET", "packets/in/head")).body["port"] == "p2"
+    # Delete from the middle by id.
+    removed = await call(net, "DELETE", "packets/in/0000000002")
+    assert removed.body["port"] == "p3"
+    with pytest.raises(NotFound):
+        await call(net, "GET", "packets/in/0000000002")
+    with pytest.raises(NotFound):
+        await call(net, "DELETE", "packets/in/0000000002")
+    assert await queued_ids(net, "in") == ["0000000001", "0000000003"]
+    # Clear; ids are not reused.
+    assert (await call(net, "DELETE", "packets/in")).status == 200
+    assert await queued_ids(net, "in") == []
+    assert (await call(net, "POST", "packets/in", in_packet())).body["packet_id"] == "0000000004"
+
+
+async def test_empty_queue_head_is_404(net: Network) -> None:
+    for method in ("GET", "DELETE"):
+        for queue in ("in", "out"):
+            with pytest.raises(NotFound, match="empty"):
+                await call(net, method, f"packets/{queue}/head")
+
+
+async def test_queues_are_separate(net: Network) -> None:
+    await call(net, "POST", "packets/in", in_packet())
+    out = (await call(net, "POST", "packets/out", out_packet(port="port0021"))).body
+    assert out["packet_id"] == "0000000000"
+    assert await queued_ids(net, "in") == ["0000000000"]
+    assert (await call(net, "DELETE", "packets/out/head")).body["type"] == "OutPacket"
+    assert await queued_ids(net, "in") == ["0000000000"]
+    assert await queued_ids(net, "out") == []
+
+
+async def test_out_packet_port_forms(net: Network) -> None:
+    one = (await call(net, "POST", "packets/out", out_packet(port="p1"))).body
+    assert (one["port"], one["ports"], one["ports-except"]) == ("p1", None, None)
+    several = (await call(net, "POST", "packets/out", out_packet(ports=["p1", "p2"]))).body
+    assert (several["port"], several["ports"], several["ports-except"]) == (
+        None,
+        ["p1", "p2"],
+        None,
+    )
+    flood = (await call(net, "POST", "packets/out", out_packet(**{"ports-except": []}))).body
+    assert (flood["port"], flood["ports"], flood["ports-except"]) == (None, None, [])
+    assert flood["header"] is None
+
+
+async def test_packet_status(net: Network) -> None:
+    await call(net, "POST", "packets/in", in_packet(data="abcd"))
+    await call(net, "POST", "packets/in", in_packet(data="é"))
+    await call(net, "POST", "packets/out", out_packet(port="p", data=None))
+    await call(net, "DELETE", "packets/in/head")
+    status = (await call(net, "GET", "packets")).body
+    assert status == {
+        "type": "PacketStatus",
+        "in_packet_count": 2,
+        "in_packet_bytes": 6,
+        "in_packet_queue_count": 1,
+        "in_packets": ["0000000001"],
+        "in_packet_dropped": 0,
+        "out_packet_count": 1,
+        "out_packet_bytes": 0,
+        "out_packet_queue_count": 1,
+        "out_packets": ["0000000000"],
+        "out_packet_dropped": 0,
+        "packet_queue_limit": 10_000,
+    }
+
+
+class SmallQueues(Network):
+    PACKET_QUEUE_LIMIT: ClassVar[int] = 3
+
+
+async def test_full_queue_drops_the_oldest_and_counts() -> None:
+    net = SmallQueues("network0", "romgr1")
+    for port in ("p0", "p1", "p2", "p3", "p4"):
+        resp = await call(net, "POST", "packets/in", in_packet(port))
+        assert resp.body["port"] == port
+    assert await queued_ids(net, "in") == ["0000000002", "0000000003", "0000000004"]
+    assert (await call(net, "GET", "packets/in/head")).body["port"] == "p2"
+    with pytest.raises(NotFound):
+        await call(net, "GET", "packets/in/0000000000")
+    status = (await call(net, "GET", "packets")).body
+    assert (status["in_packet_count"], status["in_packet_queue_count"]) == (5, 3)
+    assert (status["in_packet_dropped"], status["out_packet_dropped"]) == (2, 0)
+    assert status["packet_queue_limit"] == 3
+    # Room made by taking a packet out is used before anything is dropped again.
+    await call(net, "DELETE", "packets/in/head")
+    await call(net, "POST", "packets/in", in_packet("p5"))
+    assert (await call(net, "GET", "packets")).body["in_packet_dropped"] == 2
+
+
+@pytest.mark.parametrize(
+    ("queue", "body", "field"),
+    [
+        ("in", None, None),
+        ("in", [], None),
+        ("in", in_packet(node=None), "node"),
+        ("in", in_packet(port=None), "port"),
+        ("in", in_packet(node=5), "node"),
+        ("in", in_packet(type="OutPacket"), "type"),
+        ("in", in_packet(data=5), "data"),
+        ("in", in_packet(data=["x"]), "data"),
+        ("in", in_packet(header="h"), None),
+        ("in", in_packet(header={"in_port": "p"}), "header.in_node"),
+        ("in", in_packet(header={"in_node": "n", "vlan": 1}), "header.vlan"),
+        ("in", in_packet(attributes=[]), None),
+        ("out", out_packet(), "port"),
+        ("out", out_packet(port="p1", ports=["p2"]), "port"),
+        ("out", out_packet(ports=[]), "ports"),
+        ("out", out_packet(ports="p1"), "ports"),
+        ("out", out_packet(**{"ports-except": [1]}), "ports-except[0]"),
+        ("out", out_packet(port="p1", type="InPacket"), "type"),
+        ("out", out_packet(port="p1", node=None), "node"),
+    ],
+)
+async def test_bad_packet_bodies_are_bad_requests(
+    net: Network, queue: str, body: Any, field: str | None
+) -> None:
+    with pytest.raises(BadRequest) as err:
+        await call(net, "POST", f"packets/{queue}", body)
+    if field is not None:
+        assert err.value.details["field"] == field
+    assert await queued_ids(net, queue) == []
+    # A refused packet does not use up an id.
+    good = in_packet() if queue == "in" else out_packet(port="p1")
+    assert (await call(net, "POST", f"packets/{queue}", good)).body["packet_id"] == "0000000000"
+
+
+async def test_unknown_queue_and_methods(net: Network) -> None:
+    with pytest.raises(NotFound, match="up"):
+        await call(net, "POST", "packets/up", in_packet())
+    with pytest.raises(NotFound):
+        await call(net, "GET", "packets/up/head")
+    with pytest.raises(NotFound):
+        await call(net, "GET", "packets/in/0000000009")
+    with pytest.raises(MethodNotAllowed):
+        await call(net, "PUT", "packets/in", in_packet())
+    with pytest.raises(MethodNotAllowed):
+        await call(net, "POST", "packets")
+    with pytest.raises(MethodNotAllowed):
+        await call(net, "POST", "packets/in/head", in_packet())
+
+
 # --- the change hook -------------------------------------------------------------------------
 
 
@@ -457,12 +653,12 @@ class Recording(Network):
         self.seen.append((kind, str(action), prev, curr))
 
     def summary(self) -> list[tuple[str, str, str | None, str | None]]:
-        """(kind, action, prev status, curr status) per call."""
+        """(kind, action, prev status or packet id, curr status or packet id) per call."""
 
         def short(obj: dict[str, Any] | None) -> str | None:
             if obj is None:
                 return None
-            return str(obj["status"])
+            return obj["status"] if obj["type"] == "BasicFlow" else obj["packet_id"]
 
         return [(kind, action, short(prev), short(curr)) for kind, action, prev, curr in self.seen]
 
@@ -502,3 +698,18 @@ async def test_flow_changes_reach_the_hook() -> None:
     # Each call carries the flow as it is after the change.
     assert net.seen[3][3] is not None
     assert net.seen[3][3]["attributes"]["latency"] == "3"
+
+
+async def test_packets_added_reach_the_hook() -> None:
+    net = Recording()
+    posted_in = (await call(net, "POST", "packets/in", in_packet())).body
+    posted_out = (await call(net, "POST", "packets/out", out_packet(port="p1"))).body
+    await call(net, "DELETE", "packets/in/head")  # taking a packet out is not reported
+    await call(net, "DELETE", "packets/out")
+    with pytest.raises(BadRequest):
+        await call(net, "POST", "packets/in", {"node": "n"})
+    assert net.summary() == [
+        ("InPacket", "add", None, "0000000000"),
+        ("OutPacket", "add", None, "0000000000"),
+    ]
+    assert (net.seen[0][3], net.seen[1][3]) == (posted_in, posted_out)

@@ -1,8 +1,9 @@
-"""The built-in ``Network`` component: topology and flows over the reference's REST paths.
+"""The built-in ``Network`` component: topology, flows and packets over the reference's REST paths.
 
 Handlers are thin: they read the path and query, call the model
 (:class:`~odenos.components.network.topology.Topology`,
-:class:`~odenos.components.network.flows.FlowTable`), and shape the answer.
+:class:`~odenos.components.network.flows.FlowTable`,
+:class:`~odenos.components.network.packets.PacketQueues`), and shape the answer.
 Every rule (consistency, versions, conflicts, the flow status machine) and
 every error lives in the model.
 
@@ -10,7 +11,8 @@ Status codes: PUT answers 201 when it created the object and 200 when it
 updated it (or found nothing to change); POST creates under a generated id
 and answers 200; DELETE answers 200 with no body, except for a flow whose
 removal waits for its teardown by the driver: 202 with the flow (see
-:mod:`~odenos.components.network.flows`).
+:mod:`~odenos.components.network.flows`).  Taking a packet out of a queue
+(``DELETE packets/<queue>/head`` or ``/<packet_id>``) answers 200 with the packet.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from odenos.components.base import Component, Request, Response, route
 from odenos.components.network.changes import ChangeAction
 from odenos.components.network.flows import FlowQuery, FlowTable
 from odenos.components.network.objects import Link, Node, Port, parse_attribute_query
+from odenos.components.network.packets import DEFAULT_QUEUE_LIMIT, PacketQueues
 from odenos.components.network.topology import Topology
 
 
@@ -36,7 +39,7 @@ def _put_answer(obj: Node | Port | Link, created: bool) -> Response:
 
 
 class Network(Component):
-    """A network: nodes, ports and links, and the flows through them (packets come later).
+    """A network: nodes, ports and links, the flows through them, and packet queues.
 
     Requests run on the component manager's event loop, one at a time per
     handler call; the models are only touched from there.
@@ -46,11 +49,14 @@ class Network(Component):
     SUPER_TYPE: ClassVar[str | None] = "Network"
     DESCRIPTION: ClassVar[str] = "Network component"
     CONNECTION_TYPES: ClassVar[dict[str, str]] = {}
+    #: How many packets each of the in and out queues holds before dropping the oldest.
+    PACKET_QUEUE_LIMIT: ClassVar[int] = DEFAULT_QUEUE_LIMIT
 
     def __init__(self, object_id: str, cm_id: str) -> None:
         super().__init__(object_id, cm_id)
         self.topology = Topology(listener=self._changed)
         self.flows = FlowTable(listener=self._changed)
+        self.packets = PacketQueues(listener=self._changed, limit=self.PACKET_QUEUE_LIMIT)
 
     def _changed(
         self,
@@ -228,3 +234,39 @@ class Network(Component):
     @route("PUT", "flows/<flow_id>/attributes")
     async def put_flow_attributes(self, request: Request, flow_id: str) -> Response:
         return Response(200, self.flows.merge_attributes(flow_id, request.body).to_json())
+
+    # --- packets: <queue> is "in" or "out" -----------------------------------------------------
+
+    @route("GET", "packets")
+    async def get_packets(self, request: Request) -> Response:
+        return Response(200, self.packets.status())
+
+    @route("POST", "packets/<queue>")
+    async def post_packet(self, request: Request, queue: str) -> Response:
+        return Response(200, self.packets.add(queue, request.body).to_json())
+
+    @route("GET", "packets/<queue>")
+    async def get_queued_packets(self, request: Request, queue: str) -> Response:
+        return Response(200, [p.to_json() for p in self.packets.queue(queue).packets()])
+
+    @route("DELETE", "packets/<queue>")
+    async def clear_packets(self, request: Request, queue: str) -> Response:
+        self.packets.queue(queue).clear()
+        return Response(200)
+
+    # Before packets/<queue>/<packet_id>, which "head" would match too.
+    @route("GET", "packets/<queue>/head")
+    async def get_head_packet(self, request: Request, queue: str) -> Response:
+        return Response(200, self.packets.queue(queue).head().to_json())
+
+    @route("DELETE", "packets/<queue>/head")
+    async def pop_head_packet(self, request: Request, queue: str) -> Response:
+        return Response(200, self.packets.queue(queue).pop_head().to_json())
+
+    @route("GET", "packets/<queue>/<packet_id>")
+    async def get_packet(self, request: Request, queue: str, packet_id: str) -> Response:
+        return Response(200, self.packets.queue(queue).get(packet_id).to_json())
+
+    @route("DELETE", "packets/<queue>/<packet_id>")
+    async def delete_packet(self, request: Request, queue: str, packet_id: str) -> Response:
+        return Response(200, self.packets.queue(queue).remove(packet_id).to_json())
