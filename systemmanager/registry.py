@@ -36,7 +36,9 @@ from odenos.zk.client import Coordinator
 log = logging.getLogger(__name__)
 
 #: Ids the REST translator routes to the core process, never to a component.
-RESERVED_IDS = frozenset({"resttranslator", "eventmanager", "metrics", "event"})
+RESERVED_IDS = frozenset(
+    {"resttranslator", "eventmanager", "metrics", "event", "openapi.json", "openapi.yaml"}
+)
 
 #: Ids become znode names and URL path segments.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
