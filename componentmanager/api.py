@@ -8,12 +8,14 @@ describe the manager; ``/<comp_id>/<path>`` is turned into a
 from __future__ import annotations
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from componentmanager.events import EVENTS_PATH
 from componentmanager.manager import ComponentManager, ManagerState
 from odenos.cluster import type_entry
 from odenos.components.base import Request
-from odenos.errors import ComponentNotFound, MethodNotAllowed, ObjectUnavailable
-from odenos.http.errors import error_middleware, json_response, parse_json
+from odenos.errors import BadRequest, ComponentNotFound, MethodNotAllowed, ObjectUnavailable
+from odenos.http.errors import error_middleware, json_response, parse_json, read_json_object
 
 MANAGER = web.AppKey("manager", ComponentManager)
 
@@ -68,6 +70,20 @@ async def component_request(request: web.Request) -> web.Response:
     return json_response(response.body, response.status)
 
 
+async def receive_events(request: web.Request) -> web.Response:
+    """Events from another manager's outbox: delivered here in order before the answer."""
+    body = await read_json_object(request)
+    items = body.get("events")
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise BadRequest('POST /_events needs {"events": [{subscribers, event}, ...]}')
+    await _manager(request).events.deliver(items)
+    return json_response(None, 200)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
 async def root(request: web.Request) -> web.Response:
     """Answers liveness probes (a successor checking whether we still run)."""
     manager = _manager(request)
@@ -79,6 +95,8 @@ def build_app(manager: ComponentManager) -> web.Application:
     app[MANAGER] = manager
     prefix = f"/{manager.cm_id}"
     app.router.add_get("/", root)
+    app.router.add_post(EVENTS_PATH, receive_events)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get(f"{prefix}/property", get_property)
     app.router.add_put(f"{prefix}/property", put_property)
     app.router.add_get(f"{prefix}/component_types", get_component_types)

@@ -21,6 +21,7 @@ import logging
 from typing import Any
 
 from componentmanager.connections import ConnectionKeeper
+from componentmanager.events import EventBus
 from odenos.cluster import ClusterView
 from odenos.components.base import Component
 from odenos.errors import (
@@ -95,6 +96,9 @@ class ComponentManager:
         self._tasks: set[asyncio.Task[None]] = set()
         self._reconciler: asyncio.Task[None] | None = None
         self._connections = ConnectionKeeper(zk, view)
+        self.events = EventBus(
+            cm_id, zk, view, self.instances, give_up_after=zk.session_timeout + 10.0
+        )
         self._keeper = RegistrationKeeper(
             zk,
             f"component manager {cm_id}",
@@ -127,6 +131,7 @@ class ComponentManager:
         data = self._manager_data()
         data["component_types"] = ",".join(self.types)
         data["super_type"] = "ComponentManager"
+        data["events"] = self.events.to_json()
         return data
 
     # --- start, resume, stop ----------------------------------------------------------------
@@ -217,6 +222,7 @@ class ComponentManager:
                 log.warning("could not publish finalizing: %s", err.message)
         for comp_id in list(self.instances):
             await self._drop(comp_id, delete_node=False)
+        await self.events.close()
 
     def _session_lost(self) -> bool:
         if self.state != ManagerState.RUNNING:
@@ -291,6 +297,7 @@ class ComponentManager:
             self._errors[comp_id] = f"component manager {self.cm_id} has no type {comp_type!r}"
             return None
         component = cls(comp_id, self.cm_id)
+        component.events = self.events  # before initialize: it may subscribe there
         try:
             await component.initialize()
         except Exception as exc:
@@ -383,4 +390,5 @@ class ComponentManager:
             log.exception("component %s failed to finalize", comp_id)
         if delete_node:
             await self._delete_live_node(comp_id)
+            await self.events.forget(comp_id)
         log.info("component %s finalized", comp_id)

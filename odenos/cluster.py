@@ -16,6 +16,8 @@ Node data (JSON) of the tree:
 * ``/odenos/components/<id>``: ``{id, type, cm_id}`` (desired state)
 * ``/odenos/connections/<id>``: ``{id, type, connection_type, logic_id, network_id, state,
   reason?}`` (a connection and where its lifecycle stands)
+* ``/odenos/subscriptions/<subscriber_id>``: ``{subscriber_id, event_filters: {publisher_id:
+  [event_type, ...]}}``
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from odenos.zk.client import Coordinator
 log = logging.getLogger(__name__)
 
 RUNNING = ObjectState.RUNNING.value
+
+#: The event manager's object id (reference section 1); served by the core process.
+EVENT_MANAGER_ID = "eventmanager"
 
 
 @dataclass(frozen=True)
@@ -66,12 +71,14 @@ class ClusterView:
         self.live = ChildrenCache(coordinator, paths.COMPONENTS)
         self.desired = ChildrenCache(coordinator, paths.DESIRED_COMPONENTS)
         self.connections = ChildrenCache(coordinator, paths.CONNECTIONS)
+        self.subscriptions = ChildrenCache(coordinator, paths.SUBSCRIPTIONS)
         self._caches = (
             self.system_managers,
             self.managers,
             self.live,
             self.desired,
             self.connections,
+            self.subscriptions,
         )
         self._waiters = Waiters()
         for cache in self._caches:
@@ -143,6 +150,22 @@ class ClusterView:
             conn = self.connection(conn_id) or {}
             if comp_id in (conn.get("logic_id"), conn.get("network_id")):
                 found[conn_id] = conn
+        return found
+
+    def subscription(self, subscriber_id: str) -> dict[str, Any] | None:
+        return _data(self.subscriptions.get(subscriber_id))
+
+    def subscription_ids(self) -> list[str]:
+        return sorted(name for name, node in self.subscriptions.nodes.items() if _data(node))
+
+    def subscribers(self, publisher_id: str, event_type: str) -> list[str]:
+        """Who subscribed to ``publisher_id``'s ``event_type`` events, in id order."""
+        found = []
+        for sid in self.subscription_ids():
+            filters = (self.subscription(sid) or {}).get("event_filters", {})
+            types = filters.get(publisher_id) if isinstance(filters, dict) else None
+            if isinstance(types, list) and event_type in types:
+                found.append(sid)
         return found
 
     def live_component(self, cm_id: str, comp_id: str) -> dict[str, Any] | None:
@@ -233,7 +256,8 @@ class ClusterView:
         ``error`` or ``finalizing`` while its manager runs (``PUT property`` is how
         such a component is repaired).
         """
-        if object_id == self.manager_id:
+        if object_id in (self.manager_id, EVENT_MANAGER_ID):
+            # The event manager lives in the core process, beside the system manager.
             sm = self.system_manager()
             if sm is None:
                 raise ObjectUnavailable(object_id, "the system manager is not running")

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import mimetypes
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from aiohttp import web
@@ -38,7 +39,8 @@ REQUESTS = Counter(
 class RestTranslator:
     """Builds the front-door app.
 
-    ``sm_app`` is the in-process system manager API, if any; ``static_root`` is
+    ``local_apps`` are the in-process APIs (system manager, event manager) by
+    object id, if this translator runs in the core process; ``static_root`` is
     ``rest.root``; requests for the objects in ``monitored`` (``monitor.logging``)
     are logged with their outcome.
     """
@@ -47,14 +49,14 @@ class RestTranslator:
         self,
         view: ClusterView,
         forwarder: Forwarder,
-        sm_app: web.Application | None = None,
+        local_apps: Mapping[str, web.Application] | None = None,
         static_root: Path | None = None,
         monitored: frozenset[str] = frozenset(),
     ) -> None:
         self._view = view
         self._monitored = monitored
         self._forwarder = forwarder
-        self._sm_app = sm_app
+        self._local_apps = dict(local_apps or {})
         self._static_root = static_root.resolve() if static_root else None
 
     def build_app(self) -> web.Application:
@@ -63,8 +65,8 @@ class RestTranslator:
         app.router.add_get("/metrics", metrics)
         app.router.add_get("/openapi.json", serve_openapi)
         app.router.add_get("/openapi.yaml", serve_openapi_yaml)
-        if self._sm_app is not None:
-            app.add_subapp(f"/{self._view.manager_id}", self._sm_app)
+        for object_id, local in self._local_apps.items():
+            app.add_subapp(f"/{object_id}", local)
         app.router.add_route("*", "/{object_id}", self.handle)
         app.router.add_route("*", "/{object_id}/{tail:.*}", self.handle)
         return app

@@ -18,6 +18,7 @@ from odenos.errors import ComponentManagerNotFound, NotFound, ObjectNotFound
 from odenos.http.errors import Handler, json_response, read_json, read_json_object
 from odenos.http.forward import Forwarder, component_subpath, route_request
 from systemmanager.connections import ConnectionRegistry
+from systemmanager.eventmanager import new_property as event_manager_property
 from systemmanager.manager import SystemManager
 from systemmanager.registry import ComponentRegistry
 
@@ -191,6 +192,11 @@ async def put_connection(request: web.Request) -> web.Response:
 async def delete_connection(request: web.Request) -> web.Response:
     await _service(request).connections.delete(request.match_info["conn_id"])
     return json_response(None, 200)
+
+
+@routes.get("/event_manager")
+async def get_event_manager(request: web.Request) -> web.Response:
+    return json_response(event_manager_property().to_json())
 
 
 # --- any object -----------------------------------------------------------------------------

@@ -25,6 +25,8 @@ from odenos.zk.embedded import EmbeddedZooKeeper
 from resttranslator.app import RestTranslator
 from systemmanager.api import SystemManagerService, build_app
 from systemmanager.connections import ConnectionRegistry
+from systemmanager.eventmanager import EVENT_MANAGER_ID, EventManager
+from systemmanager.eventmanager import build_app as build_event_manager_app
 from systemmanager.manager import SystemManager
 from systemmanager.registry import ComponentRegistry
 
@@ -84,7 +86,9 @@ class SystemManagerDaemon:
             connections=ConnectionRegistry(self.zk, self.view, config.forward_timeout),
             forwarder=self._forwarder,
         )
+        events = EventManager.create(self.zk, self.view)
         internal.app.add_subapp(f"/{self.manager_id}", build_app(service))
+        internal.app.add_subapp(f"/{EVENT_MANAGER_ID}", build_event_manager_app(events))
         await internal.start()
         await self.manager.start()
         register_cluster_metrics(self.view)
@@ -92,7 +96,10 @@ class SystemManagerDaemon:
             translator = RestTranslator(
                 self.view,
                 self._forwarder,
-                build_app(service),
+                {
+                    self.manager_id: build_app(service),
+                    EVENT_MANAGER_ID: build_event_manager_app(events),
+                },
                 config.rest_root,
                 frozenset(config.monitor) | frozenset(config.monitor_logging),
             )

@@ -27,9 +27,10 @@ from openapi_spec_validator import validate
 
 import componentmanager.api
 import systemmanager.api
+import systemmanager.eventmanager
 from componentmanager.manager import ComponentManager
 from componentmanager.plugins import BUILTIN_TYPES
-from odenos.cluster import ClusterView
+from odenos.cluster import EVENT_MANAGER_ID, ClusterView
 from odenos.components.base import Component
 from odenos.config import DEFAULT_MANAGER_ID
 from odenos.http.forward import Forwarder
@@ -92,21 +93,29 @@ def translator_routes() -> tuple[list[Route], list[Route]]:
 
 
 def system_manager_routes() -> list[Route]:
+    """The system manager's and the event manager's (both served by the core process)."""
     return [
         (r.method, f"/{DEFAULT_MANAGER_ID}{r.path}")
         for r in systemmanager.api.routes
+        if isinstance(r, web.RouteDef)
+    ] + [
+        (r.method, f"/{EVENT_MANAGER_ID}{r.path}")
+        for r in systemmanager.eventmanager.routes
         if isinstance(r, web.RouteDef)
     ]
 
 
 def component_manager_routes() -> list[Route]:
-    """The manager's own routes; its liveness probe ``/`` (the translator does not serve
-    ``/``) and its dispatch to components (see :func:`component_routes`) left out."""
+    """The manager's own routes; its liveness probe ``/``, its event intake ``/_events``
+    and its ``/metrics`` (manager to manager, or scraped directly: the translator does not
+    serve them) and its dispatch to components (see :func:`component_routes`) left out."""
     stand_in = cast(ComponentManager, SimpleNamespace(cm_id="romgr1"))
     routes: list[Route] = []
     for route in componentmanager.api.build_app(stand_in).router.routes():
         if route.method == "HEAD" or route.handler in (
             componentmanager.api.root,
+            componentmanager.api.receive_events,
+            componentmanager.api.metrics,
             componentmanager.api.component_request,
         ):
             continue

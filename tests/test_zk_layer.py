@@ -279,6 +279,7 @@ async def test_persistent_parents_exist_after_start(coordinator: Coordinator) ->
         "/components",
         "/odenos/components",
         "/odenos/connections",
+        "/odenos/subscriptions",
         "/odenos/lock",
     )
     assert set(expected) == set(paths.PERSISTENT_PARENTS)

@@ -22,9 +22,10 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from odenos.errors import BadRequest, MethodNotAllowed, NotFound
+from odenos.model.event import Event, change_body
 from odenos.model.property import ObjectProperty, ObjectState, parse_state
 
 _PARAM = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
@@ -58,6 +59,17 @@ class Request:
 class Response:
     status: int
     body: Any = None
+
+
+class EventPort(Protocol):
+    """What a component's manager gives it to publish and subscribe (see
+    :mod:`componentmanager.events`)."""
+
+    def publish(self, event: Event) -> None:
+        """Queue ``event`` for every subscriber; never blocks, never raises."""
+
+    async def set_filters(self, subscriber_id: str, filters: dict[str, list[str]]) -> None:
+        """Store ``subscriber_id``'s subscriptions (all of them, replacing the old ones)."""
 
 
 C = TypeVar("C", bound="Component")
@@ -147,6 +159,10 @@ class Component:
         #: Called with the new state whenever the property's state changes; the
         #: component manager sets it to publish the state in ZooKeeper.
         self.state_listener: Callable[[ObjectState], None] | None = None
+        #: Set by the component manager; None while the component is not hosted.
+        self.events: EventPort | None = None
+        #: What this component subscribes to: ``{publisher_id: [event_type, ...]}``.
+        self.event_filters: dict[str, list[str]] = {}
 
     @classmethod
     def type_info(cls) -> dict[str, Any]:
@@ -166,6 +182,11 @@ class Component:
     async def on_finalize(self) -> None:
         """Release what the component holds; called once before it is dropped."""
 
+    async def on_event(self, event: Event) -> None:
+        """An event this component subscribed to.  Events of one publisher arrive in the
+        order it published them, one at a time; an exception is logged and counted, and
+        the next event comes all the same."""
+
     async def on_connection_added(self, connection: dict[str, Any]) -> None:
         """A connection names this component as its logic: check it and take it (the
         reference's pre-check).  Raise to refuse it: the connection goes to ``error``
@@ -178,6 +199,39 @@ class Component:
 
     async def on_connection_deleted(self, connection: dict[str, Any]) -> None:
         """Let go of the connection (unsubscribe, clean up); it becomes ``none``."""
+
+    # --- events -----------------------------------------------------------------------------
+
+    def publish(self, event_type: str, body: dict[str, Any]) -> None:
+        """Send an event to this component's subscribers (queued; returns at once)."""
+        if self.events is not None:
+            self.events.publish(Event(self.id, event_type, body))
+
+    def publish_change(
+        self,
+        event_type: str,
+        action: str,
+        prev: dict[str, Any] | None,
+        curr: dict[str, Any] | None,
+        **extra: Any,
+    ) -> None:
+        """Publish a change event (``action``, ``prev``, ``curr`` and ``extra`` keys)."""
+        self.publish(event_type, change_body(action, prev, curr, **extra))
+
+    async def subscribe(self, publisher_id: str, event_types: list[str]) -> None:
+        """Receive ``publisher_id``'s events of these types (added to what it had)."""
+        types = self.event_filters.setdefault(publisher_id, [])
+        types.extend(t for t in event_types if t not in types)
+        await self._store_filters()
+
+    async def unsubscribe(self, publisher_id: str) -> None:
+        """Receive nothing more from ``publisher_id``."""
+        if self.event_filters.pop(publisher_id, None) is not None:
+            await self._store_filters()
+
+    async def _store_filters(self) -> None:
+        if self.events is not None:
+            await self.events.set_filters(self.id, self.event_filters)
 
     # --- lifecycle, called by the component manager -----------------------------------------
 

@@ -7,6 +7,7 @@ The tree, as ``zkCli.sh ls`` shows it (reference section 3)::
     /components/<cm_id>:<comp_id>          ephemeral: a live component
     /odenos/components/<comp_id>           persistent: desired components (type, cm_id)
     /odenos/connections/<conn_id>          persistent: connections and their state
+    /odenos/subscriptions/<subscriber_id>  persistent: event filters of a subscriber
     /odenos/lock/                          the global lock (kazoo's Lock recipe)
 
 The first three are the reference's and stay as ODENOS had them.  What the
@@ -22,6 +23,7 @@ COMPONENTS = "/components"
 ROOT = "/odenos"
 DESIRED_COMPONENTS = f"{ROOT}/components"
 CONNECTIONS = f"{ROOT}/connections"
+SUBSCRIPTIONS = f"{ROOT}/subscriptions"
 GLOBAL_LOCK = f"{ROOT}/lock"
 
 #: Persistent parents created at start-up by every daemon (idempotent).
@@ -31,6 +33,7 @@ PERSISTENT_PARENTS = (
     COMPONENTS,
     DESIRED_COMPONENTS,
     CONNECTIONS,
+    SUBSCRIPTIONS,
     GLOBAL_LOCK,
 )
 
@@ -87,6 +90,10 @@ def desired_component(comp_id: str) -> str:
 
 def connection(conn_id: str) -> str:
     return f"{CONNECTIONS}/{conn_id}"
+
+
+def subscription(subscriber_id: str) -> str:
+    return f"{SUBSCRIPTIONS}/{subscriber_id}"
 
 
 def basename(path: str) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from odenos.components.base import Component, Request, Response, route
-from odenos.components.network.changes import ChangeAction
+from odenos.components.network.changes import ChangeAction, ChangeKind
 from odenos.components.network.flows import FlowQuery, FlowTable
 from odenos.components.network.objects import Link, Node, Port, parse_attribute_query
 from odenos.components.network.packets import DEFAULT_QUEUE_LIMIT, PacketQueues
@@ -36,6 +36,14 @@ def _attribute_query(query: Mapping[str, str]) -> dict[str, str]:
 
 def _put_answer(obj: Node | Port | Link, created: bool) -> Response:
     return Response(201 if created else 200, obj.to_json())
+
+
+_ID_KEYS = {
+    ChangeKind.NODE: "node_id",
+    ChangeKind.PORT: "port_id",
+    ChangeKind.LINK: "link_id",
+    ChangeKind.FLOW: "flow_id",
+}
 
 
 class Network(Component):
@@ -69,9 +77,17 @@ class Network(Component):
         :class:`~odenos.components.network.changes.ChangeKind` value ("Node",
         "Port", "Link", "Flow", "InPacket", "OutPacket").
 
-        The one place where ``NodeChanged`` … ``FlowChanged``, ``InPacketAdded``
-        and ``OutPacketAdded`` events will be published; nothing subscribes yet.
+        The one place where ``NodeChanged`` … ``FlowChanged`` (with ``action``,
+        ``prev``, ``curr``, ``id``, ``version``), ``InPacketAdded`` and
+        ``OutPacketAdded`` events are published.
         """
+        obj = curr if curr is not None else prev
+        if kind in (ChangeKind.IN_PACKET, ChangeKind.OUT_PACKET):
+            self.publish(f"{kind}Added", {"id": (obj or {}).get("packet_id"), "curr": curr})
+            return
+        ident = (obj or {}).get(_ID_KEYS.get(ChangeKind(kind), "id"))
+        version = (curr or prev or {}).get("version")
+        self.publish_change(f"{kind}Changed", action.value, prev, curr, id=ident, version=version)
 
     # --- topology ------------------------------------------------------------------------------
 

@@ -1,0 +1,240 @@
+"""Event delivery between components, within a manager and across managers.
+
+Subscriptions are persistent records (``/odenos/subscriptions/<subscriber_id>``,
+``{subscriber_id, event_filters: {publisher_id: [event_type, ...]}}``), read
+from the watch-fed view.  A publish looks up the subscribers and queues the
+event in one :class:`Outbox` per destination manager (this one included); each
+outbox sends its events in order, one batch at a time, to
+``<manager address>/_events`` (or straight to the local components), and only
+sends the next batch once the previous one was delivered.  So the events of
+one publisher reach each subscriber in the order they were published.
+
+What is guaranteed when a subscriber's manager is down: its outbox keeps
+retrying (backoff up to 2 s) for ``give_up_after`` seconds (by default the
+session timeout plus 10 s: time for a restart), holding at most ``limit``
+events; past that, events are dropped and counted (``events.dropped`` in the
+manager's property, ``odenos_events_dropped_total`` in its ``/metrics``) with
+the reason: ``overflow`` (the oldest event made room for a new one),
+``unreachable`` (gave up on a batch), ``unknown_subscriber`` (no such component),
+``not_here`` (the component is not in the receiving manager).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from prometheus_client import Counter
+
+from odenos.cluster import ClusterView
+from odenos.components.base import Component
+from odenos.errors import CoordinationError, NodeMissing
+from odenos.model.event import Event
+from odenos.subscriptions import store_subscription
+from odenos.zk import paths
+from odenos.zk.client import Coordinator
+
+log = logging.getLogger(__name__)
+
+DROPPED = Counter("odenos_events_dropped_total", "Events not delivered", ["reason"])
+DELIVERED = Counter("odenos_events_delivered_total", "Events handed to a subscriber")
+
+BATCH = 100
+EVENTS_PATH = "/_events"
+
+
+class EventStats:
+    def __init__(self) -> None:
+        self.published = 0
+        self.delivered = 0
+        self.handler_errors = 0
+        self.dropped: collections.Counter[str] = collections.Counter()
+
+    def drop(self, reason: str, count: int = 1) -> None:
+        self.dropped[reason] += count
+        DROPPED.labels(reason).inc(count)
+
+    def to_json(self, queued: int) -> dict[str, Any]:
+        return {
+            "published": self.published,
+            "delivered": self.delivered,
+            "handler_errors": self.handler_errors,
+            "dropped": dict(self.dropped),
+            "queued": queued,
+        }
+
+
+Sender = Callable[[list[dict[str, Any]]], Awaitable[None]]
+
+
+class Outbox:
+    """The events bound for one manager, sent in order by one task."""
+
+    def __init__(
+        self, destination: str, send: Sender, stats: EventStats, limit: int, give_up_after: float
+    ) -> None:
+        self.destination = destination
+        self._send = send
+        self._stats = stats
+        self._limit = limit
+        self._give_up_after = give_up_after
+        self._items: collections.deque[dict[str, Any]] = collections.deque()
+        self._ready = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: dict[str, Any]) -> None:
+        if len(self._items) >= self._limit:
+            self._items.popleft()
+            self._stats.drop("overflow")
+        self._items.append(item)
+        self._ready.set()
+
+    def close(self) -> None:
+        self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            await self._ready.wait()
+            if not self._items:
+                self._ready.clear()
+                continue
+            # Out of the queue before sending: the overflow only ever drops what waits.
+            batch = [self._items.popleft() for _ in range(min(BATCH, len(self._items)))]
+            if await self._send_with_retries(batch):
+                self._stats.delivered += sum(len(i["subscribers"]) for i in batch)
+            else:
+                self._stats.drop("unreachable", len(batch))
+
+    async def _send_with_retries(self, batch: list[dict[str, Any]]) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._give_up_after
+        delay = 0.1
+        while True:
+            try:
+                await self._send(batch)
+                return True
+            except Exception as exc:
+                if loop.time() + delay > deadline:
+                    log.warning(
+                        "events for %s: giving up on %d after %g s: %r",
+                        self.destination,
+                        len(batch),
+                        self._give_up_after,
+                        exc,
+                    )
+                    return False
+                log.debug("events for %s: %r; retrying in %.1f s", self.destination, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+
+class EventBus:
+    """One per component manager; the :class:`~odenos.components.base.EventPort` of
+    its components.  Used on the manager's loop."""
+
+    def __init__(
+        self,
+        cm_id: str,
+        zk: Coordinator,
+        view: ClusterView,
+        instances: dict[str, Component],
+        *,
+        limit: int = 10000,
+        give_up_after: float = 30.0,
+    ) -> None:
+        self._cm_id = cm_id
+        self._zk = zk
+        self._view = view
+        self._instances = instances
+        self._limit = limit
+        self._give_up_after = give_up_after
+        self._outboxes: dict[str, Outbox] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self.stats = EventStats()
+
+    async def close(self) -> None:
+        for outbox in self._outboxes.values():
+            outbox.close()
+        if self._session is not None:
+            await self._session.close()
+
+    def to_json(self) -> dict[str, Any]:
+        return self.stats.to_json(sum(len(o) for o in self._outboxes.values()))
+
+    # --- EventPort ---------------------------------------------------------------------------
+
+    def publish(self, event: Event) -> None:
+        self.stats.published += 1
+        by_manager: dict[str, list[str]] = {}
+        for sid in self._view.subscribers(event.publisher_id, event.event_type):
+            record = self._view.desired_component(sid)
+            if record is None:
+                self.stats.drop("unknown_subscriber")
+                continue
+            by_manager.setdefault(str(record.get("cm_id")), []).append(sid)
+        for cm_id, subscribers in by_manager.items():
+            self._outbox(cm_id).put({"subscribers": subscribers, "event": event.to_json()})
+
+    async def set_filters(self, subscriber_id: str, filters: dict[str, list[str]]) -> None:
+        await store_subscription(self._zk, self._view, subscriber_id, filters)
+
+    async def forget(self, subscriber_id: str) -> None:
+        """A component that is deleted subscribes to nothing any more."""
+        try:
+            await self._zk.delete(paths.subscription(subscriber_id))
+        except NodeMissing:
+            pass
+        except CoordinationError as err:
+            log.warning("subscriptions of %s not removed: %s", subscriber_id, err.message)
+
+    # --- receiving ---------------------------------------------------------------------------
+
+    async def deliver(self, items: list[dict[str, Any]]) -> None:
+        """Hand each event to its subscribers here, in order, one at a time."""
+        for item in items:
+            event = Event.from_json(item.get("event"))
+            for sid in item.get("subscribers", []):
+                component = self._instances.get(sid)
+                if component is None:
+                    self.stats.drop("not_here")
+                    continue
+                try:
+                    await component.on_event(event)
+                    DELIVERED.inc()
+                except Exception:
+                    self.stats.handler_errors += 1
+                    log.exception(
+                        "%s failed on %s from %s", sid, event.event_type, event.publisher_id
+                    )
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def _outbox(self, cm_id: str) -> Outbox:
+        outbox = self._outboxes.get(cm_id)
+        if outbox is None:
+            send: Sender = self.deliver if cm_id == self._cm_id else self._sender(cm_id)
+            outbox = Outbox(cm_id, send, self.stats, self._limit, self._give_up_after)
+            self._outboxes[cm_id] = outbox
+        return outbox
+
+    def _sender(self, cm_id: str) -> Sender:
+        async def send(items: list[dict[str, Any]]) -> None:
+            manager = self._view.manager(cm_id)
+            if manager is None or manager.get("state") != "running":
+                raise ConnectionError(f"component manager {cm_id} is not running")
+            if self._session is None:
+                self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+            async with self._session.post(
+                str(manager["address"]) + EVENTS_PATH, json={"events": items}
+            ) as resp:
+                if resp.status != 200:
+                    raise ConnectionError(f"{cm_id} answered {resp.status}")
+
+        return send

@@ -1,0 +1,113 @@
+"""The event manager (``/eventmanager/...``): the subscriptions, over REST.
+
+It lives in the core process beside the system manager.  Its
+``settings/event_subscriptions`` are the records every publisher reads
+(``/odenos/subscriptions/<subscriber_id>``), so a subscription made here is one
+a component could have made itself, and the other way round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from odenos.cluster import EVENT_MANAGER_ID, ClusterView
+from odenos.errors import BadRequest, NotFound
+from odenos.http.errors import json_response, read_json_object
+from odenos.model.event import check_filters
+from odenos.model.property import ObjectProperty, ObjectState
+from odenos.subscriptions import store_subscription
+from odenos.zk.client import Coordinator
+from systemmanager.registry import check_id
+
+__all__ = ["EVENT_MANAGER_ID", "EventManager", "build_app"]
+
+
+@dataclass
+class EventManager:
+    zk: Coordinator
+    view: ClusterView
+    property: ObjectProperty
+
+    @classmethod
+    def create(cls, zk: Coordinator, view: ClusterView) -> EventManager:
+        return cls(zk, view, new_property())
+
+
+def new_property() -> ObjectProperty:
+    return ObjectProperty(
+        id=EVENT_MANAGER_ID,
+        type="EventManager",
+        super_type="EventManager",
+        state=ObjectState.RUNNING,
+        description="ODENOS event manager: event subscriptions",
+    )
+
+
+EVENT_MANAGER = web.AppKey("event_manager", EventManager)
+routes = web.RouteTableDef()
+
+
+def _em(request: web.Request) -> EventManager:
+    return request.app[EVENT_MANAGER]
+
+
+@routes.get("/property")
+async def get_property(request: web.Request) -> web.Response:
+    return json_response(_em(request).property.to_json())
+
+
+@routes.get("/settings")
+async def get_settings(request: web.Request) -> web.Response:
+    return json_response({"event_subscriptions": _subscriptions(_em(request))})
+
+
+@routes.get("/settings/event_subscriptions")
+async def list_subscriptions(request: web.Request) -> web.Response:
+    return json_response(_subscriptions(_em(request)))
+
+
+@routes.get("/settings/event_subscriptions/{subscriber_id}")
+async def get_subscription(request: web.Request) -> web.Response:
+    sid = request.match_info["subscriber_id"]
+    record = _em(request).view.subscription(sid)
+    if record is None:
+        raise NotFound(f"{sid!r} subscribes to nothing", subscriber_id=sid)
+    return json_response(record)
+
+
+@routes.put("/settings/event_subscriptions/{subscriber_id}")
+async def put_subscription(request: web.Request) -> web.Response:
+    """``{"subscriber_id", "event_filters": {publisher_id: [event_type, ...]}}``: replaces
+    what the subscriber had; empty filters unsubscribe it from everything."""
+    em = _em(request)
+    sid = check_id(request.match_info["subscriber_id"], "subscriber id")
+    body = await read_json_object(request)
+    if body.get("subscriber_id", sid) != sid:
+        raise BadRequest(f"body subscriber_id {body.get('subscriber_id')!r} differs from {sid!r}")
+    filters = check_filters(body.get("event_filters", {}))
+    await store_subscription(em.zk, em.view, sid, filters)
+    return json_response({"subscriber_id": sid, "event_filters": filters})
+
+
+@routes.delete("/settings/event_subscriptions/{subscriber_id}")
+async def delete_subscription(request: web.Request) -> web.Response:
+    em = _em(request)
+    sid = request.match_info["subscriber_id"]
+    if em.view.subscription(sid) is None:
+        raise NotFound(f"{sid!r} subscribes to nothing", subscriber_id=sid)
+    await store_subscription(em.zk, em.view, sid, {})
+    return json_response(None, 200)
+
+
+def _subscriptions(em: EventManager) -> dict[str, object]:
+    return {sid: em.view.subscription(sid) for sid in em.view.subscription_ids()}
+
+
+def build_app(event_manager: EventManager) -> web.Application:
+    """Mount with ``parent.add_subapp("/eventmanager", app)``."""
+    app = web.Application()
+    app[EVENT_MANAGER] = event_manager
+    app.add_routes(routes)
+    return app

@@ -1,0 +1,122 @@
+"""Events between components: a Network's changes reach subscribers in other processes,
+in order, with the reference's change-event body; losses are counted, never silent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support import Cluster, http, wait_until
+
+WATCHER_PLUGIN = """
+from odenos.components.base import Component, Request, Response, route
+
+
+class Watcher(Component):
+    TYPE = "Watcher"
+    DESCRIPTION = "records the events it receives"
+
+    def __init__(self, object_id, cm_id):
+        super().__init__(object_id, cm_id)
+        self.seen = []
+
+    async def on_event(self, event):
+        self.seen.append(event.to_json())
+
+    @route("PUT", "watch/<publisher>")
+    async def watch(self, request: Request, publisher: str) -> Response:
+        await self.subscribe(publisher, request.body)
+        return Response(200, self.event_filters)
+
+    @route("GET", "seen")
+    async def get_seen(self, request: Request) -> Response:
+        return Response(200, self.seen)
+"""
+
+
+def node(node_id: str, **attributes: Any) -> dict[str, Any]:
+    return {"type": "Node", "node_id": node_id, "ports": {}, "attributes": attributes}
+
+
+def seen(cluster: Cluster, watcher: str) -> list[dict[str, Any]]:
+    reply = cluster.get(f"{watcher}/seen")
+    return reply.body if reply.status == 200 else []
+
+
+def setup(cluster: Cluster) -> None:
+    (cluster.tmp_path / "components" / "watcher.py").write_text(WATCHER_PLUGIN)
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.start_cm("romgr2")
+    cluster.create_network("network0", "romgr1")
+    for watcher, cm in (("far", "romgr2"), ("near", "romgr1")):
+        body = {"type": "Watcher", "cm_id": cm}
+        assert cluster.put(f"systemmanager/components/{watcher}", body).status == 201
+
+
+def test_changes_reach_subscribers_in_order_across_processes(cluster: Cluster) -> None:
+    setup(cluster)
+    # "far" (another process) subscribes itself; "near" is subscribed through the event manager.
+    assert cluster.put("far/watch/network0", ["NodeChanged", "PortChanged"]).status == 200
+    subscription = {"subscriber_id": "near", "event_filters": {"network0": ["NodeChanged"]}}
+    reply = cluster.put("eventmanager/settings/event_subscriptions/near", subscription)
+    assert reply.status == 200
+    subs = cluster.get("eventmanager/settings/event_subscriptions").body
+    assert subs["far"]["event_filters"] == {"network0": ["NodeChanged", "PortChanged"]}
+
+    assert cluster.put("network0/topology/nodes/n1", node("n1")).status == 201
+    assert cluster.put("network0/topology/nodes/n1", node("n1", vendor="x")).status == 200
+    port = {"type": "Port", "node_id": "n1", "port_id": "p1", "attributes": {}}
+    assert cluster.put("network0/topology/nodes/n1/ports/p1", port).status == 201
+    for i in range(30):
+        assert cluster.put(f"network0/topology/nodes/m{i}", node(f"m{i}")).status == 201
+    assert cluster.delete("network0/topology/nodes/m0").status == 200
+
+    wait_until(lambda: len(seen(cluster, "far")) == 34, 10, "34 events at far")
+    far = seen(cluster, "far")
+    assert all(e["publisher_id"] == "network0" for e in far)
+    add, update, port_add = far[0]["body"], far[1]["body"], far[2]
+    assert far[0]["event_type"] == "NodeChanged" and add["action"] == "add"
+    assert "prev" not in add and add["curr"]["node_id"] == "n1" and add["id"] == "n1"
+    assert update["action"] == "update" and update["prev"]["attributes"].get("vendor") is None
+    assert update["curr"]["attributes"]["vendor"] == "x" and update["version"] == "2"
+    assert port_add["event_type"] == "PortChanged" and port_add["body"]["id"] == "p1"
+    # In the order they were made.
+    assert [e["body"]["id"] for e in far[3:33]] == [f"m{i}" for i in range(30)]
+    assert far[33]["body"]["action"] == "delete" and "curr" not in far[33]["body"]
+
+    # The same-process subscriber gets only NodeChanged, in the same order.
+    wait_until(lambda: len(seen(cluster, "near")) == 33, 10, "33 events at near")
+    assert [e["event_type"] for e in seen(cluster, "near")] == ["NodeChanged"] * 33
+
+
+def test_events_wait_for_a_subscriber_whose_manager_restarts(cluster: Cluster) -> None:
+    setup(cluster)
+    assert cluster.put("far/watch/network0", ["NodeChanged"]).status == 200
+    assert cluster.stop("romgr2") == 0
+    for i in range(5):
+        assert cluster.put(f"network0/topology/nodes/n{i}", node(f"n{i}")).status == 201
+    # Queued at the publisher's manager while the subscriber is away...
+    assert cluster.get("romgr1/property").body["events"]["queued"] >= 1
+    cluster.start_cm("romgr2")
+    # ...and delivered, in order, to the component re-created by its manager.
+    wait_until(lambda: len(seen(cluster, "far")) == 5, 20, "the 5 events after the restart")
+    assert [e["body"]["id"] for e in seen(cluster, "far")] == [f"n{i}" for i in range(5)]
+    assert cluster.get("romgr1/property").body["events"]["dropped"] == {}
+
+
+def test_undeliverable_events_are_counted(cluster: Cluster) -> None:
+    setup(cluster)
+    subscription = {"subscriber_id": "ghost", "event_filters": {"network0": ["NodeChanged"]}}
+    path = "eventmanager/settings/event_subscriptions/ghost"
+    assert cluster.put(path, subscription).status == 200
+    assert cluster.put("network0/topology/nodes/n1", node("n1")).status == 201
+    stats = wait_until(
+        lambda: cluster.get("romgr1/property").body["events"]["dropped"], 5, "the drop counted"
+    )
+    assert stats == {"unknown_subscriber": 1}
+    # Bad subscriptions are refused clearly.
+    url = f"{cluster.rest}/eventmanager/settings/event_subscriptions/x"
+    assert http("PUT", url, {"event_filters": {"network0": "NodeChanged"}}).status == 400
+    assert http("PUT", url, {"subscriber_id": "y", "event_filters": {}}).status == 400
+    assert cluster.delete(path).status == 200
+    assert cluster.get(path).status == 404
