@@ -20,6 +20,7 @@ import enum
 import logging
 from typing import Any
 
+from componentmanager.calls import ObjectClient
 from componentmanager.connections import ConnectionKeeper
 from componentmanager.events import EventBus
 from odenos.cluster import ClusterView
@@ -99,6 +100,7 @@ class ComponentManager:
         self.events = EventBus(
             cm_id, zk, view, self.instances, give_up_after=zk.session_timeout + 10.0
         )
+        self.calls = ObjectClient(view, self.instances, timeout=10.0)
         self._keeper = RegistrationKeeper(
             zk,
             f"component manager {cm_id}",
@@ -223,6 +225,7 @@ class ComponentManager:
         for comp_id in list(self.instances):
             await self._drop(comp_id, delete_node=False)
         await self.events.close()
+        await self.calls.close()
 
     def _session_lost(self) -> bool:
         if self.state != ManagerState.RUNNING:
@@ -298,6 +301,7 @@ class ComponentManager:
             return None
         component = cls(comp_id, self.cm_id)
         component.events = self.events  # before initialize: it may subscribe there
+        component.calls = self.calls
         try:
             await component.initialize()
         except Exception as exc:

@@ -1,6 +1,6 @@
 """Finding the component types a component manager can create.
 
-The built-in types (``Network``) always; then every ``*.py`` module and every
+The built-in types (``Network``, ``DummyDriver``) always; then every ``*.py`` module and every
 package in the directories of the ``PROCESS`` line, and the
 ``odenos.components`` entry-point group.  A module that fails to import is
 reported with its file and error and skipped: one broken plugin does not take
@@ -20,11 +20,12 @@ from pathlib import Path
 from types import ModuleType
 
 from odenos.components.base import Component
+from odenos.components.dummy_driver import DummyDriver
 from odenos.components.network import Network
 
 log = logging.getLogger(__name__)
 
-BUILTIN_TYPES: tuple[type[Component], ...] = (Network,)
+BUILTIN_TYPES: tuple[type[Component], ...] = (Network, DummyDriver)
 ENTRY_POINT_GROUP = "odenos.components"
 
 

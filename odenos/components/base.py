@@ -72,6 +72,22 @@ class EventPort(Protocol):
         """Store ``subscriber_id``'s subscriptions (all of them, replacing the old ones)."""
 
 
+class CallPort(Protocol):
+    """What a component's manager gives it to call other objects (see
+    :mod:`componentmanager.calls`)."""
+
+    async def request(
+        self,
+        object_id: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: Mapping[str, str] | None = None,
+    ) -> Response:
+        """Call ``/<object_id>/<path>``; errors come back as a Response, never raised."""
+        ...
+
+
 C = TypeVar("C", bound="Component")
 Handler = Callable[..., Awaitable[Response]]
 
@@ -161,6 +177,7 @@ class Component:
         self.state_listener: Callable[[ObjectState], None] | None = None
         #: Set by the component manager; None while the component is not hosted.
         self.events: EventPort | None = None
+        self.calls: CallPort | None = None
         #: What this component subscribes to: ``{publisher_id: [event_type, ...]}``.
         self.event_filters: dict[str, list[str]] = {}
 
@@ -228,6 +245,20 @@ class Component:
         """Receive nothing more from ``publisher_id``."""
         if self.event_filters.pop(publisher_id, None) is not None:
             await self._store_filters()
+
+    async def request(
+        self,
+        object_id: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: Mapping[str, str] | None = None,
+    ) -> Response:
+        """Call another object (``/<object_id>/<path>``), wherever it runs.  An error (the
+        object unknown, not alive, or refusing) comes back as a Response with its status."""
+        if self.calls is None:
+            return Response(503, {"error": "Unavailable", "message": f"{self.id} is not hosted"})
+        return await self.calls.request(object_id, method, path, body, query)
 
     async def _store_filters(self) -> None:
         if self.events is not None:
