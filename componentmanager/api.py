@@ -10,12 +10,12 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from componentmanager.events import EVENTS_PATH
 from componentmanager.manager import ComponentManager, ManagerState
 from odenos.cluster import type_entry
 from odenos.components.base import Request
 from odenos.errors import BadRequest, ComponentNotFound, MethodNotAllowed, ObjectUnavailable
 from odenos.http.errors import error_middleware, json_response, parse_json, read_json_object
+from odenos.model.event import EVENTS_PATH
 
 MANAGER = web.AppKey("manager", ComponentManager)
 

@@ -33,7 +33,7 @@ from prometheus_client import Counter
 from odenos.cluster import ClusterView
 from odenos.components.base import Component
 from odenos.errors import CoordinationError, NodeMissing
-from odenos.model.event import Event
+from odenos.model.event import EVENTS_PATH, Event
 from odenos.subscriptions import store_subscription
 from odenos.zk import paths
 from odenos.zk.client import Coordinator
@@ -44,7 +44,6 @@ DROPPED = Counter("odenos_events_dropped_total", "Events not delivered", ["reaso
 DELIVERED = Counter("odenos_events_delivered_total", "Events handed to a subscriber")
 
 BATCH = 100
-EVENTS_PATH = "/_events"
 
 
 class EventStats:
@@ -172,15 +171,24 @@ class EventBus:
 
     def publish(self, event: Event) -> None:
         self.stats.published += 1
-        by_manager: dict[str, list[str]] = {}
+        by_destination: dict[str, list[str]] = {}
         for sid in self._view.subscribers(event.publisher_id, event.event_type):
-            record = self._view.desired_component(sid)
-            if record is None:
+            destination = self._destination(sid)
+            if destination is None:
                 self.stats.drop("unknown_subscriber")
                 continue
-            by_manager.setdefault(str(record.get("cm_id")), []).append(sid)
-        for cm_id, subscribers in by_manager.items():
-            self._outbox(cm_id).put({"subscribers": subscribers, "event": event.to_json()})
+            by_destination.setdefault(destination, []).append(sid)
+        for destination, subscribers in by_destination.items():
+            self._outbox(destination).put({"subscribers": subscribers, "event": event.to_json()})
+
+    def _destination(self, subscriber_id: str) -> str | None:
+        """A component's manager id, or the URL a REST translator takes its clients'
+        events at; None for a subscriber nobody can receive for."""
+        deliver_to = (self._view.subscription(subscriber_id) or {}).get("deliver_to")
+        if isinstance(deliver_to, str) and deliver_to.startswith("http"):
+            return deliver_to
+        record = self._view.desired_component(subscriber_id)
+        return None if record is None else str(record.get("cm_id"))
 
     async def set_filters(self, subscriber_id: str, filters: dict[str, list[str]]) -> None:
         await store_subscription(self._zk, self._view, subscriber_id, filters)
@@ -224,17 +232,19 @@ class EventBus:
             self._outboxes[cm_id] = outbox
         return outbox
 
-    def _sender(self, cm_id: str) -> Sender:
+    def _sender(self, destination: str) -> Sender:
         async def send(items: list[dict[str, Any]]) -> None:
-            manager = self._view.manager(cm_id)
-            if manager is None or manager.get("state") != "running":
-                raise ConnectionError(f"component manager {cm_id} is not running")
+            if destination.startswith("http"):
+                address = destination
+            else:
+                manager = self._view.manager(destination)
+                if manager is None or manager.get("state") != "running":
+                    raise ConnectionError(f"component manager {destination} is not running")
+                address = str(manager["address"])
             if self._session is None:
                 self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-            async with self._session.post(
-                str(manager["address"]) + EVENTS_PATH, json={"events": items}
-            ) as resp:
+            async with self._session.post(address + EVENTS_PATH, json={"events": items}) as resp:
                 if resp.status != 200:
-                    raise ConnectionError(f"{cm_id} answered {resp.status}")
+                    raise ConnectionError(f"{destination} answered {resp.status}")
 
         return send

@@ -28,6 +28,7 @@ from odenos.errors import ObjectNotFound, OdenosError
 from odenos.http.errors import Handler, error_middleware
 from odenos.http.forward import Forwarder, component_subpath, route_request
 from odenos.http.openapi import serve_openapi, serve_openapi_yaml
+from resttranslator.events import RestSubscriptions
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,11 @@ class RestTranslator:
         local_apps: Mapping[str, web.Application] | None = None,
         static_root: Path | None = None,
         monitored: frozenset[str] = frozenset(),
+        events: RestSubscriptions | None = None,
     ) -> None:
         self._view = view
         self._monitored = monitored
+        self._events = events
         self._forwarder = forwarder
         self._local_apps = dict(local_apps or {})
         self._static_root = static_root.resolve() if static_root else None
@@ -65,6 +68,8 @@ class RestTranslator:
         app.router.add_get("/metrics", metrics)
         app.router.add_get("/openapi.json", serve_openapi)
         app.router.add_get("/openapi.yaml", serve_openapi_yaml)
+        if self._events is not None:
+            self._events.add_routes(app)
         for object_id, local in self._local_apps.items():
             app.add_subapp(f"/{object_id}", local)
         app.router.add_route("*", "/{object_id}", self.handle)

@@ -6,6 +6,8 @@ request, the system manager's included, over HTTP.
 
 from __future__ import annotations
 
+from aiohttp import web
+
 from odenos.cluster import ClusterView, connect, disconnect
 from odenos.config import Config
 from odenos.http.forward import Forwarder
@@ -13,6 +15,7 @@ from odenos.http.server import HttpServer
 from odenos.metrics import register_cluster_metrics
 from odenos.zk.client import Coordinator
 from resttranslator.app import RestTranslator
+from resttranslator.events import RestSubscriptions
 
 
 class RestTranslatorDaemon:
@@ -23,6 +26,8 @@ class RestTranslatorDaemon:
         self.view: ClusterView | None = None
         self._forwarder: Forwarder | None = None
         self._server: HttpServer | None = None
+        self._intake: HttpServer | None = None
+        self._events: RestSubscriptions | None = None
 
     async def start(self) -> None:
         config = self.config
@@ -30,19 +35,29 @@ class RestTranslatorDaemon:
         self._forwarder = Forwarder(self.view, config.forward_timeout)
         await self._forwarder.start()
         register_cluster_metrics(self.view)
+        # Where publishers' managers deliver the events of this translator's REST clients.
+        intake = HttpServer(web.Application(), config.process_host, 0, "REST event intake")
+        self._intake = intake
+        self._events = RestSubscriptions(self.zk, self.view, lambda: intake.address)
+        self._events.add_intake(intake.app)
+        await intake.start()
         app = RestTranslator(
             self.view,
             self._forwarder,
             None,
             config.rest_root,
             frozenset(config.monitor) | frozenset(config.monitor_logging),
+            self._events,
         ).build_app()
         self._server = HttpServer(app, config.rest_host, self.port, "REST translator")
         await self._server.start()
 
     async def stop(self) -> None:
-        if self._server is not None:
-            await self._server.stop()
+        for server in (self._server, self._intake):
+            if server is not None:
+                await server.stop()
+        if self._events is not None:
+            self._events.close()
         if self._forwarder is not None:
             await self._forwarder.close()
         await disconnect(self.zk, self.view)

@@ -23,6 +23,7 @@ from odenos.runtime import log_dir
 from odenos.zk.client import Coordinator
 from odenos.zk.embedded import EmbeddedZooKeeper
 from resttranslator.app import RestTranslator
+from resttranslator.events import RestSubscriptions
 from systemmanager.api import SystemManagerService, build_app
 from systemmanager.connections import ConnectionRegistry
 from systemmanager.eventmanager import EVENT_MANAGER_ID, EventManager
@@ -49,6 +50,7 @@ class SystemManagerDaemon:
         self._forwarder: Forwarder | None = None
         self._internal: HttpServer | None = None
         self._rest: HttpServer | None = None
+        self._rest_events: RestSubscriptions | None = None
 
     async def start(self) -> None:
         config = self.config
@@ -87,6 +89,8 @@ class SystemManagerDaemon:
             forwarder=self._forwarder,
         )
         events = EventManager.create(self.zk, self.view)
+        self._rest_events = RestSubscriptions(self.zk, self.view, lambda: internal.address)
+        self._rest_events.add_intake(internal.app)
         internal.app.add_subapp(f"/{self.manager_id}", build_app(service))
         internal.app.add_subapp(f"/{EVENT_MANAGER_ID}", build_event_manager_app(events))
         await internal.start()
@@ -102,6 +106,7 @@ class SystemManagerDaemon:
                 },
                 config.rest_root,
                 frozenset(config.monitor) | frozenset(config.monitor_logging),
+                self._rest_events,
             )
             self._rest = HttpServer(
                 translator.build_app(), config.rest_host, config.rest_port, "REST translator"
@@ -116,6 +121,8 @@ class SystemManagerDaemon:
                 await server.stop()
         if self._forwarder is not None:
             await self._forwarder.close()
+        if self._rest_events is not None:
+            self._rest_events.close()
         await disconnect(self.zk, self.view)
         if self.embedded is not None:
             await self.embedded.stop()

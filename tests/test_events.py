@@ -3,6 +3,9 @@ in order, with the reference's change-event body; losses are counted, never sile
 
 from __future__ import annotations
 
+import http.client as http_client
+import json
+import threading
 from typing import Any
 
 from tests.support import Cluster, http, wait_until
@@ -120,3 +123,56 @@ def test_undeliverable_events_are_counted(cluster: Cluster) -> None:
     assert http("PUT", url, {"subscriber_id": "y", "event_filters": {}}).status == 400
     assert cluster.delete(path).status == 200
     assert cluster.get(path).status == 404
+
+
+def _poll(cluster: Cluster, sid: str, out: list[Any]) -> None:
+    reply = http("GET", f"{cluster.rest}/event/stream?subscription_id={sid}&timeout=10")
+    out.append(reply)
+
+
+def test_rest_clients_long_poll_and_stream(cluster: Cluster) -> None:
+    setup(cluster)
+    opened = cluster.get("event/stream")
+    assert opened.status == 200
+    sid = opened.body["subscription_id"]
+    filters = {"network0": ["NodeChanged"]}
+    assert cluster.put(f"event/subscriptions/{sid}", filters).status == 200
+    assert cluster.ls("/odenos/subscriptions") == [f"rest-{sid}"]
+
+    # ODENOS's long-poll: the GET waits until an event arrives.
+    answers: list[Any] = []
+    poller = threading.Thread(target=_poll, args=(cluster, sid, answers))
+    poller.start()
+    assert cluster.put("network0/topology/nodes/n1", node("n1")).status == 201
+    poller.join(15)
+    assert answers and answers[0].status == 200
+    events = answers[0].body
+    assert events, "the long-poll ran out of time without the event"
+    assert events[0]["event_type"] == "NodeChanged" and events[0]["body"]["id"] == "n1"
+
+    # Server-Sent Events: one line pair per event, as curl -N shows them.
+    conn = http_client.HTTPConnection("127.0.0.1", cluster.rest_port, timeout=15)
+    conn.request(
+        "GET", f"/event/stream?subscription_id={sid}", headers={"Accept": "text/event-stream"}
+    )
+    response = conn.getresponse()
+    assert response.status == 200
+    assert response.getheader("Content-Type", "").startswith("text/event-stream")
+    assert cluster.put("network0/topology/nodes/n2", node("n2")).status == 201
+    lines = []
+    while not any(line.startswith(b"data:") for line in lines):
+        line = response.fp.readline()
+        assert line, "the stream ended"
+        lines.append(line)
+    conn.close()
+    assert lines[-2] == b"event: NodeChanged\n"
+    assert json.loads(lines[-1][len(b"data:") :])["body"]["id"] == "n2"
+
+    status = cluster.get(f"event/subscriptions/{sid}").body
+    assert status["event_filters"] == filters and status["dropped"] == 0
+    assert cluster.delete(f"event/subscriptions/{sid}").status == 200
+    assert cluster.ls("/odenos/subscriptions") == []
+    assert cluster.get(f"event/stream?subscription_id={sid}").status == 404
+    assert cluster.put("event/subscriptions/nope", filters).status == 404
+    reopened = cluster.get("event/stream").body["subscription_id"]
+    assert cluster.put(f"event/subscriptions/{reopened}", {"network0": "x"}).status == 400

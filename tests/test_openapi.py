@@ -37,6 +37,7 @@ from odenos.http.forward import Forwarder
 from odenos.http.openapi import load_spec
 from odenos.zk.client import Coordinator
 from resttranslator.app import RestTranslator
+from resttranslator.events import RestSubscriptions
 
 Client = TestClient[web.Request, web.Application]
 
@@ -81,7 +82,8 @@ Route = tuple[str, str]  # (method, path as the code writes it)
 
 def translator_routes() -> tuple[list[Route], list[Route]]:
     """(the translator's own routes, its catch-alls), GET standing for HEAD too."""
-    translator = RestTranslator(cast(ClusterView, None), cast(Forwarder, None))
+    events = RestSubscriptions(cast(Coordinator, None), cast(ClusterView, None), lambda: "")
+    translator = RestTranslator(cast(ClusterView, None), cast(Forwarder, None), events=events)
     own: list[Route] = []
     catch_all: list[Route] = []
     for route in translator.build_app().router.routes():

@@ -1,0 +1,222 @@
+"""Events for REST clients: ODENOS's long-poll, and a Server-Sent Events stream.
+
+ODENOS's way::
+
+    GET /event/stream                         -> {"subscription_id": "<sid>"}
+    PUT /event/subscriptions/<sid>            {"network0": ["NodeChanged", ...]}
+    GET /event/stream?subscription_id=<sid>   long-polls until events arrive: [event, ...]
+
+and for browsers and ``curl -N``: the same ``GET`` with ``Accept: text/event-stream``
+streams each event as ``event: <type>`` / ``data: <json>``.
+
+A client's subscription is an ephemeral record of this translator's session
+(``/odenos/subscriptions/rest-<sid>``, with ``deliver_to`` this translator's
+internal address): publishers' managers send the events here (``POST
+/_events``), and the record goes with the translator.  Each client has a queue
+of at most ``limit`` events; past that the oldest are dropped and counted
+(``GET /event/subscriptions/<sid>`` shows ``queued`` and ``dropped``).  A client
+that has not asked for ``idle_timeout`` seconds is forgotten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from odenos.cluster import ClusterView
+from odenos.errors import BadRequest, NotFound
+from odenos.http.errors import json_response, read_json_object
+from odenos.model.event import EVENTS_PATH, check_filters
+from odenos.subscriptions import store_subscription
+from odenos.zk.client import Coordinator
+
+log = logging.getLogger(__name__)
+
+PREFIX = "rest-"
+MAX_POLL = 60.0
+
+
+class SubscriptionNotFound(NotFound):
+    code = "SubscriptionNotFound"
+
+    def __init__(self, sid: str) -> None:
+        super().__init__(
+            f"no event subscription {sid!r} (ask GET /event/stream for one)", subscription_id=sid
+        )
+
+
+@dataclass
+class RestSubscriber:
+    sid: str
+    limit: int
+    queue: collections.deque[dict[str, Any]] = field(default_factory=collections.deque)
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    dropped: int = 0
+    last_seen: float = field(default_factory=time.monotonic)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def put(self, event: dict[str, Any]) -> None:
+        if len(self.queue) >= self.limit:
+            self.queue.popleft()
+            self.dropped += 1
+        self.queue.append(event)
+        self.arrived.set()
+
+    def take_all(self) -> list[dict[str, Any]]:
+        events = list(self.queue)
+        self.queue.clear()
+        self.arrived.clear()
+        return events
+
+
+class RestSubscriptions:
+    """The REST clients' subscriptions of one translator.  Used on its loop."""
+
+    def __init__(
+        self,
+        zk: Coordinator,
+        view: ClusterView,
+        address: Callable[[], str],
+        *,
+        limit: int = 10000,
+        idle_timeout: float = 600.0,
+    ) -> None:
+        self._zk = zk
+        self._view = view
+        self._address = address
+        self._limit = limit
+        self._idle_timeout = idle_timeout
+        self._subscribers: dict[str, RestSubscriber] = {}
+        self._reaper: asyncio.Task[None] | None = None  # started with the first client
+
+    def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+
+    def _get(self, sid: str) -> RestSubscriber:
+        subscriber = self._subscribers.get(sid)
+        if subscriber is None:
+            raise SubscriptionNotFound(sid)
+        subscriber.last_seen = time.monotonic()
+        return subscriber
+
+    # --- receiving from publishers -----------------------------------------------------------
+
+    def deliver(self, items: list[dict[str, Any]]) -> None:
+        for item in items:
+            for subscriber_id in item.get("subscribers", []):
+                subscriber = self._subscribers.get(str(subscriber_id).removeprefix(PREFIX))
+                if subscriber is not None:
+                    subscriber.put(item.get("event", {}))
+
+    # --- HTTP ----------------------------------------------------------------------------------
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        sid = request.query.get("subscription_id")
+        if sid is None:
+            sid = uuid.uuid4().hex
+            self._subscribers[sid] = RestSubscriber(sid, self._limit)
+            if self._reaper is None:
+                self._reaper = asyncio.get_running_loop().create_task(self._reap())
+            log.info("REST event subscription %s opened", sid)
+            return json_response({"subscription_id": sid})
+        subscriber = self._get(sid)
+        if "text/event-stream" in request.headers.get("Accept", ""):
+            return await self._sse(request, subscriber)
+        try:
+            timeout = min(float(request.query.get("timeout", "30")), MAX_POLL)
+        except ValueError:
+            raise BadRequest("timeout must be a number of seconds") from None
+        if not subscriber.queue:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(subscriber.arrived.wait(), timeout)
+        subscriber.last_seen = time.monotonic()
+        return json_response(subscriber.take_all())
+
+    async def _sse(self, request: web.Request, subscriber: RestSubscriber) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        while True:
+            try:
+                await asyncio.wait_for(subscriber.arrived.wait(), 15.0)
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            finally:
+                subscriber.last_seen = time.monotonic()
+            for event in subscriber.take_all():
+                data = json.dumps(event)
+                await response.write(f"event: {event.get('event_type')}\ndata: {data}\n\n".encode())
+
+    async def put_subscription(self, request: web.Request) -> web.Response:
+        subscriber = self._get(request.match_info["sid"])
+        filters = check_filters(await read_json_object(request))
+        await store_subscription(
+            self._zk, self._view, PREFIX + subscriber.sid, filters, deliver_to=self._address()
+        )
+        subscriber.filters = filters
+        return json_response(filters)
+
+    async def get_subscription(self, request: web.Request) -> web.Response:
+        subscriber = self._get(request.match_info["sid"])
+        return json_response(
+            {
+                "subscription_id": subscriber.sid,
+                "event_filters": subscriber.filters,
+                "queued": len(subscriber.queue),
+                "dropped": subscriber.dropped,
+            }
+        )
+
+    async def delete_subscription(self, request: web.Request) -> web.Response:
+        subscriber = self._get(request.match_info["sid"])
+        await self._forget(subscriber.sid)
+        return json_response(None, 200)
+
+    async def receive(self, request: web.Request) -> web.Response:
+        body = await read_json_object(request)
+        items = body.get("events")
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise BadRequest('POST /_events needs {"events": [{subscribers, event}, ...]}')
+        self.deliver(items)
+        return json_response(None, 200)
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/event/stream", self.stream)
+        app.router.add_get("/event/subscriptions/{sid}", self.get_subscription)
+        app.router.add_put("/event/subscriptions/{sid}", self.put_subscription)
+        app.router.add_delete("/event/subscriptions/{sid}", self.delete_subscription)
+
+    def add_intake(self, app: web.Application) -> None:
+        """On the internal server: where publishers' managers deliver."""
+        app.router.add_post(EVENTS_PATH, self.receive)
+
+    # --- expiry --------------------------------------------------------------------------------
+
+    async def _forget(self, sid: str) -> None:
+        self._subscribers.pop(sid, None)
+        await store_subscription(self._zk, self._view, PREFIX + sid, {})
+        log.info("REST event subscription %s closed", sid)
+
+    async def _reap(self) -> None:
+        while True:
+            await asyncio.sleep(min(60.0, self._idle_timeout / 2))
+            now = time.monotonic()
+            for sid, subscriber in list(self._subscribers.items()):
+                if now - subscriber.last_seen > self._idle_timeout:
+                    try:
+                        await self._forget(sid)
+                    except Exception:
+                        log.exception("could not close idle subscription %s", sid)
