@@ -7,6 +7,10 @@ describe the manager; ``/<comp_id>/<path>`` is turned into a
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -15,7 +19,7 @@ from odenos.cluster import type_entry
 from odenos.components.base import Request
 from odenos.errors import BadRequest, ComponentNotFound, MethodNotAllowed, ObjectUnavailable
 from odenos.http.errors import error_middleware, json_response, parse_json, read_json_object
-from odenos.model.event import EVENTS_PATH
+from odenos.http.internal import EVENTS_PATH, SHUTDOWN_PATH
 
 MANAGER = web.AppKey("manager", ComponentManager)
 
@@ -80,6 +84,13 @@ async def receive_events(request: web.Request) -> web.Response:
     return json_response(None, 200)
 
 
+async def shutdown(request: web.Request) -> web.Response:
+    """``DELETE /systemmanager/component_managers/<id>`` ends here: stop gracefully, after
+    answering.  Internal (the translator routes no ``/_...`` path)."""
+    asyncio.get_running_loop().call_later(0.05, os.kill, os.getpid(), signal.SIGTERM)
+    return json_response(None, 200)
+
+
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -97,6 +108,7 @@ def build_app(manager: ComponentManager) -> web.Application:
     app.router.add_get("/", root)
     app.router.add_post(EVENTS_PATH, receive_events)
     app.router.add_get("/metrics", metrics)
+    app.router.add_post(SHUTDOWN_PATH, shutdown)
     app.router.add_get(f"{prefix}/property", get_property)
     app.router.add_put(f"{prefix}/property", put_property)
     app.router.add_get(f"{prefix}/component_types", get_component_types)

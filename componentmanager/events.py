@@ -33,7 +33,8 @@ from prometheus_client import Counter
 from odenos.cluster import ClusterView
 from odenos.components.base import Component
 from odenos.errors import CoordinationError, NodeMissing
-from odenos.model.event import EVENTS_PATH, Event
+from odenos.http.internal import EVENTS_PATH
+from odenos.model.event import Event
 from odenos.subscriptions import store_subscription
 from odenos.zk import paths
 from odenos.zk.client import Coordinator

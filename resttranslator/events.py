@@ -36,7 +36,8 @@ from aiohttp import web
 from odenos.cluster import ClusterView
 from odenos.errors import BadRequest, NotFound
 from odenos.http.errors import json_response, read_json_object
-from odenos.model.event import EVENTS_PATH, check_filters
+from odenos.http.internal import EVENTS_PATH
+from odenos.model.event import check_filters
 from odenos.subscriptions import store_subscription
 from odenos.zk.client import Coordinator
 

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from odenos.cluster import ClusterView, type_entry
-from odenos.errors import ComponentManagerNotFound, NotFound, ObjectNotFound
+from odenos.errors import (
+    BadRequest,
+    ComponentManagerNotFound,
+    Conflict,
+    NotFound,
+    ObjectNotFound,
+)
 from odenos.http.errors import Handler, json_response, read_json, read_json_object
 from odenos.http.forward import Forwarder, component_subpath, route_request
 from systemmanager.connections import ConnectionRegistry
@@ -98,6 +104,26 @@ async def get_manager_types(request: web.Request) -> web.Response:
     return json_response(
         {t["type"]: type_entry(t, [cm_id]) for t in data.get("component_types", [])}
     )
+
+
+@routes.put("/component_managers/{cm_id}")
+async def put_manager(request: web.Request) -> web.Response:
+    """ODENOS's registration: here managers register themselves through ZooKeeper."""
+    view = _service(request).view
+    cm_id = request.match_info["cm_id"]
+    if view.manager(cm_id) is not None:
+        raise Conflict(f"component manager {cm_id!r} is already registered", cm_id=cm_id)
+    raise BadRequest(
+        "component managers register themselves through ZooKeeper: start "
+        f"'python -m componentmanager -c <odenos.conf> --id {cm_id}' (or 'odenos start')",
+        cm_id=cm_id,
+    )
+
+
+@routes.delete("/component_managers/{cm_id}")
+async def delete_manager(request: web.Request) -> web.Response:
+    await _service(request).registry.remove_manager(request.match_info["cm_id"])
+    return json_response(None, 200)
 
 
 # --- component types ------------------------------------------------------------------------

@@ -17,10 +17,13 @@ import re
 import uuid
 from typing import Any
 
+import aiohttp
+
 from odenos.cluster import ClusterView
 from odenos.errors import (
     BadRequest,
     ComponentCreateFailed,
+    ComponentManagerNotFound,
     ComponentNotFound,
     ComponentTimeout,
     Conflict,
@@ -29,6 +32,7 @@ from odenos.errors import (
     NodeMissing,
     ObjectUnavailable,
 )
+from odenos.http.internal import SHUTDOWN_PATH
 from odenos.model.property import ObjectState
 from odenos.zk import paths
 from odenos.zk.client import Coordinator
@@ -152,6 +156,45 @@ class ComponentRegistry:
                 self._create_timeout,
             )
         log.info("component %s deleted", comp_id)
+
+    async def remove_manager(self, cm_id: str) -> None:
+        """``DELETE component_managers/<id>``: delete its components (403, nothing done, if
+        one is still connected), then stop the manager gracefully; returns once it is gone
+        from the registry (bounded)."""
+        manager = self._view.manager(cm_id)
+        if manager is None:
+            raise ComponentManagerNotFound(cm_id)
+        owned = [
+            cid
+            for cid in self._view.desired_ids()
+            if (self._view.desired_component(cid) or {}).get("cm_id") == cm_id
+        ]
+        connected = sorted({c for cid in owned for c in self._view.connections_of(cid)})
+        if connected:
+            raise Forbidden(
+                f"components of {cm_id!r} still have connections: delete "
+                f"{', '.join(connected)} first",
+                cm_id=cm_id,
+                connections=connected,
+            )
+        for comp_id in owned:
+            await self.delete(comp_id)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+                session.post(str(manager["address"]) + SHUTDOWN_PATH) as resp,
+            ):
+                if resp.status != 200:
+                    raise ObjectUnavailable(cm_id, f"it refused to stop ({resp.status})")
+        except aiohttp.ClientError as exc:
+            raise ObjectUnavailable(cm_id, f"it could not be asked to stop: {exc!r}") from None
+        if not await self._view.wait_for(
+            lambda: self._view.manager(cm_id) is None, self._create_timeout
+        ):
+            log.warning(
+                "component manager %s did not stop within %g s", cm_id, self._create_timeout
+            )
+        log.info("component manager %s removed with %d component(s)", cm_id, len(owned))
 
     # --- helpers ----------------------------------------------------------------------------
 

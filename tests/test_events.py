@@ -176,3 +176,21 @@ def test_rest_clients_long_poll_and_stream(cluster: Cluster) -> None:
     assert cluster.put("event/subscriptions/nope", filters).status == 404
     reopened = cluster.get("event/stream").body["subscription_id"]
     assert cluster.put(f"event/subscriptions/{reopened}", {"network0": "x"}).status == 400
+
+
+def test_replacing_the_topology_publishes_topology_changed(cluster: Cluster) -> None:
+    setup(cluster)
+    assert cluster.put("far/watch/network0", ["TopologyChanged", "NodeChanged"]).status == 200
+    topology = {"type": "Topology", "nodes": {"a": node("a"), "b": node("b")}, "links": {}}
+    assert cluster.put("network0/topology", topology).status == 200
+    wait_until(
+        lambda: any(e["event_type"] == "TopologyChanged" for e in seen(cluster, "far")),
+        10,
+        "TopologyChanged",
+    )
+    events = seen(cluster, "far")
+    # Each object first, then the whole.
+    assert [e["event_type"] for e in events] == ["NodeChanged", "NodeChanged", "TopologyChanged"]
+    whole = events[-1]["body"]
+    assert whole["action"] == "update" and set(whole["curr"]["nodes"]) == {"a", "b"}
+    assert whole["prev"]["nodes"] == {}

@@ -534,3 +534,23 @@ def test_unregistered_system_manager_answers_503_until_it_registers_again(
         lock.release()
     wait_until(lambda: cluster.get("systemmanager/property").status == 200, 30, "re-registered")
     assert cluster.ls("/system_manager") == ["systemmanager"]
+
+
+def test_delete_component_manager_removes_its_components_and_stops_it(cluster: Cluster) -> None:
+    cluster.start_core()
+    first = cluster.start_cm("romgr1")
+    cluster.start_cm("romgr2")
+    cluster.create_network("network0", "romgr1")
+    cluster.create_network("network1", "romgr1")
+    cluster.create_network("network2", "romgr2")
+    # ODENOS's registration by PUT: managers register through ZooKeeper here.
+    assert cluster.put("systemmanager/component_managers/romgr1", {}).status == 409
+    reply = cluster.put("systemmanager/component_managers/romgr9", {})
+    assert reply.status == 400 and "python -m componentmanager" in reply.body["message"]
+
+    assert cluster.delete("systemmanager/component_managers/romgr1").status == 200
+    assert sorted(cluster.get("systemmanager/components").body) == ["network2"]
+    assert cluster.get("systemmanager/component_managers/romgr1").status == 404
+    assert first.wait(10) == 0  # it stopped gracefully
+    assert cluster.ls("/components") == ["romgr2:network2"]
+    assert cluster.delete("systemmanager/component_managers/romgr1").status == 404

@@ -13,11 +13,6 @@ from typing import Any
 
 from odenos.errors import BadRequest
 
-#: Where a process takes the events other processes deliver to it (internal, not routed
-#: by the REST translator): a component manager for its components, a translator for the
-#: streams of its REST clients.
-EVENTS_PATH = "/_events"
-
 
 @dataclass(frozen=True)
 class Event:

@@ -97,8 +97,15 @@ class Network(Component):
 
     @route("PUT", "topology")
     async def put_topology(self, request: Request) -> Response:
+        prev = self.topology.to_json()
         self.topology.replace(request.body)
-        return Response(200, self.topology.to_json())
+        curr = self.topology.to_json()
+        if curr != prev:
+            # Each changed object was published already; this says the whole was replaced.
+            self.publish_change(
+                "TopologyChanged", "update", prev, curr, version=curr.get("version")
+            )
+        return Response(200, curr)
 
     # --- nodes ---------------------------------------------------------------------------------
 
