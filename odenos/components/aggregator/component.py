@@ -1,0 +1,622 @@
+"""The Aggregator (reference section 7): the whole original network shown as one node.
+
+Connections: ``original`` (the network below) and ``aggregated`` (the network
+it presents above), at most one each.  Once it holds both it keeps:
+
+* **One node** in the aggregated network, with the Aggregator's id, whose
+  ports are the original network's edge ports (neither ``in_link`` nor
+  ``out_link``), named and mapped back as :mod:`~.naming` says, with the
+  original ports' attributes.  Every ``NodeChanged``/``PortChanged``/
+  ``LinkChanged`` of the original adds, updates or removes the ports it
+  concerns.
+* **One original flow per aggregated flow** on that node, along a shortest
+  path (:mod:`~.translation`, :mod:`~.routing`); the aggregated flow's status
+  follows the original's, through the network's status machine.  A flow the
+  original network cannot carry (no path, a port that is no edge port) goes
+  ``failed`` with a ``reason`` attribute, and is tried again when the topology
+  changes.
+
+Level-triggered: an event only says *which* object to look at.  The
+Aggregator then reads the object's current state (``GET``) and acts on that,
+so that an event arriving late, twice, or before the snapshot it was taken
+in cannot mislead it.  All its work (hooks, events, retries) runs one piece at
+a time under one lock, on the manager's loop.
+
+Flows, for an aggregated flow ``F`` and its original flow ``O``:
+
+* ``F`` absent, or naming another node: ``O`` is deleted (once at rest or
+  installed: never a second ``DELETE`` while ``O`` tears down, which the
+  network would take as "remove at once").
+* ``F`` at ``teardown`` that the Aggregator did not set: the aggregated
+  network's ``DELETE`` of an installed flow.  ``O`` is deleted; when it is
+  gone, ``F`` is set ``none`` and the aggregated network forgets it.
+* otherwise ``O`` is created (``F`` first brought to ``none`` if it was
+  not) or updated to match ``F`` (``enabled``, ``priority``, ports...), and
+  ``F``'s status follows ``O``'s.  A teardown the Aggregator sets while
+  following is remembered as its own, so as not to be read as a deletion.
+
+Restart: everything is derived from the two networks, so
+:meth:`Aggregator.on_connection_added` (also called for running connections
+when the manager restarts) rebuilds it all from ``GET`` answers; names are
+deterministic, so it finds the node, ports and flows it made before.  What
+the Aggregator forgets is which teardowns were its own: an aggregated flow
+caught half-way through being disabled is read as deleted below, so its
+original flow is deleted and then created again, disabled.  If a network does
+not answer, the rebuild is retried in the background with a growing delay.
+
+The Aggregator watches only the flows of the aggregated network, not its
+topology: a port of the aggregated node deleted there by hand comes back when
+its original port changes, or at the next rebuild.
+
+Deleting either connection removes what the Aggregator made: the original
+flows (``DELETE``, so installed ones are torn down by the driver), the
+aggregated flows' statuses (back to ``none``, since nothing carries them;
+``failed`` ones stay failed), and the aggregated node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from odenos.components.aggregator.naming import (
+    aggregated_flow_id,
+    original_flow_id,
+    port_name,
+    port_origin,
+)
+from odenos.components.aggregator.routing import BadTopologyData, TopologyMirror
+from odenos.components.aggregator.translation import (
+    REASON,
+    UntranslatableFlow,
+    refers_to,
+    same_content,
+    status_steps,
+    translate,
+)
+from odenos.components.base import Component, Response
+from odenos.errors import OdenosError
+from odenos.model.event import Event
+
+log = logging.getLogger(__name__)
+
+ORIGINAL = "original"
+AGGREGATED = "aggregated"
+ORIGINAL_EVENTS = ["NodeChanged", "PortChanged", "LinkChanged", "FlowChanged"]
+AGGREGATED_EVENTS = ["FlowChanged"]
+
+# Flow statuses, as the networks write them.
+NONE, ESTABLISHING, ESTABLISHED, TEARDOWN, FAILED = (
+    "none",
+    "establishing",
+    "established",
+    "teardown",
+    "failed",
+)
+
+
+class NetworkAnswer(OdenosError):
+    """A network did not answer as expected (unreachable, refused, malformed body)."""
+
+    code = "NetworkAnswer"
+    status = 502
+
+    def __init__(self, network_id: str, what: str, reply: Response | None, problem: str) -> None:
+        status = None if reply is None else reply.status
+        super().__init__(f"{network_id}: {what}: {problem}", network_id=network_id, status=status)
+
+
+class Aggregator(Component):
+    TYPE = "Aggregator"
+    DESCRIPTION = "Shows the whole original network as one node; carries its flows"
+    CONNECTION_TYPES = {ORIGINAL: "1", AGGREGATED: "1"}
+
+    #: Seconds between attempts to rebuild when a network does not answer: first, cap.
+    RETRY_FIRST, RETRY_CAP = 0.5, 10.0
+
+    def __init__(self, object_id: str, cm_id: str) -> None:
+        super().__init__(object_id, cm_id)
+        self.original: str | None = None
+        self.aggregated: str | None = None
+        self.topology = TopologyMirror()
+        #: The aggregated node's ports as last written or read: name -> attributes.
+        self.shown: dict[str, dict[str, Any]] = {}
+        #: True once built from both networks; events are ignored before.
+        self.ready = False
+        self._lock = asyncio.Lock()
+        self._retry: asyncio.Task[None] | None = None
+        #: Aggregated flows whose teardown the Aggregator set itself (following the original).
+        self._own_teardowns: set[str] = set()
+        #: Aggregated flows the Aggregator failed as untranslatable: tried again on changes.
+        self._failed: set[str] = set()
+        #: Aggregated flow -> the links and (node, port)s its original flow uses.
+        self._uses: dict[str, tuple[frozenset[str], frozenset[tuple[str, str]]]] = {}
+
+    @property
+    def node_id(self) -> str:
+        """The aggregated node's id: the Aggregator's own."""
+        return self.id
+
+    # --- connections --------------------------------------------------------------------------
+
+    async def on_connection_added(self, connection: dict[str, Any]) -> None:
+        kind, network_id = _ends(connection)
+        held = self.original if kind == ORIGINAL else self.aggregated
+        other = self.aggregated if kind == ORIGINAL else self.original
+        if held is not None and held != network_id:
+            raise ValueError(f"{self.id} already has {held!r} as its {kind} network")
+        if other == network_id:
+            raise ValueError(f"{network_id!r} cannot be both original and aggregated network")
+        async with self._lock:
+            if kind == ORIGINAL:
+                self.original = network_id
+            else:
+                self.aggregated = network_id
+            await self.subscribe(
+                network_id, ORIGINAL_EVENTS if kind == ORIGINAL else AGGREGATED_EVENTS
+            )
+        log.info("%s: %s network is %s", self.id, kind, network_id)
+        if self.original is not None and self.aggregated is not None:
+            self._stop_retry()
+            if not await self._try_rebuild():
+                self._retry = asyncio.get_running_loop().create_task(self._retry_rebuild())
+
+    async def on_connection_deleted(self, connection: dict[str, Any]) -> None:
+        kind, network_id = _ends(connection)
+        self._stop_retry()
+        async with self._lock:
+            await self.unsubscribe(network_id)
+            if self.original is not None and self.aggregated is not None:
+                await self._clean_up(self.original, self.aggregated)
+            if kind == ORIGINAL and self.original == network_id:
+                self.original = None
+            elif kind == AGGREGATED and self.aggregated == network_id:
+                self.aggregated = None
+            self._forget()
+        log.info("%s: let go of %s network %s", self.id, kind, network_id)
+
+    async def on_finalize(self) -> None:
+        self._stop_retry()
+
+    def _stop_retry(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+
+    def _forget(self) -> None:
+        self.ready = False
+        self.topology = TopologyMirror()
+        self.shown.clear()
+        self._own_teardowns.clear()
+        self._failed.clear()
+        self._uses.clear()
+
+    async def _try_rebuild(self) -> bool:
+        async with self._lock:
+            try:
+                await self._rebuild()
+            except (NetworkAnswer, BadTopologyData) as exc:
+                log.warning("%s: cannot build from the networks yet: %s", self.id, exc)
+                return False
+        return True
+
+    async def _retry_rebuild(self) -> None:
+        delay = self.RETRY_FIRST
+        while self.original is not None and self.aggregated is not None and not self.ready:
+            await asyncio.sleep(delay)
+            if await self._try_rebuild():
+                return
+            delay = min(delay * 2, self.RETRY_CAP)
+
+    async def _rebuild(self) -> None:
+        """Build everything from the networks' current state.  Raises NetworkAnswer or
+        BadTopologyData if the topology or the aggregated node cannot be had."""
+        orig, agg = self._networks()
+        self._forget()
+        topology = await self._get(orig, "topology")
+        for problem in self.topology.replace(topology):
+            log.warning("%s: %s: skipped: %s", self.id, orig, problem)
+        node = {"type": "Node", "node_id": self.node_id, "ports": {}, "attributes": {}}
+        reply = await self.request(agg, "PUT", f"topology/nodes/{self.node_id}", node)
+        if reply.status not in (200, 201):
+            raise NetworkAnswer(agg, f"PUT node {self.node_id}", reply, str(reply.body))
+        current = await self._get(agg, f"topology/nodes/{self.node_id}/ports")
+        for name, port in _mapping(current, agg, "ports").items():
+            attributes = port.get("attributes") if isinstance(port, dict) else None
+            self.shown[name] = attributes if isinstance(attributes, dict) else {}
+        wanted = self.topology.edge_ports()
+        for name in sorted(set(self.shown) - set(wanted)):
+            await self._unshow(name)
+        for port in wanted.values():
+            await self._show(port.node_id, port.port_id)
+        self.ready = True
+        log.info(
+            "%s: shows %s as node %s of %s with %d ports",
+            self.id,
+            orig,
+            self.node_id,
+            agg,
+            len(self.shown),
+        )
+        flow_ids = {
+            flow_id
+            for flow_id, flow in _flows(await self._get(agg, "flows"), agg).items()
+            if isinstance(flow, dict) and refers_to(flow, self.node_id)
+        }
+        for original_id in _flows(await self._get(orig, "flows"), orig):
+            flow_id = aggregated_flow_id(self.id, str(original_id))
+            if flow_id is not None:
+                flow_ids.add(flow_id)
+        for flow_id in sorted(flow_ids):
+            await self._sync_flow_logged(flow_id)
+
+    async def _clean_up(self, orig: str, agg: str) -> None:
+        """Remove what the Aggregator made; whatever fails is logged and left."""
+        self.ready = False
+        try:
+            flows = _flows(await self._get(orig, "flows"), orig)
+            for original_id in flows:
+                if aggregated_flow_id(self.id, str(original_id)) is not None:
+                    await self._delete(orig, f"flows/{original_id}")
+        except NetworkAnswer as exc:
+            log.warning("%s: original flows left in place: %s", self.id, exc)
+        try:
+            flows = _flows(await self._get(agg, "flows"), agg)
+            for flow in flows.values():
+                if (
+                    isinstance(flow, dict)
+                    and refers_to(flow, self.node_id)
+                    and flow.get("status") != FAILED
+                ):
+                    await self._follow(flow, NONE, None)
+        except NetworkAnswer as exc:
+            log.warning("%s: aggregated flow statuses left as they were: %s", self.id, exc)
+        await self._delete(agg, f"topology/nodes/{self.node_id}")
+
+    # --- events -------------------------------------------------------------------------------
+
+    async def on_event(self, event: Event) -> None:
+        async with self._lock:
+            if not self.ready:
+                return
+            try:
+                await self._handle(event)
+            except (NetworkAnswer, BadTopologyData) as exc:
+                # The next event about the same object, or a rebuild, puts it right.
+                log.warning(
+                    "%s: %s from %s not acted on: %s",
+                    self.id,
+                    event.event_type,
+                    event.publisher_id,
+                    exc,
+                )
+
+    async def _handle(self, event: Event) -> None:
+        body = event.body
+        ident = body.get("id")
+        if not isinstance(ident, str) or not ident:
+            log.warning("%s: %s without an id: %r", self.id, event.event_type, body)
+            return
+        if event.publisher_id == self.aggregated:
+            if event.event_type == "FlowChanged":
+                await self._sync_flow(ident)
+            return
+        if event.publisher_id != self.original:
+            return
+        if event.event_type == "FlowChanged":
+            flow_id = aggregated_flow_id(self.id, ident)
+            if flow_id is not None:
+                await self._sync_flow(flow_id)
+        elif event.event_type == "PortChanged":
+            obj = body.get("curr") or body.get("prev")
+            node_id = obj.get("node_id") if isinstance(obj, dict) else None
+            if isinstance(node_id, str) and node_id:
+                await self._port_changed(node_id, ident)
+        elif event.event_type == "LinkChanged":
+            await self._link_changed(ident)
+        elif event.event_type == "NodeChanged" and body.get("action") in ("add", "delete"):
+            await self._node_changed(ident)
+
+    # --- topology -----------------------------------------------------------------------------
+
+    async def _port_changed(self, node_id: str, port_id: str) -> None:
+        orig, _ = self._networks()
+        raw = await self._get(orig, f"topology/nodes/{node_id}/ports/{port_id}", missing=True)
+        if raw is None:
+            self.topology.remove_port(node_id, port_id)
+        else:
+            self.topology.set_port(raw)
+        await self._show(node_id, port_id)
+        await self._resync(ports={(node_id, port_id)})
+
+    async def _node_changed(self, node_id: str) -> None:
+        orig, _ = self._networks()
+        before = set(self.topology.nodes.get(node_id, {}))
+        raw = await self._get(orig, f"topology/nodes/{node_id}", missing=True)
+        if raw is None:
+            self.topology.remove_node(node_id)
+        else:
+            for problem in self.topology.set_node(raw):
+                log.warning("%s: %s: skipped: %s", self.id, orig, problem)
+        ports = before | set(self.topology.nodes.get(node_id, {}))
+        for port_id in sorted(ports):
+            await self._show(node_id, port_id)
+        await self._resync(ports={(node_id, port_id) for port_id in ports})
+
+    async def _link_changed(self, link_id: str) -> None:
+        orig, _ = self._networks()
+        raw = await self._get(orig, f"topology/links/{link_id}", missing=True)
+        if raw is None:
+            self.topology.remove_link(link_id)
+        else:
+            self.topology.set_link(raw)
+        await self._resync(links={link_id})
+
+    async def _show(self, node_id: str, port_id: str) -> None:
+        """Make the aggregated port of original port ``node_id``/``port_id`` match it:
+        present with its attributes while it is an edge port, absent otherwise."""
+        _, agg = self._networks()
+        name = port_name(node_id, port_id)
+        port = self.topology.port(node_id, port_id)
+        if port is None or not port.is_edge:
+            if name in self.shown:
+                await self._unshow(name)
+            return
+        if name in self.shown and self.shown[name] == port.attributes:
+            return
+        body = {
+            "type": "Port",
+            "node_id": self.node_id,
+            "port_id": name,
+            "attributes": port.attributes,
+        }
+        reply = await self.request(agg, "PUT", f"topology/nodes/{self.node_id}/ports/{name}", body)
+        if reply.status in (200, 201) and isinstance(reply.body, dict):
+            attributes = reply.body.get("attributes")
+            self.shown[name] = attributes if isinstance(attributes, dict) else {}
+            if reply.status == 201:
+                log.info("%s: port %s shows %s/%s", self.id, name, node_id, port_id)
+        else:
+            log.warning("%s: %s: PUT port %s: %s %s", self.id, agg, name, reply.status, reply.body)
+
+    async def _unshow(self, name: str) -> None:
+        _, agg = self._networks()
+        if await self._delete(agg, f"topology/nodes/{self.node_id}/ports/{name}"):
+            self.shown.pop(name, None)
+            log.info("%s: port %s removed (%s)", self.id, name, port_origin(name))
+
+    async def _resync(
+        self,
+        links: set[str] | frozenset[str] = frozenset(),
+        ports: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
+        """Look again at the flows a topology change may concern: those whose original
+        flow uses one of ``links`` or ``ports``, and those failed for want of a path."""
+        concerned = set(self._failed)
+        for flow_id, (used_links, used_ports) in self._uses.items():
+            if used_links & links or used_ports & ports:
+                concerned.add(flow_id)
+        for flow_id in sorted(concerned):
+            await self._sync_flow_logged(flow_id)
+
+    # --- flows --------------------------------------------------------------------------------
+
+    async def _sync_flow_logged(self, flow_id: str) -> None:
+        try:
+            await self._sync_flow(flow_id)
+        except NetworkAnswer as exc:
+            log.warning("%s: flow %s not brought in line: %s", self.id, flow_id, exc)
+
+    async def _sync_flow(self, flow_id: str) -> None:
+        """Bring aggregated flow ``flow_id`` and its original flow in line (see the module
+        docstring), from their current state."""
+        orig, agg = self._networks()
+        original_id = original_flow_id(self.id, flow_id)
+        flow = await self._get(agg, f"flows/{flow_id}", missing=True)
+        below = await self._get(orig, f"flows/{original_id}", missing=True)
+        if flow is not None and not isinstance(flow, dict):
+            raise NetworkAnswer(agg, f"GET flows/{flow_id}", None, "not a flow")
+        if below is not None and not isinstance(below, dict):
+            raise NetworkAnswer(orig, f"GET flows/{original_id}", None, "not a flow")
+        self._note_uses(flow_id, below)
+        if flow is None or not refers_to(flow, self.node_id):
+            self._own_teardowns.discard(flow_id)
+            self._failed.discard(flow_id)
+            if below is not None:
+                await self._delete_original(original_id, below)
+            return
+        status = flow.get("status")
+        if status == TEARDOWN and flow_id not in self._own_teardowns:
+            # The aggregated network's DELETE of an installed flow: take it down below,
+            # then report none (the aggregated network then forgets it).
+            if below is None:
+                await self._set_status(flow, NONE)
+            else:
+                await self._delete_original(original_id, below)
+            return
+        path = below.get("path") if below is not None else None
+        try:
+            wanted = translate(
+                flow,
+                self.node_id,
+                original_id,
+                self.topology,
+                path if isinstance(path, list) else None,
+            )
+        except UntranslatableFlow as exc:
+            await self._fail(flow, original_id, below, exc.reason)
+            return
+        self._failed.discard(flow_id)
+        if below is None:
+            if status != NONE and await self._follow(flow, NONE, None) is None:
+                return
+            body = {**wanted, "version": "0"}  # version 0: create, never overwrite
+            reply = await self.request(orig, "PUT", f"flows/{original_id}", body)
+            if reply.status == 201:
+                self._note_uses(flow_id, reply.body)
+                log.info(
+                    "%s: flow %s carried by %s/%s along %s",
+                    self.id,
+                    flow_id,
+                    orig,
+                    original_id,
+                    wanted["path"],
+                )
+            elif reply.status != 409:  # 409: it was just created: its event comes
+                log.warning("%s: PUT %s/flows/%s: %s", self.id, orig, original_id, reply.body)
+            return
+        if below.get("status") != TEARDOWN and not same_content(wanted, below):
+            reply = await self.request(
+                orig, "PUT", f"flows/{original_id}", {**wanted, "version": below.get("version")}
+            )
+            if reply.status != 200 or not isinstance(reply.body, dict):
+                if reply.status != 409:  # 409: changed meanwhile: its event comes
+                    log.warning("%s: PUT %s/flows/%s: %s", self.id, orig, original_id, reply.body)
+                return
+            below = reply.body
+            self._note_uses(flow_id, below)
+            log.info("%s: flow %s updated in %s/%s", self.id, flow_id, orig, original_id)
+        target = str(below.get("status"))
+        reason = None
+        if target == FAILED:
+            attributes = below.get("attributes")
+            given = attributes.get(REASON) if isinstance(attributes, dict) else None
+            reason = str(given) if given else f"flow {original_id!r} of {orig!r} failed"
+        await self._follow(flow, target, reason)
+
+    def _note_uses(self, flow_id: str, below: Any) -> None:
+        """Remember which links and ports the original flow uses, to know which topology
+        changes concern it."""
+        if not isinstance(below, dict):
+            self._uses.pop(flow_id, None)
+            return
+        path = below.get("path")
+        links = {x for x in path if isinstance(x, str)} if isinstance(path, list) else set()
+        ports: set[tuple[str, str]] = set()
+        matches = below.get("matches")
+        for match in matches if isinstance(matches, list) else []:
+            if isinstance(match, dict):
+                ports.add((str(match.get("in_node")), str(match.get("in_port"))))
+        actions = below.get("edge_actions")
+        for node_id, node_actions in (actions if isinstance(actions, dict) else {}).items():
+            for action in node_actions if isinstance(node_actions, list) else []:
+                if isinstance(action, dict):
+                    ports.add((str(node_id), str(action.get("output"))))
+        self._uses[flow_id] = (frozenset(links), frozenset(ports))
+
+    async def _fail(
+        self, flow: dict[str, Any], original_id: str, below: dict[str, Any] | None, reason: str
+    ) -> None:
+        flow_id = str(flow.get("flow_id"))
+        self._failed.add(flow_id)
+        if below is not None:
+            await self._delete_original(original_id, below)
+        attributes = flow.get("attributes")
+        current = attributes.get(REASON) if isinstance(attributes, dict) else None
+        if flow.get("status") == FAILED and current == reason:
+            return
+        if await self._set_status(flow, FAILED, reason) is not None:
+            log.info("%s: flow %s failed: %s", self.id, flow_id, reason)
+
+    async def _follow(
+        self, flow: dict[str, Any], target: str, reason: str | None
+    ) -> dict[str, Any] | None:
+        """Take aggregated ``flow`` to status ``target`` step by step; the flow as stored
+        after the last step, or None if a step was refused (the flow changed or went away
+        meanwhile: the event of that change brings the Aggregator back)."""
+        current: dict[str, Any] | None = flow
+        for step in status_steps(str(flow.get("status")), target):
+            if current is None:
+                return None
+            current = await self._set_status(current, step, reason)
+        return current
+
+    async def _set_status(
+        self, flow: dict[str, Any], status: str, reason: str | None = None
+    ) -> dict[str, Any] | None:
+        """PUT aggregated ``flow`` with ``status`` (and, for ``failed``, the ``reason``
+        attribute; any other status drops it), at the version seen.  The flow as stored,
+        or None when it changed meanwhile (409) or is gone."""
+        _, agg = self._networks()
+        flow_id = str(flow.get("flow_id"))
+        raw = flow.get("attributes")
+        attributes = {k: v for k, v in (raw if isinstance(raw, dict) else {}).items()}
+        attributes.pop(REASON, None)
+        if status == FAILED and reason is not None:
+            attributes[REASON] = reason
+        body = {**flow, "status": status, "attributes": attributes}
+        reply = await self.request(agg, "PUT", f"flows/{flow_id}", body)
+        if reply.status in (200, 201) and isinstance(reply.body, dict):
+            if status == TEARDOWN:
+                self._own_teardowns.add(flow_id)
+            else:
+                self._own_teardowns.discard(flow_id)
+            log.info("%s: flow %s of %s is %s", self.id, flow_id, agg, status)
+            return reply.body
+        if reply.status not in (404, 409):
+            log.warning("%s: setting flow %s to %s: %s", self.id, flow_id, status, reply.body)
+        return None
+
+    async def _delete_original(self, original_id: str, below: dict[str, Any]) -> None:
+        """Delete the original flow once it is at rest or installed.  While it moves
+        (``establishing``, ``teardown``) a DELETE would be early or, for a removal already
+        requested, remove it at once; its next status change brings the Aggregator back."""
+        if below.get("status") in (ESTABLISHING, TEARDOWN):
+            return
+        orig, _ = self._networks()
+        if await self._delete(orig, f"flows/{original_id}"):
+            log.info("%s: flow %s of %s deleted", self.id, original_id, orig)
+
+    # --- requests -----------------------------------------------------------------------------
+
+    def _networks(self) -> tuple[str, str]:
+        if self.original is None or self.aggregated is None:
+            raise NetworkAnswer(self.id, "no request", None, "not connected to both networks")
+        return self.original, self.aggregated
+
+    async def _get(self, network_id: str, path: str, missing: bool = False) -> Any:
+        """``GET path`` of the network: the body; None for a 404 of the network's own when
+        ``missing`` (the object does not exist).  Raises NetworkAnswer otherwise."""
+        reply = await self.request(network_id, "GET", path)
+        if reply.status == 200:
+            return reply.body
+        if missing and reply.status == 404 and _error_code(reply) == "NotFound":
+            return None
+        raise NetworkAnswer(network_id, f"GET {path}", reply, str(reply.body))
+
+    async def _delete(self, network_id: str, path: str) -> bool:
+        """``DELETE path``: True when it is gone or going (200, 202, 404); other answers
+        are logged."""
+        reply = await self.request(network_id, "DELETE", path)
+        if reply.status in (200, 202) or (reply.status == 404 and _error_code(reply) == "NotFound"):
+            return True
+        log.warning("%s: DELETE %s/%s: %s %s", self.id, network_id, path, reply.status, reply.body)
+        return False
+
+
+def _ends(connection: dict[str, Any]) -> tuple[str, str]:
+    """A connection's ``connection_type`` and ``network_id``, checked."""
+    kind, network_id = connection.get("connection_type"), connection.get("network_id")
+    if kind not in (ORIGINAL, AGGREGATED):
+        raise ValueError(
+            f"an Aggregator takes {ORIGINAL!r} and {AGGREGATED!r} connections, not {kind!r}"
+        )
+    if not isinstance(network_id, str) or not network_id:
+        raise ValueError(f"connection {connection.get('id')!r} names no network")
+    return str(kind), network_id
+
+
+def _error_code(reply: Response) -> str | None:
+    return reply.body.get("error") if isinstance(reply.body, dict) else None
+
+
+def _mapping(body: Any, network_id: str, what: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise NetworkAnswer(network_id, f"GET {what}", None, "not a JSON object")
+    return body
+
+
+def _flows(body: Any, network_id: str) -> dict[str, Any]:
+    """The ``flows`` of a ``GET flows`` answer (a FlowSet)."""
+    return _mapping(_mapping(body, network_id, "flows").get("flows"), network_id, "flows")

@@ -1,0 +1,209 @@
+"""From a flow on the aggregated node to a flow in the original network, and the
+aggregated flow's status from the original's.
+
+Pure functions over JSON bodies and a
+:class:`~odenos.components.aggregator.routing.TopologyMirror`; the Aggregator
+does the requests.
+
+An aggregated flow the Aggregator can carry enters the aggregated node at
+named ports and leaves it by output actions, all on that one node::
+
+    matches: [{in_node: <agg node>, in_port: <agg port A>}, ...]
+    edge_actions: {<agg node>: [{type: FlowActionOutput, output: <agg port B>}, ...]}
+
+Its original flow enters at A's original port, follows the links of a
+cheapest path from A's original node to B's, and leaves by B's original port.
+One flow has one path, so every ``in_port`` must be on one original node and
+every output on one original node; a match without ``in_port`` (any port of
+the aggregated node) has no single entrance.  What cannot be carried is
+:class:`UntranslatableFlow`, whose message becomes the aggregated flow's
+``reason`` attribute when the Aggregator sets it ``failed``.
+
+``owner``, ``enabled``, ``priority`` and ``attributes`` are copied (but the
+``reason`` attribute, which is the Aggregator's own); the aggregated flow's
+``path`` is ignored (the aggregated network has no links inside one node).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from typing import Any
+
+from odenos.components.aggregator.routing import TopologyMirror
+from odenos.components.network.flow_status import ALLOWED_TRANSITIONS, FlowStatus
+from odenos.errors import OdenosError
+
+#: The attribute of an aggregated flow in which the Aggregator says why it failed it.
+REASON = "reason"
+
+#: The fields of a flow the original copy must agree on (status and version apart).
+CONTENT_KEYS = ("owner", "enabled", "priority", "matches", "path", "edge_actions", "attributes")
+
+
+class UntranslatableFlow(OdenosError):
+    """The aggregated flow cannot be carried by the original network; ``reason`` says why."""
+
+    code = "UntranslatableFlow"
+    status = 400
+
+    def __init__(self, flow_id: str, reason: str) -> None:
+        super().__init__(f"flow {flow_id!r}: {reason}", flow_id=flow_id, reason=reason)
+        self.reason = reason
+
+
+def refers_to(flow: dict[str, Any], node_id: str) -> bool:
+    """Whether an aggregated flow names the aggregated node: the flows the Aggregator
+    carries (or fails).  Flows about other nodes of the aggregated network are not its
+    business."""
+    matches = flow.get("matches")
+    if isinstance(matches, list) and any(
+        isinstance(m, dict) and m.get("in_node") == node_id for m in matches
+    ):
+        return True
+    actions = flow.get("edge_actions")
+    return isinstance(actions, dict) and node_id in actions
+
+
+def translate(
+    flow: dict[str, Any],
+    node_id: str,
+    original_id: str,
+    topology: TopologyMirror,
+    current_path: list[str] | None = None,
+) -> dict[str, Any]:
+    """The original flow body (no status, no version) carrying the aggregated ``flow``.
+
+    ``node_id`` is the aggregated node, ``original_id`` the original flow's id.
+    ``current_path``, the path the original flow has now, is kept while it is
+    still a usable path between the same nodes, so that a topology change
+    elsewhere does not move a flow.  Raises :class:`UntranslatableFlow`.
+    """
+    flow_id = str(flow.get("flow_id"))
+
+    def refuse(reason: str) -> UntranslatableFlow:
+        return UntranslatableFlow(flow_id, reason)
+
+    matches = flow.get("matches")
+    if not isinstance(matches, list) or not matches:
+        raise refuse("it has no matches: the Aggregator needs in_node and in_port")
+    original_matches: list[dict[str, Any]] = []
+    ingress: set[str] = set()
+    for i, match in enumerate(matches):
+        if not isinstance(match, dict) or match.get("in_node") != node_id:
+            raise refuse(f"matches[{i}] does not enter the aggregated node {node_id!r}")
+        in_port = match.get("in_port")
+        if not isinstance(in_port, str) or not in_port:
+            raise refuse(f"matches[{i}] needs an in_port of node {node_id!r}")
+        port = topology.edge_port(in_port)
+        if port is None:
+            raise refuse(f"matches[{i}].in_port {in_port!r} is not a port of node {node_id!r}")
+        ingress.add(port.node_id)
+        original_matches.append(
+            {"type": "BasicFlowMatch", "in_node": port.node_id, "in_port": port.port_id}
+        )
+
+    actions = flow.get("edge_actions")
+    if not isinstance(actions, dict) or not actions:
+        raise refuse(f"it has no edge_actions on node {node_id!r}")
+    others = sorted(k for k in actions if k != node_id)
+    if others:
+        raise refuse(f"edge_actions name nodes other than {node_id!r}: {', '.join(others)}")
+    node_actions = actions.get(node_id)
+    if not isinstance(node_actions, list) or not node_actions:
+        raise refuse(f"edge_actions.{node_id} has no output action")
+    original_actions: list[dict[str, Any]] = []
+    egress: set[str] = set()
+    for i, action in enumerate(node_actions):
+        what = f"edge_actions.{node_id}[{i}]"
+        if not isinstance(action, dict) or action.get("type", "FlowActionOutput") != (
+            "FlowActionOutput"
+        ):
+            raise refuse(f"{what} is not a FlowActionOutput")
+        output = action.get("output")
+        port = topology.edge_port(output) if isinstance(output, str) else None
+        if port is None:
+            raise refuse(f"{what}.output {output!r} is not a port of node {node_id!r}")
+        egress.add(port.node_id)
+        original_actions.append({"type": "FlowActionOutput", "output": port.port_id})
+
+    if len(ingress) > 1 or len(egress) > 1:
+        raise refuse(
+            "its ports lie on several original nodes "
+            f"(in: {', '.join(sorted(ingress))}; out: {', '.join(sorted(egress))}); "
+            "one flow follows one path"
+        )
+    (src,), (dst,) = ingress, egress
+    if current_path is not None and topology.path_ok(current_path, src, dst):
+        path = list(current_path)
+    else:
+        found = topology.shortest_path(src, dst)
+        if found is None:
+            raise refuse(f"no path from node {src!r} to node {dst!r} in the original network")
+        path = found
+
+    attributes = flow.get("attributes")
+    owner, enabled = flow.get("owner"), flow.get("enabled")
+    return {
+        "type": "BasicFlow",
+        "flow_id": original_id,
+        "owner": owner if isinstance(owner, str) else "",
+        "enabled": enabled if isinstance(enabled, bool) else True,
+        "priority": str(flow.get("priority", "32768")),
+        "matches": original_matches,
+        "path": path,
+        "edge_actions": {dst: original_actions},
+        "attributes": {
+            k: copy.deepcopy(v)
+            for k, v in (attributes if isinstance(attributes, dict) else {}).items()
+            if k != REASON
+        },
+    }
+
+
+def same_content(wanted: dict[str, Any], stored: dict[str, Any]) -> bool:
+    """Whether the stored original flow already is ``wanted`` (status, version apart)."""
+    for key in CONTENT_KEYS:
+        a, b = wanted.get(key), stored.get(key)
+        if key == "priority":
+            a, b = str(a), str(b)
+        if a != b:
+            return False
+    return True
+
+
+def status_steps(current: str, target: str) -> list[str]:
+    """The statuses to PUT, in order, to take an aggregated flow from ``current`` to
+    the original flow's ``target`` through the network's status machine.
+
+    Mostly one step (the original moved one step, and the aggregated follows);
+    more when steps were missed, for instance after a restart: ``none`` to
+    ``established`` is ``establishing, established``.  ``failed`` is never passed
+    through (it is reached, always allowed, only when it is the target).  Empty
+    when there is nothing to do or nothing sensible: an unknown status, or an
+    original tearing down a flow the aggregated network never saw installed
+    (``none`` to ``teardown``).
+    """
+    try:
+        start, goal = FlowStatus(current), FlowStatus(target)
+    except ValueError:
+        return []
+    if start == goal or (start == FlowStatus.NONE and goal == FlowStatus.TEARDOWN):
+        return []
+    if goal == FlowStatus.FAILED:
+        return [goal.value]
+    came_from: dict[FlowStatus, FlowStatus] = {}
+    queue = deque([start])
+    while queue:
+        at = queue.popleft()
+        if at == goal:
+            steps: list[str] = []
+            while at != start:
+                steps.append(at.value)
+                at = came_from[at]
+            return steps[::-1]
+        for nxt in sorted(ALLOWED_TRANSITIONS[at]):
+            if nxt != FlowStatus.FAILED and nxt != start and nxt not in came_from:
+                came_from[nxt] = at
+                queue.append(nxt)
+    return []
