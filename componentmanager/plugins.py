@@ -19,13 +19,14 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
+from odenos.components.aggregator import Aggregator
 from odenos.components.base import Component
 from odenos.components.dummy_driver import DummyDriver
 from odenos.components.network import Network
 
 log = logging.getLogger(__name__)
 
-BUILTIN_TYPES: tuple[type[Component], ...] = (Network, DummyDriver)
+BUILTIN_TYPES: tuple[type[Component], ...] = (Network, DummyDriver, Aggregator)
 ENTRY_POINT_GROUP = "odenos.components"
 
 

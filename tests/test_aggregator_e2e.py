@@ -1,0 +1,341 @@
+"""The Aggregator end to end: real processes, real ZooKeeper, networks in other managers.
+
+``network0`` (the original, on romgr1) has a DummyDriver below it (romgr2);
+``network1`` (the aggregated, on romgr2) shows network0 as one node, made by
+``aggregator0`` (romgr3, a process of its own so that it can be restarted
+without losing the networks, which keep their state in memory).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support import Cluster, http, wait_until
+
+AGG = "aggregator0"  # also the aggregated node's id
+TIMEOUT = 15
+
+
+# --- bodies ----------------------------------------------------------------------------------
+
+
+def node(node_id: str) -> dict[str, Any]:
+    return {"type": "Node", "node_id": node_id, "ports": {}, "attributes": {}}
+
+
+def port(node_id: str, port_id: str, **attributes: Any) -> dict[str, Any]:
+    return {"type": "Port", "node_id": node_id, "port_id": port_id, "attributes": attributes}
+
+
+def link(link_id: str, src: str, dst: str) -> dict[str, Any]:
+    (src_node, src_port), (dst_node, dst_port) = src.split("/"), dst.split("/")
+    return {
+        "type": "Link",
+        "link_id": link_id,
+        "src_node": src_node,
+        "src_port": src_port,
+        "dst_node": dst_node,
+        "dst_port": dst_port,
+        "attributes": {},
+    }
+
+
+def agg_flow(flow_id: str, in_port: str, out_port: str) -> dict[str, Any]:
+    return {
+        "type": "BasicFlow",
+        "flow_id": flow_id,
+        "owner": "test",
+        "enabled": True,
+        "priority": 100,
+        "matches": [{"type": "BasicFlowMatch", "in_node": AGG, "in_port": in_port}],
+        "path": [],
+        "edge_actions": {AGG: [{"type": "FlowActionOutput", "output": out_port}]},
+        "attributes": {"bandwidth": "10"},
+    }
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def ok(reply: Any, *statuses: int) -> Any:
+    assert reply.status in (statuses or (200, 201)), reply
+    return reply.body
+
+
+def connect(cluster: Cluster, conn_id: str, kind: str, logic: str, network: str) -> None:
+    body = {
+        "id": conn_id,
+        "type": "LogicAndNetwork",
+        "connection_type": kind,
+        "logic_id": logic,
+        "network_id": network,
+    }
+    ok(http("POST", f"{cluster.rest}/systemmanager/connections", body), 200)
+    wait_until(
+        lambda: cluster.get(f"systemmanager/connections/{conn_id}").body.get("state") == "running",
+        TIMEOUT,
+        f"{conn_id} running",
+    )
+
+
+def agg_ports(cluster: Cluster) -> dict[str, Any] | None:
+    """The aggregated node's ports in network1, or None while it has no such node."""
+    reply = cluster.get(f"network1/topology/nodes/{AGG}")
+    return reply.body["ports"] if reply.status == 200 else None
+
+
+def flow_of(cluster: Cluster, network: str, flow_id: str) -> dict[str, Any] | None:
+    reply = cluster.get(f"{network}/flows/{flow_id}")
+    return reply.body if reply.status == 200 else None
+
+
+def status_of(cluster: Cluster, network: str, flow_id: str) -> str | None:
+    flow = flow_of(cluster, network, flow_id)
+    return None if flow is None else flow["status"]
+
+
+def build_line(cluster: Cluster) -> None:
+    """node001 - node002 - node003, links both ways; edge ports node001/port0011 and
+    node003/port0032."""
+    for n in ("node001", "node002", "node003"):
+        ok(cluster.put(f"network0/topology/nodes/{n}", node(n)))
+    ports = [
+        ("node001", "port0011", {"vendor": "acme"}),
+        ("node001", "port0012", {}),
+        ("node002", "port0021", {}),
+        ("node002", "port0022", {}),
+        ("node003", "port0031", {}),
+        ("node003", "port0032", {"max_bandwidth": "1000"}),
+    ]
+    for n, p, attributes in ports:
+        ok(cluster.put(f"network0/topology/nodes/{n}/ports/{p}", port(n, p, **attributes)))
+    for link_id, src, dst in [
+        ("link0012", "node001/port0012", "node002/port0021"),
+        ("link0021", "node002/port0021", "node001/port0012"),
+        ("link0023", "node002/port0022", "node003/port0031"),
+        ("link0032", "node003/port0031", "node002/port0022"),
+    ]:
+        ok(cluster.put(f"network0/topology/links/{link_id}", link(link_id, src, dst)))
+
+
+def start(cluster: Cluster) -> None:
+    cluster.write_config(processes=("romgr1", "romgr2", "romgr3"))
+    cluster.start_core()
+    for cm in ("romgr1", "romgr2", "romgr3"):
+        cluster.start_cm(cm)
+    cluster.create_network("network0", "romgr1")
+    cluster.create_network("network1", "romgr2")
+    for comp_id, comp_type, cm in (
+        ("driver0", "DummyDriver", "romgr2"),
+        (AGG, "Aggregator", "romgr3"),
+    ):
+        ok(
+            cluster.put(f"systemmanager/components/{comp_id}", {"type": comp_type, "cm_id": cm}),
+            201,
+        )
+    connect(cluster, "c-driver", "original", "driver0", "network0")
+    connect(cluster, "c-original", "original", AGG, "network0")
+    connect(cluster, "c-aggregated", "aggregated", AGG, "network1")
+
+
+EDGE = {"node001_port0011", "node003_port0032"}
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+
+def test_aggregated_node_flows_and_statuses(cluster: Cluster) -> None:
+    start(cluster)
+    types = cluster.get("systemmanager/component_types").body
+    assert types["Aggregator"]["connection_types"] == {"original": "1", "aggregated": "1"}
+
+    # The topology, built after the connections: the aggregated node follows it.
+    build_line(cluster)
+    wait_until(lambda: set(agg_ports(cluster) or {}) == EDGE, TIMEOUT, "the edge ports shown")
+    shown = agg_ports(cluster)
+    assert shown is not None
+    assert shown["node001_port0011"]["attributes"]["vendor"] == "acme"
+    assert shown["node003_port0032"]["attributes"]["max_bandwidth"] == "1000"
+    assert shown["node001_port0011"]["node_id"] == AGG
+    assert list(cluster.get("network1/topology").body["nodes"]) == [AGG]
+
+    # A new edge port shows; linked, it no longer is an edge port; removed, it goes.
+    ok(cluster.put("network0/topology/nodes/node002/ports/port0023", port("node002", "port0023")))
+    wait_until(lambda: "node002_port0023" in (agg_ports(cluster) or {}), TIMEOUT, "port0023 shown")
+    ok(cluster.put("network0/topology/nodes/node003/ports/port0033", port("node003", "port0033")))
+    wait_until(lambda: "node003_port0033" in (agg_ports(cluster) or {}), TIMEOUT, "port0033 shown")
+    ok(
+        cluster.put(
+            "network0/topology/links/l23", link("l23", "node002/port0023", "node003/port0033")
+        )
+    )
+    wait_until(lambda: set(agg_ports(cluster) or {}) == EDGE, TIMEOUT, "linked ports hidden")
+    ok(cluster.delete("network0/topology/links/l23"), 200)
+    wait_until(lambda: len(agg_ports(cluster) or {}) == 4, TIMEOUT, "unlinked ports shown again")
+    ok(cluster.delete("network0/topology/nodes/node002/ports/port0023"), 200)
+    ok(cluster.delete("network0/topology/nodes/node003/ports/port0033"), 200)
+    wait_until(lambda: set(agg_ports(cluster) or {}) == EDGE, TIMEOUT, "deleted ports gone")
+
+    # A flow across the aggregated node becomes a flow along the line, established by
+    # the driver, and the aggregated flow follows it to established.
+    flow = agg_flow("flow01", "node001_port0011", "node003_port0032")
+    ok(cluster.put("network1/flows/flow01", flow), 201)
+    wait_until(
+        lambda: status_of(cluster, "network1", "flow01") == "established",
+        TIMEOUT,
+        "flow01 established above",
+    )
+    below = flow_of(cluster, "network0", f"{AGG}_flow01")
+    assert below is not None and below["status"] == "established"
+    assert below["path"] == ["link0012", "link0023"]
+    assert below["matches"] == [
+        {"type": "BasicFlowMatch", "in_node": "node001", "in_port": "port0011"}
+    ]
+    assert below["edge_actions"] == {
+        "node003": [{"type": "FlowActionOutput", "output": "port0032"}]
+    }
+    assert (below["priority"], below["owner"], below["attributes"]) == (
+        "100",
+        "test",
+        {"bandwidth": "10"},
+    )
+
+    # Disabled above: torn down below, and above to none; enabled again: established again.
+    current = flow_of(cluster, "network1", "flow01")
+    ok(cluster.put("network1/flows/flow01", {**current, "enabled": False}), 200)
+    wait_until(
+        lambda: (
+            status_of(cluster, "network0", f"{AGG}_flow01") == "none"
+            and status_of(cluster, "network1", "flow01") == "none"
+        ),
+        TIMEOUT,
+        "flow01 torn down below and above",
+    )
+    current = flow_of(cluster, "network1", "flow01")
+    ok(cluster.put("network1/flows/flow01", {**current, "enabled": True}), 200)
+    wait_until(
+        lambda: status_of(cluster, "network1", "flow01") == "established",
+        TIMEOUT,
+        "flow01 established again",
+    )
+
+    # Deleted above: the aggregated network asks for teardown, the original flow is
+    # deleted (torn down by the driver), then both are gone.
+    ok(cluster.delete("network1/flows/flow01"), 202)
+    wait_until(
+        lambda: (
+            flow_of(cluster, "network1", "flow01") is None
+            and flow_of(cluster, "network0", f"{AGG}_flow01") is None
+        ),
+        TIMEOUT,
+        "flow01 gone above and below",
+    )
+
+    # No path: an island node with an edge port.  The flow fails with a reason, and
+    # nothing is put below; once a link reaches the island, it is carried after all.
+    ok(cluster.put("network0/topology/nodes/node004", node("node004")))
+    ok(cluster.put("network0/topology/nodes/node004/ports/port0041", port("node004", "port0041")))
+    wait_until(lambda: "node004_port0041" in (agg_ports(cluster) or {}), TIMEOUT, "port0041 shown")
+    ok(
+        cluster.put(
+            "network1/flows/flow02", agg_flow("flow02", "node001_port0011", "node004_port0041")
+        ),
+        201,
+    )
+    wait_until(
+        lambda: status_of(cluster, "network1", "flow02") == "failed", TIMEOUT, "flow02 failed"
+    )
+    failed = flow_of(cluster, "network1", "flow02")
+    assert failed is not None and "no path" in failed["attributes"]["reason"]
+    assert flow_of(cluster, "network0", f"{AGG}_flow02") is None
+    ok(cluster.put("network0/topology/nodes/node003/ports/port0034", port("node003", "port0034")))
+    ok(cluster.put("network0/topology/nodes/node004/ports/port0042", port("node004", "port0042")))
+    ok(
+        cluster.put(
+            "network0/topology/links/link0034",
+            link("link0034", "node003/port0034", "node004/port0042"),
+        )
+    )
+    wait_until(
+        lambda: status_of(cluster, "network1", "flow02") == "established",
+        TIMEOUT,
+        "flow02 carried once a path exists",
+    )
+    recovered = flow_of(cluster, "network1", "flow02")
+    assert recovered is not None and "reason" not in recovered["attributes"]
+    below = flow_of(cluster, "network0", f"{AGG}_flow02")
+    assert below is not None and below["path"] == ["link0012", "link0023", "link0034"]
+
+    # A flow that names no port of the aggregated node fails too.
+    ok(
+        cluster.put("network1/flows/flow03", agg_flow("flow03", "node001_port0011", "nosuch_port")),
+        201,
+    )
+    wait_until(
+        lambda: status_of(cluster, "network1", "flow03") == "failed", TIMEOUT, "flow03 failed"
+    )
+
+    # Disconnected from the aggregated network: the node goes, the original flows go,
+    # and nothing else in network0 is touched.
+    ok(
+        cluster.put(
+            "network0/flows/mine", {**below, "flow_id": "mine", "version": None, "status": None}
+        ),
+        201,
+    )
+    ok(cluster.delete("systemmanager/connections/c-aggregated"), 200)
+    wait_until(lambda: agg_ports(cluster) is None, TIMEOUT, "the aggregated node removed")
+    wait_until(
+        lambda: flow_of(cluster, "network0", f"{AGG}_flow02") is None,
+        TIMEOUT,
+        "the original flow removed",
+    )
+    assert flow_of(cluster, "network0", "mine") is not None
+
+
+def test_aggregator_rebuilds_after_its_manager_restarts(cluster: Cluster) -> None:
+    start(cluster)
+    build_line(cluster)
+    wait_until(lambda: set(agg_ports(cluster) or {}) == EDGE, TIMEOUT, "the edge ports shown")
+    for flow_id in ("keep", "drop"):
+        flow = agg_flow(flow_id, "node001_port0011", "node003_port0032")
+        ok(cluster.put(f"network1/flows/{flow_id}", flow), 201)
+        wait_until(
+            lambda f=flow_id: status_of(cluster, "network1", f) == "established",
+            TIMEOUT,
+            f"{flow_id} established",
+        )
+
+    cluster.kill("romgr3")
+    # While the Aggregator is away: a new edge port, and a flow deleted above.  The
+    # aggregated network asks for teardown, which nobody answers yet.
+    ok(cluster.put("network0/topology/nodes/node002/ports/port0029", port("node002", "port0029")))
+    ok(cluster.delete("network1/flows/drop"), 202)
+    assert status_of(cluster, "network1", "drop") == "teardown"
+
+    cluster.start_cm("romgr3")
+    wait_until(
+        lambda: "node002_port0029" in (agg_ports(cluster) or {}),
+        TIMEOUT,
+        "the new port shown after the restart",
+    )
+    wait_until(
+        lambda: (
+            flow_of(cluster, "network1", "drop") is None
+            and flow_of(cluster, "network0", f"{AGG}_drop") is None
+        ),
+        TIMEOUT,
+        "the dropped flow gone above and below",
+    )
+    # The other flow was left as it was, and is still followed.
+    assert status_of(cluster, "network1", "keep") == "established"
+    assert status_of(cluster, "network0", f"{AGG}_keep") == "established"
+    ok(cluster.delete("network1/flows/keep"), 202)
+    wait_until(
+        lambda: (
+            flow_of(cluster, "network0", f"{AGG}_keep") is None
+            and flow_of(cluster, "network1", "keep") is None
+        ),
+        TIMEOUT,
+        "keep gone above and below",
+    )
