@@ -1,7 +1,8 @@
 """Finding the component types a component manager can create.
 
-The built-in types (``Network``, ``DummyDriver``) always; then every ``*.py`` module and every
-package in the directories of the ``PROCESS`` line, and the
+The built-in types (``Network``, ``DummyDriver``, ``Aggregator``) always; then
+every ``*.py`` module and every package in the directories of the ``PROCESS``
+line, and the
 ``odenos.components`` entry-point group.  A module that fails to import is
 reported with its file and error and skipped: one broken plugin does not take
 the manager down.
