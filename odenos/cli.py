@@ -161,7 +161,8 @@ def _launch(
     foreground: bool,
     interrupted: Callable[[], bool] = lambda: False,
 ) -> list[tuple[ProcessPlan, subprocess.Popen[bytes]]]:
-    """Start what is not running yet, in plan order; return once every process answers.
+    """Start what is not running yet (the core, then the managers together); return once
+    every process answers.
 
     The background (``start``) keeps whatever already runs; a crashed core is
     started again under live managers.  The foreground (``run``) supervises only its
@@ -180,15 +181,26 @@ def _launch(
         raise LaunchError(f"already running: {names}; 'odenos stop -c {config.path}' first")
     started: list[tuple[ProcessPlan, subprocess.Popen[bytes]]] = []
     try:
-        for p in plans:
-            if p.name in running:
-                print(f"{p.name}: already running (pid {running[p.name]})", flush=True)
-                _wait_ready(config, p, running[p.name], None, interrupted)
-                continue
-            proc = _spawn(config, p, foreground)
-            started.append((p, proc))
-            _wait_ready(config, p, proc.pid, proc, interrupted)
-            print(f"{p.name}: running (pid {proc.pid})", flush=True)
+        # The core first and alone (the managers need it); then every manager at once,
+        # since each waits for the system manager by itself and they serialize on the
+        # global lock: starting them one after the other only adds their start-up times.
+        for wave in (
+            [p for p in plans if p.kind == "core"],
+            [p for p in plans if p.kind != "core"],
+        ):
+            spawned: list[tuple[ProcessPlan, subprocess.Popen[bytes] | None, int]] = []
+            for p in wave:
+                if p.name in running:
+                    print(f"{p.name}: already running (pid {running[p.name]})", flush=True)
+                    spawned.append((p, None, running[p.name]))
+                    continue
+                proc = _spawn(config, p, foreground)
+                started.append((p, proc))
+                spawned.append((p, proc, proc.pid))
+            for p, maybe_proc, pid in spawned:
+                _wait_ready(config, p, pid, maybe_proc, interrupted)
+                if maybe_proc is not None:
+                    print(f"{p.name}: running (pid {pid})", flush=True)
     except BaseException:
         _terminate([proc for _, proc in reversed(started)])
         raise
