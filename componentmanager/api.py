@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from componentmanager.manager import ComponentManager, ManagerState
 from odenos.cluster import type_entry
 from odenos.components.base import Request
-from odenos.errors import BadRequest, ComponentNotFound, MethodNotAllowed, ObjectUnavailable
+from odenos.errors import BadRequest, ComponentNotFound, ObjectUnavailable
 from odenos.http.errors import error_middleware, json_response, parse_json, read_json_object
 from odenos.http.internal import EVENTS_PATH, SHUTDOWN_PATH
 
@@ -33,9 +33,16 @@ async def get_property(request: web.Request) -> web.Response:
 
 
 async def put_property(request: web.Request) -> web.Response:
-    raise MethodNotAllowed(
-        "a component manager's property is read-only: it reflects the process", allowed=["GET"]
-    )
+    return json_response(_manager(request).update_property(await read_json_object(request)))
+
+
+async def get_settings(request: web.Request) -> web.Response:
+    return json_response(_manager(request).settings)
+
+
+async def put_settings(request: web.Request) -> web.Response:
+    manager = _manager(request)
+    return json_response(await manager.put_settings(await read_json_object(request)))
 
 
 async def get_component_types(request: web.Request) -> web.Response:
@@ -111,6 +118,8 @@ def build_app(manager: ComponentManager) -> web.Application:
     app.router.add_post(SHUTDOWN_PATH, shutdown)
     app.router.add_get(f"{prefix}/property", get_property)
     app.router.add_put(f"{prefix}/property", put_property)
+    app.router.add_get(f"{prefix}/settings", get_settings)
+    app.router.add_put(f"{prefix}/settings", put_settings)
     app.router.add_get(f"{prefix}/component_types", get_component_types)
     app.router.add_get(f"{prefix}/components", list_components)
     app.router.add_get(f"{prefix}/components/{{comp_id}}", get_component)

@@ -32,7 +32,8 @@ from odenos.errors import (
     NodeMissing,
 )
 from odenos.http.probe import answers
-from odenos.model.property import ObjectState
+from odenos.model.property import ObjectProperty, ObjectState
+from odenos.object_settings import load_settings, store_settings, update_daemon_property
 from odenos.zk import paths
 from odenos.zk.client import Coordinator
 from odenos.zk.ephemeral import (
@@ -90,6 +91,11 @@ class ComponentManager:
         self.address = address
         self.instances: dict[str, Component] = {}
         self.state = ManagerState.WAITING
+        #: Description and free keys a client put (``PUT property``); the rest is derived.
+        self._property = ObjectProperty(
+            id=cm_id, type="ComponentManager", super_type="ComponentManager"
+        )
+        self.settings: dict[str, Any] = {}
         self._errors: dict[str, str] = {}  # comp_id -> why its creation failed
         self._generations: dict[str, int | None] = {}  # comp_id -> czxid of its desired record
         self._wake = asyncio.Event()
@@ -130,11 +136,30 @@ class ComponentManager:
         }
 
     def property(self) -> dict[str, Any]:
-        data = self._manager_data()
+        data = {**self._property.extra, "description": self._property.description}
+        data.update(self._manager_data())
         data["component_types"] = ",".join(self.types)
         data["super_type"] = "ComponentManager"
         data["events"] = self.events.to_json()
         return data
+
+    def update_property(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._property.state = {
+            ManagerState.RUNNING: ObjectState.RUNNING,
+            ManagerState.FINALIZING: ObjectState.FINALIZING,
+        }.get(self.state, ObjectState.INITIALIZING)
+        update_daemon_property(
+            self._property,
+            body,
+            "a component manager's state follows its process; stop it with "
+            "DELETE /systemmanager/component_managers/<id> or 'odenos stop'",
+        )
+        return self.property()
+
+    async def put_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        await store_settings(self.zk, self.cm_id, settings)
+        self.settings = dict(settings)
+        return self.settings
 
     # --- start, resume, stop ----------------------------------------------------------------
 
@@ -182,6 +207,7 @@ class ComponentManager:
                 f"component manager {self.cm_id}",
             )
             await self._remove_stale_ephemerals()
+            self.settings = await load_settings(self.zk, self.cm_id)
             resumed = await self._reconcile_once()
             if self.zk.session_id != session:
                 # The session (and with it the lock and our nodes) was lost meanwhile.

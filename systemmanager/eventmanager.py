@@ -17,6 +17,7 @@ from odenos.errors import BadRequest, NotFound
 from odenos.http.errors import json_response, read_json_object
 from odenos.model.event import check_filters
 from odenos.model.property import ObjectProperty, ObjectState
+from odenos.object_settings import update_daemon_property
 from odenos.subscriptions import store_subscription
 from odenos.zk.client import Coordinator
 from systemmanager.registry import check_id
@@ -56,6 +57,40 @@ def _em(request: web.Request) -> EventManager:
 @routes.get("/property")
 async def get_property(request: web.Request) -> web.Response:
     return json_response(_em(request).property.to_json())
+
+
+@routes.put("/property")
+async def put_property(request: web.Request) -> web.Response:
+    return json_response(
+        update_daemon_property(
+            _em(request).property,
+            await read_json_object(request),
+            "the event manager runs with the core process; its state follows it",
+        )
+    )
+
+
+@routes.put("/settings")
+async def put_settings(request: web.Request) -> web.Response:
+    """``{"event_subscriptions": {subscriber_id: {event_filters}}}`` replaces every
+    subscription (those not named are removed)."""
+    em = _em(request)
+    body = await read_json_object(request)
+    wanted = body.get("event_subscriptions", {})
+    if not isinstance(wanted, dict):
+        raise BadRequest("'event_subscriptions' is {subscriber_id: {event_filters}}")
+    checked = {}
+    for sid, sub in wanted.items():
+        check_id(sid, "subscriber id")
+        if not isinstance(sub, dict):
+            raise BadRequest(f"subscription {sid!r} is not an object")
+        checked[sid] = check_filters(sub.get("event_filters", {}))
+    for sid in em.view.subscription_ids():
+        if sid not in checked:
+            await store_subscription(em.zk, em.view, sid, {})
+    for sid, filters in checked.items():
+        await store_subscription(em.zk, em.view, sid, filters)
+    return json_response({"event_subscriptions": _subscriptions(em)})
 
 
 @routes.get("/settings")

@@ -16,13 +16,11 @@ from typing import Any
 
 from odenos.cluster import ClusterView
 from odenos.errors import (
-    Forbidden,
-    NodeExists,
-    NodeMissing,
     ObjectUnavailable,
 )
 from odenos.http.probe import answers
 from odenos.model.property import ObjectProperty, ObjectState
+from odenos.object_settings import load_settings, store_settings, update_daemon_property
 from odenos.zk import paths
 from odenos.zk.cache import ChangeKind
 from odenos.zk.client import Coordinator
@@ -132,7 +130,7 @@ class SystemManager:
                     len(self.view.desired_ids()),
                     len(self.view.manager_ids()),
                 )
-            self.settings = await self._load_settings()
+            self.settings = await load_settings(self.zk, self.manager_id)
             await claim(
                 self.zk,
                 paths.system_manager(self.manager_id),
@@ -175,34 +173,18 @@ class SystemManager:
 
     def update_property(self, body: dict[str, Any]) -> dict[str, Any]:
         """``PUT property``: description and free keys; the state follows the registration."""
-        if "state" in body and body["state"] != self.property.state.value:
-            raise Forbidden(
-                "the system manager's state follows its registration in ZooKeeper; "
-                "stop it with 'odenos stop'",
-                state=self.property.state.value,
-            )
-        self.property.update_from({k: v for k, v in body.items() if k != "state"})
-        return self.property.to_json()
+        return update_daemon_property(
+            self.property,
+            body,
+            "the system manager's state follows its registration in ZooKeeper; "
+            "stop it with 'odenos stop'",
+        )
 
     async def put_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
         """Persist first, then answer: a restart keeps what a 200 said."""
-        path = paths.system_manager_settings(self.manager_id)
-        try:
-            await self.zk.set(path, settings)
-        except NodeMissing:
-            try:
-                await self.zk.create(path, settings, makepath=True)
-            except NodeExists:
-                await self.zk.set(path, settings)
+        await store_settings(self.zk, self.manager_id, settings)
         self.settings = dict(settings)
         return self.settings
-
-    async def _load_settings(self) -> dict[str, Any]:
-        try:
-            data, _ = await self.zk.get(paths.system_manager_settings(self.manager_id))
-        except NodeMissing:
-            return {}
-        return data if isinstance(data, dict) else {}
 
     # --- alive monitoring ---------------------------------------------------------------------
 

@@ -554,3 +554,31 @@ def test_delete_component_manager_removes_its_components_and_stops_it(cluster: C
     assert first.wait(10) == 0  # it stopped gracefully
     assert cluster.ls("/components") == ["romgr2:network2"]
     assert cluster.delete("systemmanager/component_managers/romgr1").status == 404
+
+
+def test_every_object_answers_property_and_settings(cluster: Cluster) -> None:
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.create_network("network0")
+    for object_id in ("systemmanager", "eventmanager", "romgr1", "network0"):
+        prop = cluster.get(f"{object_id}/property")
+        assert prop.status == 200 and prop.body["id"] == object_id, prop
+        described = cluster.put(f"{object_id}/property", {"description": "d", "owner": "me"})
+        assert described.status == 200 and described.body["description"] == "d", described
+        assert cluster.get(f"{object_id}/property").body["owner"] == "me"
+        assert cluster.get(f"{object_id}/settings").status == 200
+    # The daemons' objects: their state follows their process.
+    for object_id in ("systemmanager", "eventmanager", "romgr1"):
+        assert cluster.put(f"{object_id}/property", {"state": "finalizing"}).status == 403
+    # A component manager's settings survive its restart, like the system manager's.
+    assert cluster.put("romgr1/settings", {"poll": 5}).status == 200
+    assert cluster.stop("romgr1") == 0
+    cluster.start_cm("romgr1")
+    assert cluster.get("romgr1/settings").body == {"poll": 5}
+    # The event manager's settings are its subscriptions.
+    subscriptions = {"event_subscriptions": {"network0": {"event_filters": {"romgr1": ["X"]}}}}
+    assert cluster.put("eventmanager/settings", subscriptions).status == 200
+    body = cluster.get("eventmanager/settings").body
+    assert body["event_subscriptions"]["network0"]["event_filters"] == {"romgr1": ["X"]}
+    assert cluster.put("eventmanager/settings", {"event_subscriptions": {}}).status == 200
+    assert cluster.get("eventmanager/settings/event_subscriptions").body == {}

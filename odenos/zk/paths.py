@@ -67,9 +67,9 @@ def is_live_component_of(name: str, cm_id: str) -> bool:
     return name.startswith(live_component_name(cm_id, ""))
 
 
-def system_manager_settings(manager_id: str) -> str:
-    """Persistent: the system manager's settings, so that a restart keeps them."""
-    return f"{ROOT}/settings/{manager_id}"
+def object_settings(object_id: str) -> str:
+    """Persistent: a daemon's object's settings (system manager, component manager)."""
+    return f"{ROOT}/settings/{object_id}"
 
 
 def split_live_component_name(name: str) -> tuple[str, str]:
