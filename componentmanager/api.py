@@ -19,7 +19,8 @@ from odenos.cluster import type_entry
 from odenos.components.base import Request
 from odenos.errors import BadRequest, ComponentNotFound, ObjectUnavailable
 from odenos.http.errors import error_middleware, json_response, parse_json, read_json_object
-from odenos.http.internal import EVENTS_PATH, SHUTDOWN_PATH
+from odenos.http.internal import EVENTS_PATH, SHUTDOWN_PATH, SUBSCRIPTION_SEEN_PATH
+from odenos.subscriptions import wait_until_seen
 
 MANAGER = web.AppKey("manager", ComponentManager)
 
@@ -82,13 +83,24 @@ async def component_request(request: web.Request) -> web.Response:
 
 
 async def receive_events(request: web.Request) -> web.Response:
-    """Events from another manager's outbox: delivered here in order before the answer."""
+    """A batch from a manager's outbox: queued for the subscribers here, answered at once
+    (``on_event`` runs later, in the subscriber's inbox)."""
     body = await read_json_object(request)
     items = body.get("events")
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise BadRequest('POST /_events needs {"events": [{subscribers, event}, ...]}')
-    await _manager(request).events.deliver(items)
+        raise BadRequest("POST /_events needs {sender, seq, events: [{subscribers, event}]}")
+    _manager(request).events.accept(body)
     return json_response(None, 200)
+
+
+async def subscription_seen(request: web.Request) -> web.Response:
+    """Answers once this manager's view shows the subscription (bounded): after that,
+    what its components publish reaches the subscriber."""
+    body = await read_json_object(request)
+    seen = await wait_until_seen(
+        _manager(request).view, str(body.get("subscriber_id")), body.get("event_filters")
+    )
+    return json_response({"seen": seen})
 
 
 async def shutdown(request: web.Request) -> web.Response:
@@ -116,6 +128,7 @@ def build_app(manager: ComponentManager) -> web.Application:
     app.router.add_post(EVENTS_PATH, receive_events)
     app.router.add_get("/metrics", metrics)
     app.router.add_post(SHUTDOWN_PATH, shutdown)
+    app.router.add_post(SUBSCRIPTION_SEEN_PATH, subscription_seen)
     app.router.add_get(f"{prefix}/property", get_property)
     app.router.add_put(f"{prefix}/property", put_property)
     app.router.add_get(f"{prefix}/settings", get_settings)

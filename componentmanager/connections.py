@@ -28,15 +28,22 @@ class ConnectionKeeper:
         self._zk = zk
         self._view = view
 
-    async def reconcile(self, instances: dict[str, Component]) -> bool:
+    async def reconcile(self, instances: dict[str, Component], failed: dict[str, str]) -> bool:
         """Bring the hooks and the records in line; False if a record changed under us
-        (the caller runs again on the next change)."""
+        (the caller runs again on the next change).  ``failed``: the components here that
+        could not be created, by id, with why: their connections go to ``error``."""
         settled = True
         for conn_id in self._view.connection_ids():
             conn = self._view.connection(conn_id) or {}
-            logic = instances.get(str(conn.get("logic_id")))
+            logic_id = str(conn.get("logic_id"))
+            logic = instances.get(logic_id)
             if logic is not None:
                 settled &= await self._one(logic, conn_id, conn)
+            elif logic_id in failed and conn.get("state") == ConnectionState.INITIALIZING:
+                reason = f"logic component {logic_id!r} failed: {failed[logic_id]}"
+                settled &= await self._write_state(conn_id, ConnectionState.ERROR, reason)
+            elif logic_id in failed and conn.get("state") == ConnectionState.FINALIZING:
+                settled &= await self._write_state(conn_id, ConnectionState.NONE, None)
         # Records removed while the manager was away (or by hand): let go quietly.
         for component in instances.values():
             for conn_id in [c for c in component.connections if self._view.connection(c) is None]:
@@ -50,6 +57,9 @@ class ConnectionKeeper:
             if held is not None:
                 await self._release(logic, conn_id, conn)
             return await self._write_state(conn_id, ConnectionState.NONE, None)
+        if state == ConnectionState.INITIALIZING and held is not None:
+            # Taken already; only the state write was lost (a concurrent change): write it.
+            return await self._write_state(conn_id, ConnectionState.RUNNING, None)
         new = state == ConnectionState.INITIALIZING
         resumed = state == ConnectionState.RUNNING and held is None  # our manager restarted
         if new or resumed:

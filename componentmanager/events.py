@@ -4,10 +4,14 @@ Subscriptions are persistent records (``/odenos/subscriptions/<subscriber_id>``,
 ``{subscriber_id, event_filters: {publisher_id: [event_type, ...]}}``), read
 from the watch-fed view.  A publish looks up the subscribers and queues the
 event in one :class:`Outbox` per destination manager (this one included); each
-outbox sends its events in order, one batch at a time, to
+outbox sends its events in order, one numbered batch at a time, to
 ``<manager address>/_events`` (or straight to the local components), and only
-sends the next batch once the previous one was delivered.  So the events of
-one publisher reach each subscriber in the order they were published.
+sends the next batch once the previous one was taken.  The receiving manager
+queues each event in the subscriber's :class:`Inbox` and answers at once; the
+inbox hands the events to ``on_event`` one at a time.  A batch sent again
+(its answer was lost) is recognised by its sender and number and not taken
+twice.  So the events of one publisher reach each subscriber once, in the
+order they were published, and a slow ``on_event`` never holds up a sender.
 
 What is guaranteed when a subscriber's manager is down: its outbox keeps
 retrying (backoff up to 2 s) for ``give_up_after`` seconds (by default the
@@ -24,7 +28,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -35,7 +40,7 @@ from odenos.components.base import Component
 from odenos.errors import CoordinationError, NodeMissing
 from odenos.http.internal import EVENTS_PATH
 from odenos.model.event import Event
-from odenos.subscriptions import store_subscription
+from odenos.subscriptions import seen_by_publishers, store_subscription
 from odenos.zk import paths
 from odenos.zk.client import Coordinator
 
@@ -50,6 +55,7 @@ BATCH = 100
 class EventStats:
     def __init__(self) -> None:
         self.published = 0
+        self.sent = 0
         self.delivered = 0
         self.handler_errors = 0
         self.dropped: collections.Counter[str] = collections.Counter()
@@ -61,6 +67,7 @@ class EventStats:
     def to_json(self, queued: int) -> dict[str, Any]:
         return {
             "published": self.published,
+            "sent": self.sent,
             "delivered": self.delivered,
             "handler_errors": self.handler_errors,
             "dropped": dict(self.dropped),
@@ -68,16 +75,25 @@ class EventStats:
         }
 
 
-Sender = Callable[[list[dict[str, Any]]], Awaitable[None]]
+#: ``send(batch)`` with ``batch = {"sender", "seq", "events": [{subscribers, event}, ...]}``.
+Sender = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Outbox:
     """The events bound for one manager, sent in order by one task."""
 
     def __init__(
-        self, destination: str, send: Sender, stats: EventStats, limit: int, give_up_after: float
+        self,
+        destination: str,
+        send: Sender,
+        stats: EventStats,
+        limit: int,
+        give_up_after: float,
+        sender_id: str,
     ) -> None:
         self.destination = destination
+        self._sender_id = sender_id
+        self._seq = 0
         self._send = send
         self._stats = stats
         self._limit = limit
@@ -106,13 +122,15 @@ class Outbox:
                 self._ready.clear()
                 continue
             # Out of the queue before sending: the overflow only ever drops what waits.
-            batch = [self._items.popleft() for _ in range(min(BATCH, len(self._items)))]
+            items = [self._items.popleft() for _ in range(min(BATCH, len(self._items)))]
+            self._seq += 1
+            batch = {"sender": self._sender_id, "seq": self._seq, "events": items}
             if await self._send_with_retries(batch):
-                self._stats.delivered += sum(len(i["subscribers"]) for i in batch)
+                self._stats.sent += sum(len(i["subscribers"]) for i in items)
             else:
-                self._stats.drop("unreachable", len(batch))
+                self._stats.drop("unreachable", len(items))
 
-    async def _send_with_retries(self, batch: list[dict[str, Any]]) -> bool:
+    async def _send_with_retries(self, batch: dict[str, Any]) -> bool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._give_up_after
         delay = 0.1
@@ -125,7 +143,7 @@ class Outbox:
                     log.warning(
                         "events for %s: giving up on %d after %g s: %r",
                         self.destination,
-                        len(batch),
+                        len(batch["events"]),
                         self._give_up_after,
                         exc,
                     )
@@ -133,6 +151,59 @@ class Outbox:
                 log.debug("events for %s: %r; retrying in %.1f s", self.destination, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+
+class Inbox:
+    """The events for one subscriber here, handed to its ``on_event`` one at a time."""
+
+    def __init__(
+        self,
+        subscriber_id: str,
+        instances: Mapping[str, Component],
+        stats: EventStats,
+        limit: int,
+    ) -> None:
+        self._sid = subscriber_id
+        self._instances = instances
+        self._stats = stats
+        self._limit = limit
+        self._events: collections.deque[Event] = collections.deque()
+        self._ready = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def put(self, event: Event) -> None:
+        if len(self._events) >= self._limit:
+            self._events.popleft()
+            self._stats.drop("overflow")
+        self._events.append(event)
+        self._ready.set()
+
+    def close(self) -> None:
+        self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            await self._ready.wait()
+            if not self._events:
+                self._ready.clear()
+                continue
+            event = self._events.popleft()
+            component = self._instances.get(self._sid)
+            if component is None:
+                self._stats.drop("not_here")
+                continue
+            try:
+                await component.on_event(event)
+                self._stats.delivered += 1
+                DELIVERED.inc()
+            except Exception:
+                self._stats.handler_errors += 1
+                log.exception(
+                    "%s failed on %s from %s", self._sid, event.event_type, event.publisher_id
+                )
 
 
 class EventBus:
@@ -156,17 +227,24 @@ class EventBus:
         self._limit = limit
         self._give_up_after = give_up_after
         self._outboxes: dict[str, Outbox] = {}
+        self._inboxes: dict[str, Inbox] = {}
+        self._taken: dict[str, int] = {}  # sender -> the last batch number taken from it
+        self._sender_id = uuid.uuid4().hex
         self._session: aiohttp.ClientSession | None = None
         self.stats = EventStats()
 
     async def close(self) -> None:
         for outbox in self._outboxes.values():
             outbox.close()
+        for inbox in self._inboxes.values():
+            inbox.close()
         if self._session is not None:
             await self._session.close()
 
     def to_json(self) -> dict[str, Any]:
-        return self.stats.to_json(sum(len(o) for o in self._outboxes.values()))
+        queued = sum(len(o) for o in self._outboxes.values())
+        queued += sum(len(i) for i in self._inboxes.values())
+        return self.stats.to_json(queued)
 
     # --- EventPort ---------------------------------------------------------------------------
 
@@ -193,9 +271,13 @@ class EventBus:
 
     async def set_filters(self, subscriber_id: str, filters: dict[str, list[str]]) -> None:
         await store_subscription(self._zk, self._view, subscriber_id, filters)
+        await seen_by_publishers(self._view, subscriber_id, filters)
 
     async def forget(self, subscriber_id: str) -> None:
         """A component that is deleted subscribes to nothing any more."""
+        inbox = self._inboxes.pop(subscriber_id, None)
+        if inbox is not None:
+            inbox.close()
         try:
             await self._zk.delete(paths.subscription(subscriber_id))
         except NodeMissing:
@@ -205,36 +287,43 @@ class EventBus:
 
     # --- receiving ---------------------------------------------------------------------------
 
-    async def deliver(self, items: list[dict[str, Any]]) -> None:
-        """Hand each event to its subscribers here, in order, one at a time."""
-        for item in items:
+    def accept(self, batch: dict[str, Any]) -> None:
+        """Take a batch (from another manager's outbox, or ours): queue each event for its
+        subscribers here and return at once.  A batch already taken is ignored."""
+        sender, seq = str(batch.get("sender")), batch.get("seq")
+        if isinstance(seq, int):
+            if seq <= self._taken.get(sender, 0):
+                return  # sent again because our answer was lost: taken already
+            self._taken[sender] = seq
+        for item in batch.get("events", []):
             event = Event.from_json(item.get("event"))
             for sid in item.get("subscribers", []):
-                component = self._instances.get(sid)
-                if component is None:
-                    self.stats.drop("not_here")
-                    continue
-                try:
-                    await component.on_event(event)
-                    DELIVERED.inc()
-                except Exception:
-                    self.stats.handler_errors += 1
-                    log.exception(
-                        "%s failed on %s from %s", sid, event.event_type, event.publisher_id
-                    )
+                inbox = self._inboxes.get(sid)
+                if inbox is None:
+                    if sid not in self._instances:
+                        self.stats.drop("not_here")
+                        continue
+                    inbox = Inbox(sid, self._instances, self.stats, self._limit)
+                    self._inboxes[sid] = inbox
+                inbox.put(event)
 
     # --- sending -----------------------------------------------------------------------------
 
     def _outbox(self, cm_id: str) -> Outbox:
         outbox = self._outboxes.get(cm_id)
         if outbox is None:
-            send: Sender = self.deliver if cm_id == self._cm_id else self._sender(cm_id)
-            outbox = Outbox(cm_id, send, self.stats, self._limit, self._give_up_after)
+            send: Sender = self._take_local if cm_id == self._cm_id else self._sender(cm_id)
+            outbox = Outbox(
+                cm_id, send, self.stats, self._limit, self._give_up_after, self._sender_id
+            )
             self._outboxes[cm_id] = outbox
         return outbox
 
+    async def _take_local(self, batch: dict[str, Any]) -> None:
+        self.accept(batch)
+
     def _sender(self, destination: str) -> Sender:
-        async def send(items: list[dict[str, Any]]) -> None:
+        async def send(batch: dict[str, Any]) -> None:
             if destination.startswith("http"):
                 address = destination
             else:
@@ -244,7 +333,7 @@ class EventBus:
                 address = str(manager["address"])
             if self._session is None:
                 self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-            async with self._session.post(address + EVENTS_PATH, json={"events": items}) as resp:
+            async with self._session.post(address + EVENTS_PATH, json=batch) as resp:
                 if resp.status != 200:
                     raise ConnectionError(f"{destination} answered {resp.status}")
 

@@ -299,7 +299,7 @@ class ComponentManager:
         async with asyncio.TaskGroup() as group:
             for cid, rec in todo:
                 group.create_task(self._ensure(cid, rec))
-        if not await self._connections.reconcile(self.instances):
+        if not await self._connections.reconcile(self.instances, self._errors):
             self._wake.set()  # a record changed under us: look again
         return len(todo)
 

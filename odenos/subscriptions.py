@@ -7,10 +7,15 @@ from their watch-fed view.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from typing import Any
+
+import aiohttp
 
 from odenos.cluster import ClusterView
 from odenos.errors import NodeExists, NodeMissing
+from odenos.http.internal import SUBSCRIPTION_SEEN_PATH
 from odenos.zk import paths
 from odenos.zk.client import Coordinator
 
@@ -32,6 +37,10 @@ async def store_subscription(
     subscriber is a component, found through the desired state, and the record lasts.
     """
     path = paths.subscription(subscriber_id)
+    if deliver_to is None:
+        # A REST client's subscription edited through the event manager stays the client's.
+        kept = (view.subscription(subscriber_id) or {}).get("deliver_to")
+        deliver_to = kept if isinstance(kept, str) else None
     if not filters:
         with contextlib.suppress(NodeMissing):
             await zk.delete(path)
@@ -49,4 +58,40 @@ async def store_subscription(
     await view.wait_for(
         lambda: ((view.subscription(subscriber_id) or {}).get("event_filters") or {}) == filters,
         5.0,
+    )
+
+
+async def seen_by_publishers(
+    view: ClusterView, subscriber_id: str, filters: dict[str, list[str]], timeout: float = 5.0
+) -> None:
+    """Wait (bounded) until the managers of the publishers in ``filters`` see the
+    subscription: from then on, what they publish reaches the subscriber.  Without
+    this, an event published right after a 200 could miss it (each manager's view is
+    fed by its own watch).  A manager that does not answer is passed over."""
+    addresses = set()
+    for publisher_id in filters:
+        record = view.desired_component(publisher_id) or {}
+        manager = view.manager(str(record.get("cm_id"))) or {}
+        if isinstance(manager.get("address"), str):
+            addresses.add(manager["address"])
+    if not addresses:
+        return
+    body = {"subscriber_id": subscriber_id, "event_filters": filters}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout + 1)) as session:
+
+        async def ask(address: str) -> None:
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with session.post(address + SUBSCRIPTION_SEEN_PATH, json=body):
+                    pass
+
+        await asyncio.gather(*(ask(a) for a in sorted(addresses)))
+
+
+async def wait_until_seen(
+    view: ClusterView, subscriber_id: str, filters: Any, timeout: float = 5.0
+) -> bool:
+    """The publisher side of :func:`seen_by_publishers`."""
+    return await view.wait_for(
+        lambda: ((view.subscription(subscriber_id) or {}).get("event_filters") or {}) == filters,
+        timeout,
     )

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from odenos.cluster import ClusterView
@@ -38,7 +39,7 @@ from odenos.errors import BadRequest, NotFound
 from odenos.http.errors import json_response, read_json_object
 from odenos.http.internal import EVENTS_PATH
 from odenos.model.event import check_filters
-from odenos.subscriptions import store_subscription
+from odenos.subscriptions import seen_by_publishers, store_subscription
 from odenos.zk.client import Coordinator
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,8 @@ class RestSubscriptions:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(subscriber.arrived.wait(), timeout)
         subscriber.last_seen = time.monotonic()
+        if request.transport is None or request.transport.is_closing():
+            return json_response([])  # the client left: keep the events for its next poll
         return json_response(subscriber.take_all())
 
     async def _sse(self, request: web.Request, subscriber: RestSubscriber) -> web.StreamResponse:
@@ -153,13 +156,25 @@ class RestSubscriptions:
             try:
                 await asyncio.wait_for(subscriber.arrived.wait(), 15.0)
             except TimeoutError:
-                await response.write(b": keep-alive\n\n")
+                try:
+                    await response.write(b": keep-alive\n\n")
+                except (ConnectionError, aiohttp.ClientConnectionResetError):
+                    return response
                 continue
             finally:
                 subscriber.last_seen = time.monotonic()
-            for event in subscriber.take_all():
+            # Written first, taken after: a client that left loses nothing it did not get.
+            while subscriber.queue:
+                event = subscriber.queue[0]
                 data = json.dumps(event)
-                await response.write(f"event: {event.get('event_type')}\ndata: {data}\n\n".encode())
+                try:
+                    await response.write(
+                        f"event: {event.get('event_type')}\ndata: {data}\n\n".encode()
+                    )
+                except (ConnectionError, aiohttp.ClientConnectionResetError):
+                    return response
+                subscriber.queue.popleft()
+            subscriber.arrived.clear()
 
     async def put_subscription(self, request: web.Request) -> web.Response:
         subscriber = self._get(request.match_info["sid"])
@@ -167,6 +182,7 @@ class RestSubscriptions:
         await store_subscription(
             self._zk, self._view, PREFIX + subscriber.sid, filters, deliver_to=self._address()
         )
+        await seen_by_publishers(self._view, PREFIX + subscriber.sid, filters)
         subscriber.filters = filters
         return json_response(filters)
 

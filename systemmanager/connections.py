@@ -10,6 +10,7 @@ restart of any daemon.  Reads come from :class:`ClusterView`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -17,7 +18,14 @@ from collections.abc import Callable
 from typing import Any
 
 from odenos.cluster import ClusterView
-from odenos.errors import BadRequest, Conflict, NodeExists, NodeMissing, NotFound
+from odenos.errors import (
+    BadRequest,
+    Conflict,
+    NodeExists,
+    NodeMissing,
+    NodeVersionMismatch,
+    NotFound,
+)
 from odenos.model.connection import IDENTITY_KEYS, ConnectionState, new_connection
 from odenos.zk import paths
 from odenos.zk.client import Coordinator
@@ -40,6 +48,9 @@ class ConnectionRegistry:
         self._zk = coordinator
         self._view = view
         self._timeout = timeout
+        # Creations one at a time: the connection-type limits are checked on the view, which
+        # must show the previous creation before the next is checked.
+        self._creating = asyncio.Lock()
 
     def list(self) -> dict[str, dict[str, Any]]:
         return {cid: self.get(cid) for cid in self._view.connection_ids()}
@@ -54,7 +65,10 @@ class ConnectionRegistry:
         """``POST connections``: the body's id if it has one (the ODENOS samples give one),
         else a generated UUID; 409 if that id exists."""
         conn_id = body.get("id") if isinstance(body, dict) else None
-        conn_id = str(uuid.uuid4()) if conn_id is None else conn_id
+        if conn_id is None:
+            conn_id = str(uuid.uuid4())
+            if isinstance(body, dict):
+                body = {**body, "id": conn_id}
         if self._view.connection(check_id(conn_id, "connection id")) is not None:
             raise Conflict(f"connection {conn_id!r} exists", connection_id=conn_id)
         return await self._create(conn_id, body)
@@ -75,12 +89,9 @@ class ConnectionRegistry:
                     "create a new one",
                     field=key,
                 )
-        updated = {
-            **existing,
-            **{k: v for k, v in body.items() if k not in ("id", "state", "reason")},
-        }
+        changes = {k: v for k, v in body.items() if k not in ("id", "state", "reason")}
+        updated = await self._update(conn_id, changes)
         if updated != existing:
-            await self._zk.set(paths.connection(conn_id), updated)
             await self._caught_up(
                 lambda: all(
                     (self._view.connection(conn_id) or {}).get(k) == v
@@ -120,14 +131,33 @@ class ConnectionRegistry:
 
     # --- helpers ----------------------------------------------------------------------------
 
+    async def _update(self, conn_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Apply a client's changes to the record as it is in ZooKeeper now (version-checked),
+        so that a state the logic's manager just wrote is never put back."""
+        path = paths.connection(conn_id)
+        while True:
+            try:
+                current, stat = await self._zk.get(path)
+            except NodeMissing:
+                raise ConnectionNotFound(conn_id) from None
+            updated = {**(current if isinstance(current, dict) else {}), **changes}
+            if updated == current:
+                return updated
+            try:
+                await self._zk.set(path, updated, stat.version)
+                return updated
+            except NodeVersionMismatch:
+                continue
+
     async def _create(self, conn_id: str, body: Any) -> dict[str, Any]:
         record = new_connection(conn_id, body)
-        self._check_components(record)
-        try:
-            await self._zk.create(paths.connection(conn_id), record, undo_if_late=True)
-        except NodeExists:
-            raise Conflict(f"connection {conn_id!r} exists", connection_id=conn_id) from None
-        await self._caught_up(lambda: self._view.connection(conn_id) is not None)
+        async with self._creating:
+            self._check_components(record)
+            try:
+                await self._zk.create(paths.connection(conn_id), record, undo_if_late=True)
+            except NodeExists:
+                raise Conflict(f"connection {conn_id!r} exists", connection_id=conn_id) from None
+            await self._caught_up(lambda: self._view.connection(conn_id) is not None)
         log.info(
             "connection %s: %s (%s) to network %s",
             conn_id,

@@ -18,7 +18,7 @@ from odenos.http.errors import json_response, read_json_object
 from odenos.model.event import check_filters
 from odenos.model.property import ObjectProperty, ObjectState
 from odenos.object_settings import update_daemon_property
-from odenos.subscriptions import store_subscription
+from odenos.subscriptions import seen_by_publishers, store_subscription
 from odenos.zk.client import Coordinator
 from systemmanager.registry import check_id
 
@@ -86,7 +86,8 @@ async def put_settings(request: web.Request) -> web.Response:
             raise BadRequest(f"subscription {sid!r} is not an object")
         checked[sid] = check_filters(sub.get("event_filters", {}))
     for sid in em.view.subscription_ids():
-        if sid not in checked:
+        # REST clients' subscriptions belong to them (and their translator), not to settings.
+        if sid not in checked and not (em.view.subscription(sid) or {}).get("deliver_to"):
             await store_subscription(em.zk, em.view, sid, {})
     for sid, filters in checked.items():
         await store_subscription(em.zk, em.view, sid, filters)
@@ -123,6 +124,7 @@ async def put_subscription(request: web.Request) -> web.Response:
         raise BadRequest(f"body subscriber_id {body.get('subscriber_id')!r} differs from {sid!r}")
     filters = check_filters(body.get("event_filters", {}))
     await store_subscription(em.zk, em.view, sid, filters)
+    await seen_by_publishers(em.view, sid, filters)
     return json_response({"subscriber_id": sid, "event_filters": filters})
 
 

@@ -6,6 +6,7 @@ exactly as a network-OS developer's component would be.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from tests.support import Cluster, http, wait_until
@@ -174,3 +175,33 @@ def test_connections_survive_restarts_and_are_told_again(cluster: Cluster) -> No
     assert cluster.delete("systemmanager/connections/conn0").status == 200
     cluster.start_cm("romgr2")
     assert cluster.get("systemmanager/connections").body == {}
+
+
+def test_the_connection_limit_holds_under_concurrent_requests(cluster: Cluster) -> None:
+    setup(cluster)
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def post(i: int) -> None:
+        reply = connect(cluster, conn_id=f"race{i}")
+        with lock:
+            results.append(reply.status)
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == [200] + [400] * 5
+    assert len(cluster.get("systemmanager/connections").body) == 1
+
+
+def test_put_of_a_connection_never_winds_its_state_back(cluster: Cluster) -> None:
+    setup(cluster)
+    assert connect(cluster).status == 200
+    for i in range(10):  # updates racing with the logic's manager writing "running"
+        assert cluster.put("systemmanager/connections/conn0", {"n": i}).status == 200
+    wait_until(lambda: state_of(cluster, "conn0") == "running", 10, "conn0 running")
+    assert cluster.get("systemmanager/connections/conn0").body["n"] == 9
+    told = cluster.get("logic0/told").body
+    assert told.count(["added", "conn0"]) == 1

@@ -4,13 +4,17 @@ in order, with the reference's change-event body; losses are counted, never sile
 from __future__ import annotations
 
 import http.client as http_client
+import itertools
 import json
 import threading
+import time
 from typing import Any
 
 from tests.support import Cluster, http, wait_until
 
 WATCHER_PLUGIN = """
+import asyncio
+
 from odenos.components.base import Component, Request, Response, route
 
 
@@ -23,6 +27,8 @@ class Watcher(Component):
         self.seen = []
 
     async def on_event(self, event):
+        if self.settings.get("slow"):
+            await asyncio.sleep(float(self.settings["slow"]))
         self.seen.append(event.to_json())
 
     @route("PUT", "watch/<publisher>")
@@ -40,9 +46,27 @@ def node(node_id: str, **attributes: Any) -> dict[str, Any]:
     return {"type": "Node", "node_id": node_id, "ports": {}, "attributes": attributes}
 
 
-def seen(cluster: Cluster, watcher: str) -> list[dict[str, Any]]:
+def seen(cluster: Cluster, watcher: str, warm: bool = False) -> list[dict[str, Any]]:
+    """What ``watcher`` received, warm-up events left out unless ``warm``."""
     reply = cluster.get(f"{watcher}/seen")
-    return reply.body if reply.status == 200 else []
+    events = reply.body if reply.status == 200 else []
+    return [e for e in events if warm or not is_warm_up(e)]
+
+
+def warm_up(cluster: Cluster, *watchers: str) -> None:
+    """A subscription takes effect once the publisher's manager has seen it (its view is
+    fed by a watch): publish warm-up nodes until every watcher has had one."""
+    deadline = time.monotonic() + 10
+    for i in itertools.count():
+        assert cluster.put(f"network0/topology/nodes/warmup{i}", node(f"warmup{i}")).status == 201
+        time.sleep(0.2)
+        if all(len(seen(cluster, w, warm=True)) for w in watchers):
+            return
+        assert time.monotonic() < deadline, "the subscriptions never took effect"
+
+
+def is_warm_up(event: dict[str, Any]) -> bool:
+    return str(event["body"].get("id", "")).startswith("warmup")
 
 
 def setup(cluster: Cluster) -> None:
@@ -65,6 +89,7 @@ def test_changes_reach_subscribers_in_order_across_processes(cluster: Cluster) -
     assert reply.status == 200
     subs = cluster.get("eventmanager/settings/event_subscriptions").body
     assert subs["far"]["event_filters"] == {"network0": ["NodeChanged", "PortChanged"]}
+    warm_up(cluster, "far", "near")
 
     assert cluster.put("network0/topology/nodes/n1", node("n1")).status == 201
     assert cluster.put("network0/topology/nodes/n1", node("n1", vendor="x")).status == 200
@@ -95,6 +120,7 @@ def test_changes_reach_subscribers_in_order_across_processes(cluster: Cluster) -
 def test_events_wait_for_a_subscriber_whose_manager_restarts(cluster: Cluster) -> None:
     setup(cluster)
     assert cluster.put("far/watch/network0", ["NodeChanged"]).status == 200
+    warm_up(cluster, "far")
     assert cluster.stop("romgr2") == 0
     for i in range(5):
         assert cluster.put(f"network0/topology/nodes/n{i}", node(f"n{i}")).status == 201
@@ -112,11 +138,16 @@ def test_undeliverable_events_are_counted(cluster: Cluster) -> None:
     subscription = {"subscriber_id": "ghost", "event_filters": {"network0": ["NodeChanged"]}}
     path = "eventmanager/settings/event_subscriptions/ghost"
     assert cluster.put(path, subscription).status == 200
-    assert cluster.put("network0/topology/nodes/n1", node("n1")).status == 201
-    stats = wait_until(
-        lambda: cluster.get("romgr1/property").body["events"]["dropped"], 5, "the drop counted"
-    )
-    assert stats == {"unknown_subscriber": 1}
+    # Publish until the publisher's manager has seen the subscription (a watch away).
+    deadline = time.monotonic() + 10
+    for i in itertools.count():
+        assert cluster.put(f"network0/topology/nodes/n{i}", node(f"n{i}")).status == 201
+        dropped = cluster.get("romgr1/property").body["events"]["dropped"]
+        if dropped:
+            break
+        assert time.monotonic() < deadline, "the drop was never counted"
+        time.sleep(0.1)
+    assert set(dropped) == {"unknown_subscriber"}
     # Bad subscriptions are refused clearly.
     url = f"{cluster.rest}/eventmanager/settings/event_subscriptions/x"
     assert http("PUT", url, {"event_filters": {"network0": "NodeChanged"}}).status == 400
@@ -138,6 +169,13 @@ def test_rest_clients_long_poll_and_stream(cluster: Cluster) -> None:
     filters = {"network0": ["NodeChanged"]}
     assert cluster.put(f"event/subscriptions/{sid}", filters).status == 200
     assert cluster.ls("/odenos/subscriptions") == [f"rest-{sid}"]
+    # The publisher's manager sees the subscription a moment later (a watch): warm up.
+    assert cluster.put("network0/topology/nodes/warmup", node("warmup")).status == 201
+    wait_until(
+        lambda: cluster.get(f"event/stream?subscription_id={sid}&timeout=1").body,
+        10,
+        "the warm-up event",
+    )
 
     # ODENOS's long-poll: the GET waits until an event arrives.
     answers: list[Any] = []
@@ -170,6 +208,13 @@ def test_rest_clients_long_poll_and_stream(cluster: Cluster) -> None:
 
     status = cluster.get(f"event/subscriptions/{sid}").body
     assert status["event_filters"] == filters and status["dropped"] == 0
+
+    # The event manager's settings, read and written back as they are, keep the stream alive.
+    settings = cluster.get("eventmanager/settings").body
+    assert cluster.put("eventmanager/settings", settings).status == 200
+    assert cluster.put("network0/topology/nodes/n3", node("n3")).status == 201
+    after = cluster.get(f"event/stream?subscription_id={sid}&timeout=5").body
+    assert [e["body"]["id"] for e in after] == ["n3"]
     assert cluster.delete(f"event/subscriptions/{sid}").status == 200
     assert cluster.ls("/odenos/subscriptions") == []
     assert cluster.get(f"event/stream?subscription_id={sid}").status == 404
@@ -181,6 +226,7 @@ def test_rest_clients_long_poll_and_stream(cluster: Cluster) -> None:
 def test_replacing_the_topology_publishes_topology_changed(cluster: Cluster) -> None:
     setup(cluster)
     assert cluster.put("far/watch/network0", ["TopologyChanged", "NodeChanged"]).status == 200
+    warm_up(cluster, "far")
     topology = {"type": "Topology", "nodes": {"a": node("a"), "b": node("b")}, "links": {}}
     assert cluster.put("network0/topology", topology).status == 200
     wait_until(
@@ -189,8 +235,25 @@ def test_replacing_the_topology_publishes_topology_changed(cluster: Cluster) -> 
         "TopologyChanged",
     )
     events = seen(cluster, "far")
-    # Each object first, then the whole.
-    assert [e["event_type"] for e in events] == ["NodeChanged", "NodeChanged", "TopologyChanged"]
+    # Each object changed first (a and b added), then the whole.
+    assert [e["event_type"] for e in events] == ["NodeChanged"] * 2 + ["TopologyChanged"]
     whole = events[-1]["body"]
     assert whole["action"] == "update" and set(whole["curr"]["nodes"]) == {"a", "b"}
-    assert whole["prev"]["nodes"] == {}
+    assert all(n.startswith("warmup") for n in whole["prev"]["nodes"])
+
+
+def test_a_slow_subscriber_gets_each_event_once_and_in_order(cluster: Cluster) -> None:
+    """A batch whose handling takes longer than the sender waits for an answer must not be
+    sent again and taken twice: the receiver queues it and answers at once."""
+    setup(cluster)
+    assert cluster.put("far/watch/network0", ["NodeChanged"]).status == 200
+    warm_up(cluster, "far")
+    assert cluster.put("far/settings", {"slow": 0.15}).status == 200
+    count = 75  # 75 x 0.15 s: longer than the sender's 10 s wait for one batch
+    for i in range(count):
+        assert cluster.put(f"network0/topology/nodes/n{i}", node(f"n{i}")).status == 201
+    wait_until(lambda: len(seen(cluster, "far")) >= count, 30, "every event handled")
+    assert [e["body"]["id"] for e in seen(cluster, "far")] == [f"n{i}" for i in range(count)]
+    stats = cluster.get("romgr2/property").body["events"]
+    warm = len(seen(cluster, "far", warm=True)) - count
+    assert stats["delivered"] == count + warm and stats["dropped"] == {}

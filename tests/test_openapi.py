@@ -119,6 +119,7 @@ def component_manager_routes() -> list[Route]:
             componentmanager.api.receive_events,
             componentmanager.api.metrics,
             componentmanager.api.shutdown,
+            componentmanager.api.subscription_seen,
             componentmanager.api.component_request,
         ):
             continue
