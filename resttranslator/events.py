@@ -35,7 +35,7 @@ import aiohttp
 from aiohttp import web
 
 from odenos.cluster import ClusterView
-from odenos.errors import BadRequest, NotFound
+from odenos.errors import BadRequest, NotFound, Unavailable
 from odenos.http.errors import json_response, read_json_object
 from odenos.http.internal import EVENTS_PATH
 from odenos.model.event import check_filters
@@ -92,7 +92,9 @@ class RestSubscriptions:
         *,
         limit: int = 10000,
         idle_timeout: float = 600.0,
+        max_subscribers: int = 1000,
     ) -> None:
+        self._max_subscribers = max_subscribers
         self._zk = zk
         self._view = view
         self._address = address
@@ -126,6 +128,12 @@ class RestSubscriptions:
     async def stream(self, request: web.Request) -> web.StreamResponse:
         sid = request.query.get("subscription_id")
         if sid is None:
+            if len(self._subscribers) >= self._max_subscribers:
+                raise Unavailable(
+                    f"this translator holds {self._max_subscribers} event subscriptions "
+                    "already; close one (DELETE /event/subscriptions/<sid>) or try later",
+                    retry_after=10,
+                )
             sid = uuid.uuid4().hex
             self._subscribers[sid] = RestSubscriber(sid, self._limit)
             if self._reaper is None:
