@@ -30,7 +30,7 @@ import collections
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import aiohttp
 from prometheus_client import Counter
@@ -79,6 +79,36 @@ class EventStats:
 Sender = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+T = TypeVar("T")
+
+
+class BoundedQueue(Generic[T]):
+    """A FIFO of at most ``limit`` items: the oldest is dropped (and counted) for a new one."""
+
+    def __init__(self, limit: int, stats: EventStats) -> None:
+        self._items: collections.deque[T] = collections.deque()
+        self._ready = asyncio.Event()
+        self._limit = limit
+        self._stats = stats
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: T) -> None:
+        if len(self._items) >= self._limit:
+            self._items.popleft()
+            self._stats.drop("overflow")
+        self._items.append(item)
+        self._ready.set()
+
+    async def take(self, most: int) -> list[T]:
+        """Wait for items; take up to ``most`` of them, oldest first."""
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        return [self._items.popleft() for _ in range(min(most, len(self._items)))]
+
+
 class Outbox:
     """The events bound for one manager, sent in order by one task."""
 
@@ -96,33 +126,23 @@ class Outbox:
         self._seq = 0
         self._send = send
         self._stats = stats
-        self._limit = limit
         self._give_up_after = give_up_after
-        self._items: collections.deque[dict[str, Any]] = collections.deque()
-        self._ready = asyncio.Event()
+        self._queue: BoundedQueue[dict[str, Any]] = BoundedQueue(limit, stats)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._queue)
 
     def put(self, item: dict[str, Any]) -> None:
-        if len(self._items) >= self._limit:
-            self._items.popleft()
-            self._stats.drop("overflow")
-        self._items.append(item)
-        self._ready.set()
+        self._queue.put(item)
 
     def close(self) -> None:
         self._task.cancel()
 
     async def _run(self) -> None:
         while True:
-            await self._ready.wait()
-            if not self._items:
-                self._ready.clear()
-                continue
             # Out of the queue before sending: the overflow only ever drops what waits.
-            items = [self._items.popleft() for _ in range(min(BATCH, len(self._items)))]
+            items = await self._queue.take(BATCH)
             self._seq += 1
             batch = {"sender": self._sender_id, "seq": self._seq, "events": items}
             if await self._send_with_retries(batch):
@@ -166,31 +186,21 @@ class Inbox:
         self._sid = subscriber_id
         self._instances = instances
         self._stats = stats
-        self._limit = limit
-        self._events: collections.deque[Event] = collections.deque()
-        self._ready = asyncio.Event()
+        self._queue: BoundedQueue[Event] = BoundedQueue(limit, stats)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def __len__(self) -> int:
-        return len(self._events)
+        return len(self._queue)
 
     def put(self, event: Event) -> None:
-        if len(self._events) >= self._limit:
-            self._events.popleft()
-            self._stats.drop("overflow")
-        self._events.append(event)
-        self._ready.set()
+        self._queue.put(event)
 
     def close(self) -> None:
         self._task.cancel()
 
     async def _run(self) -> None:
         while True:
-            await self._ready.wait()
-            if not self._events:
-                self._ready.clear()
-                continue
-            event = self._events.popleft()
+            (event,) = await self._queue.take(1)
             component = self._instances.get(self._sid)
             if component is None:
                 self._stats.drop("not_here")
