@@ -47,3 +47,23 @@ class Change:
     action: ChangeAction
     prev: dict[str, Any] | None
     curr: dict[str, Any] | None
+
+
+class ChangeRecorder:
+    """A versioned model's change bookkeeping: its ``version`` counts the operations that
+    changed something, and every change is reported, after it, to the listener.  Models
+    (topology, flows) derive from it so that :meth:`_commit` is the one place every
+    change passes through."""
+
+    def __init__(self, listener: ChangeListener | None = None) -> None:
+        self.version = 0
+        self._listener = listener
+
+    def _commit(self, changes: list[Change]) -> None:
+        """Record ``changes``, already applied."""
+        if not changes:
+            return
+        self.version += 1
+        if self._listener is not None:
+            for change in changes:
+                self._listener(change.kind, change.action, change.prev, change.curr)

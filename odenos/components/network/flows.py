@@ -54,7 +54,13 @@ from odenos.components.network.basic_flow import (
     parse_flow_attributes,
     requested_status,
 )
-from odenos.components.network.changes import Change, ChangeAction, ChangeKind, ChangeListener
+from odenos.components.network.changes import (
+    Change,
+    ChangeAction,
+    ChangeKind,
+    ChangeListener,
+    ChangeRecorder,
+)
 from odenos.components.network.flow_status import (
     RESTING,
     FlowStatus,
@@ -123,18 +129,17 @@ class FlowQuery:
         )
 
 
-class FlowTable:
+class FlowTable(ChangeRecorder):
     """The flows of one network, keyed by flow_id.
 
     Not thread-safe: it belongs to one component, used from its event loop.
     """
 
     def __init__(self, listener: ChangeListener | None = None) -> None:
-        self.version = 0
+        super().__init__(listener)
         self.flows: dict[str, BasicFlow] = {}
         #: Flows whose deletion was requested and waits for the driver's teardown.
         self._deleting: set[str] = set()
-        self._listener = listener
 
     def to_json(self, query: FlowQuery | None = None) -> dict[str, Any]:
         """The flows (those ``query`` selects) as ODENOS's FlowSet.
@@ -157,15 +162,6 @@ class FlowTable:
         if flow is None:
             raise NotFound(f"flow {flow_id!r} does not exist", flow_id=flow_id)
         return flow
-
-    def _commit(self, changes: list[Change]) -> None:
-        """Record ``changes``, already applied: the one place every change passes through."""
-        if not changes:
-            return
-        self.version += 1
-        if self._listener is not None:
-            for change in changes:
-                self._listener(change.kind, change.action, change.prev, change.curr)
 
     def _set_status(self, flow: BasicFlow, status: FlowStatus) -> None:
         """Move ``flow`` to ``status``, or raise :class:`InvalidFlowTransition` (409).

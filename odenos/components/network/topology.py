@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 # ChangeAction and ChangeListener are re-exported: they were first defined here.
-from odenos.components.network.changes import Change
+from odenos.components.network.changes import Change, ChangeRecorder
 from odenos.components.network.changes import ChangeAction as ChangeAction
 from odenos.components.network.changes import ChangeListener as ChangeListener
 from odenos.components.network.objects import (
@@ -117,17 +117,16 @@ def _next_version(old: int | None, changed: bool) -> int:
     return old + 1 if changed else old
 
 
-class Topology:
+class Topology(ChangeRecorder):
     """Nodes (with their ports) and links, with the rules that tie them together.
 
     Not thread-safe: it belongs to one component, used from its event loop.
     """
 
     def __init__(self, listener: ChangeListener | None = None) -> None:
-        self.version = 0
+        super().__init__(listener)
         self.nodes: dict[str, Node] = {}
         self.links: dict[str, Link] = {}
-        self._listener = listener
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -136,15 +135,6 @@ class Topology:
             "nodes": {node_id: node.to_json() for node_id, node in self.nodes.items()},
             "links": {link_id: link.to_json() for link_id, link in self.links.items()},
         }
-
-    def _commit(self, changes: list[Change]) -> None:
-        """Record ``changes``, already applied: the one place every change passes through."""
-        if not changes:
-            return
-        self.version += 1
-        if self._listener is not None:
-            for change in changes:
-                self._listener(change.kind, change.action, change.prev, change.curr)
 
     # --- lookups: NotFound when absent ---------------------------------------------------------
 
