@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from odenos.components.network import Network
 from odenos.zk.client import Coordinator
 from odenos.zk.embedded import EmbeddedZooKeeper, free_port
 from tests.support import Cluster, ZooKeeperServer
@@ -31,6 +32,12 @@ def zk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeperSer
     asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
+
+
+@pytest.fixture
+def net() -> Network:
+    """A Network in this process, for the component's unit tests."""
+    return Network("network0", "romgr1")
 
 
 @pytest.fixture

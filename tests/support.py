@@ -19,6 +19,7 @@ from typing import Any
 
 from kazoo.client import KazooClient
 
+from odenos.components.base import Component, Request, Response
 from odenos.zk.embedded import EmbeddedZooKeeper, free_port
 
 SESSION_TIMEOUT_MS = 2000
@@ -29,6 +30,17 @@ class ZooKeeperServer:
     address: str  # "127.0.0.1:port"
     server: EmbeddedZooKeeper
     loop: asyncio.AbstractEventLoop
+
+
+async def call(
+    component: Component,
+    method: str,
+    path: str,
+    body: Any = None,
+    query: dict[str, str] | None = None,
+) -> Response:
+    """A request straight to a component in this process (unit tests of a component)."""
+    return await component.dispatch(Request(method, path, query or {}, body))
 
 
 def wait_until(

@@ -7,24 +7,9 @@ from typing import Any
 
 import pytest
 
-from odenos.components.base import Request, Response
 from odenos.components.network import Network
 from odenos.errors import BadRequest, Conflict, MethodNotAllowed, NotFound
-
-
-@pytest.fixture
-def net() -> Network:
-    return Network("network0", "romgr1")
-
-
-async def call(
-    net: Network,
-    method: str,
-    path: str,
-    body: Any = None,
-    query: dict[str, str] | None = None,
-) -> Response:
-    return await net.dispatch(Request(method, path, query or {}, body))
+from tests.support import call
 
 
 def node_body(node_id: str, **attributes: Any) -> dict[str, Any]:

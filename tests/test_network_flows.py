@@ -6,24 +6,10 @@ from typing import Any, ClassVar
 
 import pytest
 
-from odenos.components.base import Request, Response
+from odenos.components.base import Response
 from odenos.components.network import Network
 from odenos.errors import BadRequest, Conflict, InvalidStateTransition, MethodNotAllowed, NotFound
-
-
-@pytest.fixture
-def net() -> Network:
-    return Network("network0", "romgr1")
-
-
-async def call(
-    net: Network,
-    method: str,
-    path: str,
-    body: Any = None,
-    query: dict[str, str] | None = None,
-) -> Response:
-    return await net.dispatch(Request(method, path, query or {}, body))
+from tests.support import call
 
 
 def flow_body(flow_id: str, **fields: Any) -> dict[str, Any]:
