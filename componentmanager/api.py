@@ -20,6 +20,7 @@ from odenos.components.base import Request
 from odenos.errors import BadRequest, ComponentNotFound, ObjectUnavailable
 from odenos.http.errors import error_middleware, json_response, parse_json, read_json_object
 from odenos.http.internal import EVENTS_PATH, SHUTDOWN_PATH, SUBSCRIPTION_SEEN_PATH
+from odenos.http.objectpath import strict_path_middleware
 from odenos.subscriptions import wait_until_seen
 
 MANAGER = web.AppKey("manager", ComponentManager)
@@ -121,7 +122,9 @@ async def root(request: web.Request) -> web.Response:
 
 
 def build_app(manager: ComponentManager) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=16 * 1024**2)
+    app = web.Application(
+        middlewares=[strict_path_middleware, error_middleware], client_max_size=16 * 1024**2
+    )
     app[MANAGER] = manager
     prefix = f"/{manager.cm_id}"
     app.router.add_get("/", root)

@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import urlencode
 
 import aiohttp
 
 from odenos.cluster import ClusterView
 from odenos.components.base import Component, Request, Response
 from odenos.errors import OdenosError
+from odenos.http.objectpath import ObjectPath
+from odenos.http.routing import Route, addressed, resolve
 
 
 class ObjectClient:
@@ -45,32 +47,32 @@ class ObjectClient:
         query: Mapping[str, str] | None = None,
     ) -> Response:
         try:
-            local = self._instances.get(object_id)
+            called = addressed(ObjectPath.of(object_id, path), self._view.manager_id)
+            local = self._instances.get(called.object_id or "")
             if local is not None:
-                return await local.dispatch(Request(method.upper(), path, dict(query or {}), body))
-            return await self._remote(object_id, method, path, body, query)
+                return await local.dispatch(
+                    Request(method.upper(), called.subpath, dict(query or {}), body)
+                )
+            return await self._remote(resolve(self._view, called), method, body, query)
         except OdenosError as err:
             return Response(err.status, err.to_json())
 
     async def _remote(
         self,
-        object_id: str,
+        route: Route,
         method: str,
-        path: str,
         body: Any,
         query: Mapping[str, str] | None,
     ) -> Response:
-        target = self._view.route(object_id)
-        url = f"{target.address}/{quote(object_id)}/{path.lstrip('/')}"
+        object_id = route.target.object_id
+        url = route.path.url(route.target.address, urlencode(dict(query or {})))
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._timeout)
             )
         data = None if body is None else json.dumps(body).encode()
         try:
-            async with self._session.request(
-                method.upper(), url, data=data, params=dict(query or {})
-            ) as resp:
+            async with self._session.request(method.upper(), url, data=data) as resp:
                 raw = await resp.read()
                 return Response(resp.status, json.loads(raw) if raw else None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:

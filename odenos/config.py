@@ -23,16 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from odenos.errors import ConfigError
+from odenos.model.ids import ID_RULE, RESERVED_IDS, is_reserved, is_valid_id
 
 DEFAULT_MANAGER_ID = "systemmanager"
 DEFAULT_ZOOKEEPER_PORT = 2181
 SUPPORTED_LANGUAGES = ("python",)
 
-# Object ids of the core process: a component manager of the same id would
-# shadow them in the REST translator's /<object_id>/ routing.
-_CORE_IDS = ("resttranslator", "eventmanager")
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_ID_RULE = "a letter or digit, then letters, digits, '_', '.' or '-'"
 _DECIMAL = re.compile(r"[0-9]+")
 # RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens.
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
@@ -262,10 +258,12 @@ class _Parser:
         return path
 
     def _check_id(self, key: str, value: str, lineno: int) -> None:
-        if not _ID.fullmatch(value):
-            raise self._error(f"{key}: {value!r} is not a valid id ({_ID_RULE})", lineno)
-        if value in _CORE_IDS:
-            core = ", ".join(_CORE_IDS)
+        if not is_valid_id(value):
+            raise self._error(f"{key}: {value!r} is not a valid id ({ID_RULE})", lineno)
+        # A component manager of a reserved id would shadow a core object in the REST
+        # translator's /<object_id>/ routing.
+        if is_reserved(value):
+            core = ", ".join(sorted(RESERVED_IDS))
             raise self._error(
                 f"{key}: {value!r} is taken by a core object ({core}); choose another id", lineno
             )

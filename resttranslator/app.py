@@ -13,7 +13,6 @@ straight to the component.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import mimetypes
 import time
@@ -21,13 +20,16 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from odenos.cluster import ClusterView
 from odenos.errors import ObjectNotFound, OdenosError
 from odenos.http.errors import Handler, error_middleware
-from odenos.http.forward import Forwarder, component_subpath, route_request
+from odenos.http.forward import Forwarder
+from odenos.http.objectpath import ObjectPath, canonical_path_middleware
 from odenos.http.openapi import serve_openapi, serve_openapi_yaml
+from odenos.http.routing import resolve
 from resttranslator.events import RestSubscriptions
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,10 @@ class RestTranslator:
         self._static_root = static_root.resolve() if static_root else None
 
     def build_app(self) -> web.Application:
-        middlewares = [self._monitor, error_middleware] if self._monitored else [error_middleware]
+        middlewares: list[Middleware] = [canonical_path_middleware]
+        if self._monitored:
+            middlewares.append(self._monitor)
+        middlewares.append(error_middleware)
         app = web.Application(middlewares=middlewares, client_max_size=16 * 1024**2)
         app.router.add_get("/metrics", metrics)
         app.router.add_get("/openapi.json", serve_openapi)
@@ -77,15 +82,8 @@ class RestTranslator:
         return app
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        object_id = request.match_info["object_id"]
-        raw_path = request.rel_url.raw_path
-        target_id = object_id
-        if object_id == self._view.manager_id:
-            # /systemmanager/components/<id>/<path>: straight to the component.
-            with contextlib.suppress(ValueError):
-                target_id, raw_path = component_subpath(raw_path)
         try:
-            target = route_request(self._view, target_id, raw_path)
+            route = resolve(self._view, ObjectPath.parse(request.rel_url.raw_path))
         except ObjectNotFound:
             static = self._static_file(request)
             if static is not None:
@@ -96,11 +94,11 @@ class RestTranslator:
             REQUESTS.labels("refused", "unavailable").inc()
             raise
         try:
-            response = await self._forwarder.forward(request, target, raw_path)
+            response = await self._forwarder.forward(request, route)
         except OdenosError as err:
-            REQUESTS.labels(target.kind, str(err.status)).inc()
+            REQUESTS.labels(route.target.kind, str(err.status)).inc()
             raise
-        REQUESTS.labels(target.kind, str(response.status)).inc()
+        REQUESTS.labels(route.target.kind, str(response.status)).inc()
         return response
 
     @web.middleware

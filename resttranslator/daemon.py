@@ -10,7 +10,9 @@ from aiohttp import web
 
 from odenos.cluster import ClusterView, connect, disconnect
 from odenos.config import Config
+from odenos.http.errors import error_middleware
 from odenos.http.forward import Forwarder
+from odenos.http.objectpath import strict_path_middleware
 from odenos.http.server import HttpServer
 from odenos.metrics import register_cluster_metrics
 from odenos.zk.client import Coordinator
@@ -36,7 +38,12 @@ class RestTranslatorDaemon:
         await self._forwarder.start()
         register_cluster_metrics(self.view)
         # Where publishers' managers deliver the events of this translator's REST clients.
-        intake = HttpServer(web.Application(), config.process_host, 0, "REST event intake")
+        intake = HttpServer(
+            web.Application(middlewares=[strict_path_middleware, error_middleware]),
+            config.process_host,
+            0,
+            "REST event intake",
+        )
         self._intake = intake
         self._events = RestSubscriptions(self.zk, self.view, lambda: intake.address)
         self._events.add_intake(intake.app)

@@ -22,7 +22,9 @@ from odenos.errors import (
     ObjectNotFound,
 )
 from odenos.http.errors import Handler, json_response, read_json, read_json_object
-from odenos.http.forward import Forwarder, component_subpath, route_request
+from odenos.http.forward import Forwarder
+from odenos.http.objectpath import ObjectPath
+from odenos.http.routing import resolve
 from systemmanager.connections import ConnectionRegistry
 from systemmanager.eventmanager import new_property as event_manager_property
 from systemmanager.manager import SystemManager
@@ -180,11 +182,8 @@ async def delete_component(request: web.Request) -> web.Response:
 @routes.route("*", "/components/{comp_id}/{tail:.+}")
 async def forward_to_component(request: web.Request) -> web.Response:
     service = _service(request)
-    comp_id, path = component_subpath(request.rel_url.raw_path)
-    if service.view.desired_component(comp_id) is None:
-        raise ObjectNotFound(comp_id)
-    target = route_request(service.view, comp_id, path)
-    return await service.forwarder.forward(request, target, path)
+    route = resolve(service.view, ObjectPath.parse(request.rel_url.raw_path))
+    return await service.forwarder.forward(request, route)
 
 
 # --- connections ----------------------------------------------------------------------------

@@ -27,9 +27,9 @@ from odenos.errors import (
     NotFound,
 )
 from odenos.model.connection import IDENTITY_KEYS, ConnectionState, new_connection
+from odenos.model.ids import check_id
 from odenos.zk import paths
 from odenos.zk.client import Coordinator
-from systemmanager.registry import check_id
 
 log = logging.getLogger(__name__)
 

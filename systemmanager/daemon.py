@@ -17,6 +17,7 @@ from odenos.cluster import ClusterView, disconnect
 from odenos.config import Config
 from odenos.http.errors import error_middleware
 from odenos.http.forward import Forwarder
+from odenos.http.objectpath import strict_path_middleware
 from odenos.http.server import HttpServer
 from odenos.metrics import register_cluster_metrics
 from odenos.runtime import log_dir
@@ -75,7 +76,7 @@ class SystemManagerDaemon:
         self._forwarder = Forwarder(self.view, config.forward_timeout)
         await self._forwarder.start()
         self._internal = HttpServer(
-            web.Application(middlewares=[error_middleware]),
+            web.Application(middlewares=[strict_path_middleware, error_middleware]),
             config.process_host,
             0,
             "system manager",

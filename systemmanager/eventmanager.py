@@ -16,11 +16,11 @@ from odenos.cluster import EVENT_MANAGER_ID, ClusterView
 from odenos.errors import BadRequest, NotFound
 from odenos.http.errors import json_response, read_json_object
 from odenos.model.event import check_filters
+from odenos.model.ids import check_id
 from odenos.model.property import ObjectProperty, ObjectState
 from odenos.object_settings import update_daemon_property
 from odenos.subscriptions import seen_by_publishers, store_subscription
 from odenos.zk.client import Coordinator
-from systemmanager.registry import check_id
 
 __all__ = ["EVENT_MANAGER_ID", "EventManager", "build_app"]
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import uuid
 from typing import Any
 
@@ -33,29 +32,12 @@ from odenos.errors import (
     ObjectUnavailable,
 )
 from odenos.http.internal import SHUTDOWN_PATH
+from odenos.model.ids import check_id, is_reserved
 from odenos.model.property import ObjectState
 from odenos.zk import paths
 from odenos.zk.client import Coordinator
 
 log = logging.getLogger(__name__)
-
-#: Ids the REST translator routes to the core process, never to a component.
-RESERVED_IDS = frozenset(
-    {"resttranslator", "eventmanager", "metrics", "event", "openapi.json", "openapi.yaml"}
-)
-
-#: Ids become znode names and URL path segments.
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-
-
-def check_id(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
-        raise BadRequest(
-            f"{what} {value!r} is not a valid id: 1-128 letters, digits, '_', '.', '-', "
-            "starting with a letter or digit",
-            value=value if isinstance(value, str) else repr(value),
-        )
-    return value
 
 
 class ComponentRegistry:
@@ -200,7 +182,7 @@ class ComponentRegistry:
 
     def _check_free_for_routing(self, comp_id: str) -> None:
         """``/<id>/...`` must reach the component: no manager nor core object may own the id."""
-        if comp_id in RESERVED_IDS or comp_id == self._view.manager_id:
+        if is_reserved(comp_id) or comp_id == self._view.manager_id:
             raise Conflict(f"{comp_id!r} is reserved for the core process", component_id=comp_id)
         if comp_id in self._view.known_manager_ids():
             raise Conflict(f"{comp_id!r} is the id of a component manager", component_id=comp_id)

@@ -24,6 +24,30 @@ from odenos.zk.embedded import EmbeddedZooKeeper, free_port
 
 SESSION_TIMEOUT_MS = 2000
 
+#: Spellings that once reached a manager's internal endpoints through the public port.
+TRAVERSALS = [
+    "/romgr1/../_shutdown",
+    "/romgr1/%2e%2e/_shutdown",
+    "/romgr1/%2E%2E/_shutdown",
+    "/romgr1/.%2e/_shutdown",
+    "/n0/../_events",
+    "/n0/./../_events",
+    "/n0/topology/../../metrics",
+    "/romgr1/../metrics",
+    "/systemmanager/components/n0/../../_shutdown",
+    "/systemmanager/components/n0/%2e%2e/%2e%2e/_shutdown",
+    "/systemmanager/components/romgr1/../../_subscription_seen",
+    "/romgr1/..%2f_shutdown",
+    "/romgr1%2f..%2f_shutdown",
+    "/romgr1/%2e%2e%2f_shutdown",
+    "/_shutdown",
+    "/_events",
+    "/n0/%5f%5f/../../_shutdown",
+    "//_shutdown",
+    "/%5fshutdown",
+    "/../romgr1/property",
+]
+
 
 @dataclass
 class ZooKeeperServer:

@@ -304,6 +304,8 @@ class NoRemote:
     """The cluster view of an ObjectClient that has only local objects: anything else is
     unavailable, as a manager that is down would be."""
 
+    manager_id = "systemmanager"
+
     def route(self, object_id: str, **_: Any) -> Any:
         raise ObjectUnavailable(object_id, "not in this test")
 

@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from yarl import URL
 
 from odenos.cluster import ClusterView
 from odenos.http.forward import Forwarder
@@ -27,6 +28,7 @@ from odenos.zk import paths
 from odenos.zk.client import Coordinator
 from odenos.zk.embedded import free_port
 from resttranslator.app import RestTranslator
+from tests.support import TRAVERSALS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -58,6 +60,10 @@ class StandInManager:
 
     address: str = ""
     seen: list[Seen] = field(default_factory=list)
+    #: Raw paths of every request that reached an internal endpoint (never, through the
+    #: translator) or any other path of this server.
+    internal: list[str] = field(default_factory=list)
+    other: list[str] = field(default_factory=list)
     received: asyncio.Event = field(default_factory=asyncio.Event)
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -82,12 +88,23 @@ class StandInManager:
         status = 201 if request.method == "PUT" else 200
         return web.json_response({"answered_by": "romgr1", "method": request.method}, status=status)
 
+    async def internal_endpoint(self, request: web.Request) -> web.Response:
+        self.internal.append(request.rel_url.raw_path)
+        return web.json_response({"internal": True})
+
+    async def anything_else(self, request: web.Request) -> web.Response:
+        self.other.append(request.rel_url.raw_path)
+        return web.json_response({"answered_by": "romgr1", "path": request.rel_url.raw_path})
+
 
 @pytest.fixture
 async def stand_in() -> AsyncIterator[StandInManager]:
     manager = StandInManager()
     app = web.Application()
     app.router.add_route("*", "/n0/topology", manager.topology)
+    for internal in ("/_shutdown", "/_events", "/_subscription_seen", "/metrics", "/"):
+        app.router.add_route("*", internal, manager.internal_endpoint)
+    app.router.add_route("*", "/{tail:.+}", manager.anything_else)
     runner = web.AppRunner(app, shutdown_timeout=1)
     await runner.setup()
     port = free_port()
@@ -395,10 +412,128 @@ async def test_monitored_objects_are_logged(
     client = await make_client(monitored=frozenset({"n0"}))
     with caplog.at_level(logging.INFO, logger="resttranslator.app"):
         assert (await client.get("/n0/topology?a=1")).status == 200
-        assert (await client.get("/romgr2/n0/topology")).status == 404
+        assert (await client.get("/romgr2/n0/topology")).status == 200  # not monitored
         await coordinator.delete(paths.component_manager("romgr1"))
         refused = await wait_status(client, "/n0/topology", 503)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("monitor:")]
     assert lines[0].startswith("monitor: GET /n0/topology?a=1 -> 200 (")
     assert lines[-1].startswith("monitor: GET /n0/topology -> 503 (")
     assert len(lines) == 1 + refused
+
+
+# --- one canonical path, decided and forwarded ----------------------------------------------------
+
+
+async def send_raw(client: Client, method: str, raw_path: str) -> aiohttp.ClientResponse:
+    """Send ``raw_path`` byte for byte (``curl --path-as-is``): the test client would
+    resolve dot segments itself."""
+    base = str(client.make_url("/")).rstrip("/")
+    return await client.session.request(method, URL(base + raw_path, encoded=True))
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+async def test_no_spelling_reaches_an_internal_endpoint(
+    coordinator: Coordinator, stand_in: StandInManager, make_client: MakeClient, method: str
+) -> None:
+    """Dot segments, percent-encoded dots and slashes, empty segments: every spelling is
+    decided on one canonical path and none reaches ``/_shutdown``, ``/_events`` or a
+    manager's ``/metrics`` (``GET /metrics`` is the translator's own).  The stand-in
+    plays the system manager too: what is sent there stays under ``/systemmanager/``."""
+    await write_tree(coordinator, stand_in.address)
+    await coordinator.set(
+        paths.system_manager("systemmanager"), {"state": "running", "address": stand_in.address}
+    )
+    client = await make_client()
+    for raw in TRAVERSALS:
+        resp = await send_raw(client, method, raw)
+        text = await resp.text()
+        if method == "GET" and resp.status == 200 and raw.endswith("/metrics"):
+            assert "odenos_rest_requests_total" in text  # the translator's own, public
+            continue
+        assert resp.content_type == "application/json", (raw, text)
+        assert resp.status in (400, 404) or stand_in.other, (raw, resp.status, text)
+    assert stand_in.internal == []
+    assert stand_in.seen == []
+    assert sorted(set(stand_in.other)) == [
+        "/systemmanager/_shutdown",
+        "/systemmanager/_subscription_seen",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "forwarded"),
+    [
+        ("/n0/topology", "/n0/topology"),
+        ("//n0//topology/", "/n0/topology"),
+        ("/n0/./topology", "/n0/topology"),
+        ("/n0/nodes/../topology", "/n0/topology"),
+        ("/n0/%74opology", "/n0/topology"),
+        ("/%6E0/topology", "/n0/topology"),
+        ("/systemmanager/components/n0/topology", "/n0/topology"),
+        ("/systemmanager/./components/n0/x/../topology", "/n0/topology"),
+        ("/n0/nodes/a%20b", "/n0/nodes/a%20b"),
+        ("/n0/nodes/of:1@x", "/n0/nodes/of:1@x"),
+        ("/n0/nodes/%3Fq%23f", "/n0/nodes/%3Fq%23f"),
+        ("/n0/nodes/%C3%A9", "/n0/nodes/%C3%A9"),
+        ("/n0/nodes/%c3%a9", "/n0/nodes/%C3%A9"),
+        ("/n0/nodes/%25", "/n0/nodes/%25"),
+    ],
+)
+async def test_the_canonical_path_is_decided_and_forwarded(
+    coordinator: Coordinator,
+    stand_in: StandInManager,
+    make_client: MakeClient,
+    raw: str,
+    forwarded: str,
+) -> None:
+    """What the manager receives is exactly the canonical spelling the route was
+    decided on (query kept as sent)."""
+    await write_tree(coordinator, stand_in.address)
+    client = await make_client()
+    resp = await send_raw(client, "GET", raw + "?k=a%26b")
+    assert resp.status == 200, await resp.text()
+    if forwarded == "/n0/topology":
+        [seen] = stand_in.seen
+        assert (seen.path, seen.query) == (forwarded, [("k", "a&b")])
+        assert stand_in.other == []
+    else:
+        assert stand_in.other == [forwarded] and stand_in.seen == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("/n0/prop%zzerty", "two hex digits"),
+        ("/n0/%", "two hex digits"),
+        ("/n0/%ff%fe", "not UTF-8"),
+        ("/n0/%00", "control character"),
+        ("/n0/a%0Ab", "control character"),
+        ("/n0%0A/topology", "control character"),
+        ("/n0/a%2Fb", "encoded '/'"),
+        ("/n0/../../topology", "above the root"),
+    ],
+)
+async def test_paths_that_cannot_be_canonical_are_400(
+    coordinator: Coordinator,
+    stand_in: StandInManager,
+    make_client: MakeClient,
+    raw: str,
+    why: str,
+) -> None:
+    await write_tree(coordinator, stand_in.address)
+    client = await make_client()
+    body = await error_body(await send_raw(client, "GET", raw), 400)
+    assert body["error"] == "BadPath" and why in body["message"]
+    assert stand_in.seen == [] and stand_in.other == [] and stand_in.internal == []
+
+
+async def test_a_component_path_names_only_components(
+    coordinator: Coordinator, stand_in: StandInManager, make_client: MakeClient
+) -> None:
+    """``/systemmanager/components/<id>/...`` is for components: a manager's id there is a
+    404, not a way to reach the manager."""
+    await write_tree(coordinator, stand_in.address)
+    client = await make_client()
+    body = await error_body(await client.get("/systemmanager/components/romgr1/property"), 404)
+    assert body["object_id"] == "romgr1"
+    assert stand_in.other == [] and stand_in.internal == []

@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
-from urllib.parse import unquote
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from odenos.cluster import ClusterView, Target
 from odenos.errors import GatewayTimeout, ObjectUnavailable
+from odenos.http.routing import Route
 from odenos.zk.cache import ChangeKind
 
 log = logging.getLogger(__name__)
@@ -61,23 +62,23 @@ class Forwarder:
                 abort.set_result(None)
 
     async def forward(
-        self, request: web.Request, target: Target, path: str, timeout: float | None = None
+        self, request: web.Request, route: Route, timeout: float | None = None
     ) -> web.Response:
-        """Send ``request`` to ``target.address + path`` (query kept) and relay the answer.
+        """Send ``request`` to its route: exactly ``route.path`` at the target's address
+        (query kept as it came), and relay the answer.
 
         The system manager, whose own deadline for a creation is the forward
         timeout, gets a few seconds more, so that its answer, not ours, comes back.
         Raises :class:`ObjectUnavailable` (refused, broken, or the manager went away
         meanwhile) or :class:`GatewayTimeout` (no answer within the timeout).
         """
+        target = route.target
         if timeout is None:
             timeout = self._timeout
             if target.kind == "system_manager":
                 timeout += SYSTEM_MANAGER_MARGIN
         assert self._session is not None, "Forwarder.start() was not called"
-        url = target.address + path
-        if request.query_string:
-            url += "?" + request.query_string
+        url = route.path.url(target.address, request.rel_url.raw_query_string)
         body = await request.read()
         headers = {h: request.headers[h] for h in _PASS_HEADERS if h in request.headers}
         owner = target.cm_id or target.object_id
@@ -106,7 +107,7 @@ class Forwarder:
     async def _send(
         self,
         method: str,
-        url: str,
+        url: URL,
         body: bytes,
         headers: dict[str, str],
         target: Target,
@@ -147,25 +148,3 @@ class Forwarder:
             raise ObjectUnavailable(
                 target.object_id, f"connection to its process at {target.address} broke: {exc!r}"
             ) from None
-
-
-def component_subpath(raw_path: str) -> tuple[str, str]:
-    """``/<manager>/components/<id>/<rest>`` (raw, still percent-encoded) ->
-    ``(<id>, "/<id>/<rest>")``: the same request addressed to the component itself.
-
-    The raw path is kept so that an encoded ``/`` or ``?`` in an id stays what it was.
-    """
-    parts = raw_path.split("/")
-    if len(parts) < 5 or parts[2] != "components" or not parts[3]:
-        raise ValueError(f"not a component sub-path: {raw_path!r}")
-    return unquote(parts[3]), "/" + "/".join(parts[3:])
-
-
-def route_request(view: ClusterView, object_id: str, path: str) -> Target:
-    """Route a request for ``path`` (``/<object_id>/...``) of ``object_id``.
-
-    ``property`` gets through to a component in ``error`` or ``finalizing``:
-    ``PUT property`` is how such a component is repaired.
-    """
-    parts = path.split("/", 2)
-    return view.route(object_id, allow_failed=len(parts) == 3 and parts[2] == "property")
