@@ -14,11 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
-
 from odenos.cluster import ClusterView
 from odenos.components.base import Component, Request, Response
-from odenos.errors import OdenosError
+from odenos.errors import BadGateway, OdenosError
+from odenos.http.client import InternalClient
 from odenos.http.objectpath import ObjectPath
 from odenos.http.routing import Route, addressed, resolve
 
@@ -27,16 +26,16 @@ class ObjectClient:
     """One per component manager; the ``CallPort`` of its components.  Used on its loop."""
 
     def __init__(
-        self, view: ClusterView, instances: Mapping[str, Component], timeout: float
+        self,
+        view: ClusterView,
+        instances: Mapping[str, Component],
+        client: InternalClient,
+        timeout: float,
     ) -> None:
         self._view = view
         self._instances = instances
+        self._client = client
         self._timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
 
     async def request(
         self,
@@ -64,23 +63,18 @@ class ObjectClient:
         body: Any,
         query: Mapping[str, str] | None,
     ) -> Response:
-        object_id = route.target.object_id
-        url = route.path.url(route.target.address, urlencode(dict(query or {})))
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._timeout)
-            )
-        data = None if body is None else json.dumps(body).encode()
+        target = route.target
+        reply = await self._client.send(
+            method.upper(),
+            route.path.url(target.address, urlencode(dict(query or {}))),
+            body=None if body is None else json.dumps(body).encode(),
+            timeout=self._timeout,
+            peer=target.object_id,
+        )
         try:
-            async with self._session.request(method.upper(), url, data=data) as resp:
-                raw = await resp.read()
-                return Response(resp.status, json.loads(raw) if raw else None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            return Response(
-                503,
-                {
-                    "error": "ObjectUnavailable",
-                    "message": f"{object_id!r} did not answer: {exc!r}",
-                    "object_id": object_id,
-                },
-            )
+            return Response(reply.status, reply.json())
+        except ValueError:
+            raise BadGateway(
+                f"{target.object_id!r} answered {reply.status} with a body that is not JSON",
+                object_id=target.object_id,
+            ) from None

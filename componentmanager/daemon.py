@@ -15,6 +15,7 @@ from componentmanager.manager import ComponentManager
 from componentmanager.plugins import load_component_types
 from odenos.cluster import ClusterView, connect, disconnect
 from odenos.config import Config
+from odenos.http.client import InternalClient
 from odenos.http.server import HttpServer
 from odenos.zk.client import Coordinator
 
@@ -30,12 +31,15 @@ class ComponentManagerDaemon:
         self.view: ClusterView | None = None
         self.manager: ComponentManager | None = None
         self._server: HttpServer | None = None
+        self._client = InternalClient(config.forward_timeout)
 
     async def start(self) -> None:
         types = load_component_types(self.spec.component_dirs)
         log.info("component manager %s offers %s", self.cm_id, ", ".join(sorted(types.types)))
         self.zk, self.view = await connect(self.config, self.cm_id)
-        self.manager = ComponentManager(self.cm_id, self.zk, self.view, types.types, "")
+        self.manager = ComponentManager(
+            self.cm_id, self.zk, self.view, types.types, "", self._client
+        )
         self._server = HttpServer(build_app(self.manager), self.config.process_host, 0, self.cm_id)
         await self._server.start()
         self.manager.address = self._server.address
@@ -48,4 +52,5 @@ class ComponentManagerDaemon:
             await self.manager.stop()
         if self._server is not None:
             await self._server.stop()
+        await self._client.close()
         await disconnect(self.zk, self.view)

@@ -32,12 +32,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
-import aiohttp
 from prometheus_client import Counter
 
 from odenos.cluster import ClusterView
 from odenos.components.base import Component
 from odenos.errors import CoordinationError, NodeMissing
+from odenos.http.client import InternalClient
 from odenos.http.internal import EVENTS_PATH
 from odenos.model.event import Event
 from odenos.subscriptions import seen_by_publishers, store_subscription
@@ -50,6 +50,8 @@ DROPPED = Counter("odenos_events_dropped_total", "Events not delivered", ["reaso
 DELIVERED = Counter("odenos_events_delivered_total", "Events handed to a subscriber")
 
 BATCH = 100
+#: Seconds one batch may take to be taken by its destination before it is sent again.
+SEND_TIMEOUT = 10.0
 
 
 class EventStats:
@@ -226,6 +228,7 @@ class EventBus:
         zk: Coordinator,
         view: ClusterView,
         instances: dict[str, Component],
+        client: InternalClient,
         *,
         limit: int = 10000,
         give_up_after: float = 30.0,
@@ -240,7 +243,7 @@ class EventBus:
         self._inboxes: dict[str, Inbox] = {}
         self._taken: dict[str, int] = {}  # sender -> the last batch number taken from it
         self._sender_id = uuid.uuid4().hex
-        self._session: aiohttp.ClientSession | None = None
+        self._client = client
         self.stats = EventStats()
 
     async def close(self) -> None:
@@ -248,8 +251,6 @@ class EventBus:
             outbox.close()
         for inbox in self._inboxes.values():
             inbox.close()
-        if self._session is not None:
-            await self._session.close()
 
     def to_json(self) -> dict[str, Any]:
         queued = sum(len(o) for o in self._outboxes.values())
@@ -281,7 +282,7 @@ class EventBus:
 
     async def set_filters(self, subscriber_id: str, filters: dict[str, list[str]]) -> None:
         await store_subscription(self._zk, self._view, subscriber_id, filters)
-        await seen_by_publishers(self._view, subscriber_id, filters)
+        await seen_by_publishers(self._client, self._view, subscriber_id, filters)
 
     async def forget(self, subscriber_id: str) -> None:
         """A component that is deleted subscribes to nothing any more."""
@@ -341,10 +342,10 @@ class EventBus:
                 if manager is None or manager.get("state") != "running":
                     raise ConnectionError(f"component manager {destination} is not running")
                 address = str(manager["address"])
-            if self._session is None:
-                self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-            async with self._session.post(address + EVENTS_PATH, json=batch) as resp:
-                if resp.status != 200:
-                    raise ConnectionError(f"{destination} answered {resp.status}")
+            reply = await self._client.post_json(
+                address, EVENTS_PATH, batch, peer=destination, timeout=SEND_TIMEOUT
+            )
+            if reply.status != 200:
+                raise ConnectionError(f"{destination} answered {reply.status}")
 
         return send

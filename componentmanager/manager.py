@@ -31,7 +31,7 @@ from odenos.errors import (
     NodeExists,
     NodeMissing,
 )
-from odenos.http.probe import answers
+from odenos.http.client import InternalClient
 from odenos.model.property import ObjectProperty, ObjectState
 from odenos.object_settings import load_settings, store_settings, update_daemon_property
 from odenos.zk import paths
@@ -83,6 +83,7 @@ class ComponentManager:
         view: ClusterView,
         types: dict[str, type[Component]],
         address: str,
+        client: InternalClient,
     ) -> None:
         self.cm_id = cm_id
         self.zk = zk
@@ -103,10 +104,11 @@ class ComponentManager:
         self._tasks: set[asyncio.Task[None]] = set()
         self._reconciler: asyncio.Task[None] | None = None
         self._connections = ConnectionKeeper(zk, view)
+        self.client = client
         self.events = EventBus(
-            cm_id, zk, view, self.instances, give_up_after=zk.session_timeout + 10.0
+            cm_id, zk, view, self.instances, client, give_up_after=zk.session_timeout + 10.0
         )
-        self.calls = ObjectClient(view, self.instances, timeout=10.0)
+        self.calls = ObjectClient(view, self.instances, client, timeout=10.0)
         self._keeper = RegistrationKeeper(
             zk,
             f"component manager {cm_id}",
@@ -203,7 +205,7 @@ class ComponentManager:
                 self.zk,
                 paths.component_manager(self.cm_id),
                 self._manager_data(),
-                answers,
+                self.client.answers,
                 f"component manager {self.cm_id}",
             )
             await self._remove_stale_ephemerals()
@@ -251,7 +253,6 @@ class ComponentManager:
         for comp_id in list(self.instances):
             await self._drop(comp_id, delete_node=False)
         await self.events.close()
-        await self.calls.close()
 
     def _session_lost(self) -> bool:
         if self.state != ManagerState.RUNNING:

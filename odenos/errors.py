@@ -114,6 +114,13 @@ class Unavailable(OdenosError):
         self.retry_after = retry_after
 
 
+class BadGateway(OdenosError):
+    """502: the process behind answered something that is not a valid answer."""
+
+    status = 502
+    code = "BadGateway"
+
+
 class GatewayTimeout(OdenosError):
     status = 504
     code = "GatewayTimeout"

@@ -11,10 +11,9 @@ import asyncio
 import contextlib
 from typing import Any
 
-import aiohttp
-
 from odenos.cluster import ClusterView
-from odenos.errors import NodeExists, NodeMissing
+from odenos.errors import NodeExists, NodeMissing, OdenosError
+from odenos.http.client import InternalClient
 from odenos.http.internal import SUBSCRIPTION_SEEN_PATH
 from odenos.zk import paths
 from odenos.zk.client import Coordinator
@@ -62,7 +61,11 @@ async def store_subscription(
 
 
 async def seen_by_publishers(
-    view: ClusterView, subscriber_id: str, filters: dict[str, list[str]], timeout: float = 5.0
+    client: InternalClient,
+    view: ClusterView,
+    subscriber_id: str,
+    filters: dict[str, list[str]],
+    timeout: float = 5.0,
 ) -> None:
     """Wait (bounded) until the managers of the publishers in ``filters`` see the
     subscription: from then on, what they publish reaches the subscriber.  Without
@@ -77,14 +80,14 @@ async def seen_by_publishers(
     if not addresses:
         return
     body = {"subscriber_id": subscriber_id, "event_filters": filters}
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout + 1)) as session:
 
-        async def ask(address: str) -> None:
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with session.post(address + SUBSCRIPTION_SEEN_PATH, json=body):
-                    pass
+    async def ask(address: str) -> None:
+        with contextlib.suppress(OdenosError):
+            await client.post_json(
+                address, SUBSCRIPTION_SEEN_PATH, body, peer=address, timeout=timeout + 1
+            )
 
-        await asyncio.gather(*(ask(a) for a in sorted(addresses)))
+    await asyncio.gather(*(ask(a) for a in sorted(addresses)))
 
 
 async def wait_until_seen(

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from odenos.cluster import ClusterView, connect, disconnect
 from odenos.config import Config
+from odenos.http.client import InternalClient
 from odenos.http.errors import error_middleware
 from odenos.http.forward import Forwarder
 from odenos.http.objectpath import strict_path_middleware
@@ -30,12 +31,12 @@ class RestTranslatorDaemon:
         self._server: HttpServer | None = None
         self._intake: HttpServer | None = None
         self._events: RestSubscriptions | None = None
+        self._client = InternalClient(config.forward_timeout)
 
     async def start(self) -> None:
         config = self.config
         self.zk, self.view = await connect(self.config, "resttranslator")
-        self._forwarder = Forwarder(self.view, config.forward_timeout)
-        await self._forwarder.start()
+        self._forwarder = Forwarder(self.view, self._client, config.forward_timeout)
         register_cluster_metrics(self.view)
         # Where publishers' managers deliver the events of this translator's REST clients.
         intake = HttpServer(
@@ -45,7 +46,7 @@ class RestTranslatorDaemon:
             "REST event intake",
         )
         self._intake = intake
-        self._events = RestSubscriptions(self.zk, self.view, lambda: intake.address)
+        self._events = RestSubscriptions(self.zk, self.view, self._client, lambda: intake.address)
         self._events.add_intake(intake.app)
         await intake.start()
         app = RestTranslator(
@@ -65,6 +66,5 @@ class RestTranslatorDaemon:
                 await server.stop()
         if self._events is not None:
             self._events.close()
-        if self._forwarder is not None:
-            await self._forwarder.close()
+        await self._client.close()
         await disconnect(self.zk, self.view)

@@ -36,6 +36,7 @@ from aiohttp import web
 
 from odenos.cluster import ClusterView
 from odenos.errors import BadRequest, NotFound, Unavailable
+from odenos.http.client import InternalClient
 from odenos.http.errors import json_response, read_json_object
 from odenos.http.internal import EVENTS_PATH
 from odenos.model.event import check_filters
@@ -88,6 +89,7 @@ class RestSubscriptions:
         self,
         zk: Coordinator,
         view: ClusterView,
+        client: InternalClient,
         address: Callable[[], str],
         *,
         limit: int = 10000,
@@ -97,6 +99,7 @@ class RestSubscriptions:
         self._max_subscribers = max_subscribers
         self._zk = zk
         self._view = view
+        self._client = client
         self._address = address
         self._limit = limit
         self._idle_timeout = idle_timeout
@@ -190,7 +193,7 @@ class RestSubscriptions:
         await store_subscription(
             self._zk, self._view, PREFIX + subscriber.sid, filters, deliver_to=self._address()
         )
-        await seen_by_publishers(self._view, PREFIX + subscriber.sid, filters)
+        await seen_by_publishers(self._client, self._view, PREFIX + subscriber.sid, filters)
         subscriber.filters = filters
         return json_response(filters)
 

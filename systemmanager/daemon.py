@@ -15,6 +15,7 @@ from aiohttp import web
 
 from odenos.cluster import ClusterView, disconnect
 from odenos.config import Config
+from odenos.http.client import InternalClient
 from odenos.http.errors import error_middleware
 from odenos.http.forward import Forwarder
 from odenos.http.objectpath import strict_path_middleware
@@ -52,6 +53,7 @@ class SystemManagerDaemon:
         self._internal: HttpServer | None = None
         self._rest: HttpServer | None = None
         self._rest_events: RestSubscriptions | None = None
+        self._client = InternalClient(config.forward_timeout)
 
     async def start(self) -> None:
         config = self.config
@@ -73,8 +75,7 @@ class SystemManagerDaemon:
         await self.zk.start()
         # Its caches are loaded by the manager's registration, under the global lock.
         self.view = ClusterView(self.zk, self.manager_id)
-        self._forwarder = Forwarder(self.view, config.forward_timeout)
-        await self._forwarder.start()
+        self._forwarder = Forwarder(self.view, self._client, config.forward_timeout)
         self._internal = HttpServer(
             web.Application(middlewares=[strict_path_middleware, error_middleware]),
             config.process_host,
@@ -82,15 +83,19 @@ class SystemManagerDaemon:
             "system manager",
         )
         internal = self._internal
-        self.manager = SystemManager(self.manager_id, self.zk, self.view, lambda: internal.address)
+        self.manager = SystemManager(
+            self.manager_id, self.zk, self.view, self._client, lambda: internal.address
+        )
         service = SystemManagerService(
             manager=self.manager,
-            registry=ComponentRegistry(self.zk, self.view, config.forward_timeout),
+            registry=ComponentRegistry(self.zk, self.view, self._client, config.forward_timeout),
             connections=ConnectionRegistry(self.zk, self.view, config.forward_timeout),
             forwarder=self._forwarder,
         )
-        events = EventManager.create(self.zk, self.view)
-        self._rest_events = RestSubscriptions(self.zk, self.view, lambda: internal.address)
+        events = EventManager.create(self.zk, self.view, self._client)
+        self._rest_events = RestSubscriptions(
+            self.zk, self.view, self._client, lambda: internal.address
+        )
         self._rest_events.add_intake(internal.app)
         internal.app.add_subapp(f"/{self.manager_id}", build_app(service))
         internal.app.add_subapp(f"/{EVENT_MANAGER_ID}", build_event_manager_app(events))
@@ -120,8 +125,7 @@ class SystemManagerDaemon:
         for server in (self._rest, self._internal):
             if server is not None:
                 await server.stop()
-        if self._forwarder is not None:
-            await self._forwarder.close()
+        await self._client.close()
         if self._rest_events is not None:
             self._rest_events.close()
         await disconnect(self.zk, self.view)

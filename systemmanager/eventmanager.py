@@ -14,6 +14,7 @@ from aiohttp import web
 
 from odenos.cluster import EVENT_MANAGER_ID, ClusterView
 from odenos.errors import BadRequest, NotFound
+from odenos.http.client import InternalClient
 from odenos.http.errors import json_response, read_json_object
 from odenos.model.event import check_filters
 from odenos.model.ids import check_id
@@ -29,11 +30,12 @@ __all__ = ["EVENT_MANAGER_ID", "EventManager", "build_app"]
 class EventManager:
     zk: Coordinator
     view: ClusterView
+    client: InternalClient
     property: ObjectProperty
 
     @classmethod
-    def create(cls, zk: Coordinator, view: ClusterView) -> EventManager:
-        return cls(zk, view, new_property())
+    def create(cls, zk: Coordinator, view: ClusterView, client: InternalClient) -> EventManager:
+        return cls(zk, view, client, new_property())
 
 
 def new_property() -> ObjectProperty:
@@ -124,7 +126,7 @@ async def put_subscription(request: web.Request) -> web.Response:
         raise BadRequest(f"body subscriber_id {body.get('subscriber_id')!r} differs from {sid!r}")
     filters = check_filters(body.get("event_filters", {}))
     await store_subscription(em.zk, em.view, sid, filters)
-    await seen_by_publishers(em.view, sid, filters)
+    await seen_by_publishers(em.client, em.view, sid, filters)
     return json_response({"subscriber_id": sid, "event_filters": filters})
 
 

@@ -18,7 +18,7 @@ from odenos.cluster import ClusterView
 from odenos.errors import (
     ObjectUnavailable,
 )
-from odenos.http.probe import answers
+from odenos.http.client import InternalClient
 from odenos.model.property import ObjectProperty, ObjectState
 from odenos.object_settings import load_settings, store_settings, update_daemon_property
 from odenos.zk import paths
@@ -66,11 +66,17 @@ class SystemManager:
     """Used on the core process's loop.  ``address`` gives the internal API's base URL."""
 
     def __init__(
-        self, manager_id: str, zk: Coordinator, view: ClusterView, address: Callable[[], str]
+        self,
+        manager_id: str,
+        zk: Coordinator,
+        view: ClusterView,
+        client: InternalClient,
+        address: Callable[[], str],
     ) -> None:
         self.manager_id = manager_id
         self.zk = zk
         self.view = view
+        self._client = client
         self._address = address
         self.state = SystemManagerState.STARTING
         self.property = ObjectProperty(
@@ -135,7 +141,7 @@ class SystemManager:
                 self.zk,
                 paths.system_manager(self.manager_id),
                 self._node_data(),
-                answers,
+                self._client.answers,
                 f"system manager {self.manager_id}",
             )
         self._set_state(SystemManagerState.RUNNING)

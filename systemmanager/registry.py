@@ -16,8 +16,6 @@ import logging
 import uuid
 from typing import Any
 
-import aiohttp
-
 from odenos.cluster import ClusterView
 from odenos.errors import (
     BadRequest,
@@ -30,7 +28,9 @@ from odenos.errors import (
     NodeExists,
     NodeMissing,
     ObjectUnavailable,
+    OdenosError,
 )
+from odenos.http.client import InternalClient
 from odenos.http.internal import SHUTDOWN_PATH
 from odenos.model.ids import check_id, is_reserved
 from odenos.model.property import ObjectState
@@ -43,9 +43,16 @@ log = logging.getLogger(__name__)
 class ComponentRegistry:
     """Create, read and delete components.  Called on the system manager's loop."""
 
-    def __init__(self, coordinator: Coordinator, view: ClusterView, create_timeout: float) -> None:
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        view: ClusterView,
+        client: InternalClient,
+        create_timeout: float,
+    ) -> None:
         self._zk = coordinator
         self._view = view
+        self._client = client
         self._create_timeout = create_timeout
 
     # --- reads ------------------------------------------------------------------------------
@@ -162,14 +169,15 @@ class ComponentRegistry:
         for comp_id in owned:
             await self.delete(comp_id)
         try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
-                session.post(str(manager["address"]) + SHUTDOWN_PATH) as resp,
-            ):
-                if resp.status != 200:
-                    raise ObjectUnavailable(cm_id, f"it refused to stop ({resp.status})")
-        except aiohttp.ClientError as exc:
-            raise ObjectUnavailable(cm_id, f"it could not be asked to stop: {exc!r}") from None
+            reply = await self._client.post_json(
+                str(manager["address"]), SHUTDOWN_PATH, None, peer=cm_id, timeout=5.0
+            )
+        except OdenosError as err:
+            raise ObjectUnavailable(
+                cm_id, f"it could not be asked to stop: {err.message}"
+            ) from None
+        if reply.status != 200:
+            raise ObjectUnavailable(cm_id, f"it refused to stop ({reply.status})")
         if not await self._view.wait_for(
             lambda: self._view.manager(cm_id) is None, self._create_timeout
         ):

@@ -34,6 +34,7 @@ from odenos.components.aggregator.translation import (
 from odenos.components.base import Component
 from odenos.components.network import Network
 from odenos.errors import ObjectUnavailable
+from odenos.http.client import InternalClient
 from odenos.model.event import Event
 
 # --- naming ----------------------------------------------------------------------------------
@@ -312,7 +313,7 @@ class NoRemote:
 
 def host(*components: Component) -> dict[str, Component]:
     instances = {c.id: c for c in components}
-    client = ObjectClient(NoRemote(), instances, timeout=1)  # type: ignore[arg-type]
+    client = ObjectClient(NoRemote(), instances, InternalClient(1.0), timeout=1)  # type: ignore[arg-type]
     for component in components:
         component.calls = client
     return instances

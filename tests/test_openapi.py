@@ -33,6 +33,7 @@ from componentmanager.plugins import BUILTIN_TYPES
 from odenos.cluster import EVENT_MANAGER_ID, ClusterView
 from odenos.components.base import Component
 from odenos.config import DEFAULT_MANAGER_ID
+from odenos.http.client import InternalClient
 from odenos.http.forward import Forwarder
 from odenos.http.openapi import load_spec
 from odenos.zk.client import Coordinator
@@ -82,7 +83,9 @@ Route = tuple[str, str]  # (method, path as the code writes it)
 
 def translator_routes() -> tuple[list[Route], list[Route]]:
     """(the translator's own routes, its catch-alls), GET standing for HEAD too."""
-    events = RestSubscriptions(cast(Coordinator, None), cast(ClusterView, None), lambda: "")
+    events = RestSubscriptions(
+        cast(Coordinator, None), cast(ClusterView, None), InternalClient(1.0), lambda: ""
+    )
     translator = RestTranslator(cast(ClusterView, None), cast(Forwarder, None), events=events)
     own: list[Route] = []
     catch_all: list[Route] = []
@@ -246,8 +249,8 @@ async def test_translator_serves_the_description(
     the catch-all that would take them for an object's id."""
     view = ClusterView(coordinator, DEFAULT_MANAGER_ID)
     await view.start()
-    forwarder = Forwarder(view, 5.0)
-    await forwarder.start()
+    http_client = InternalClient(5.0)
+    forwarder = Forwarder(view, http_client, 5.0)
     try:
         client = await aiohttp_client(RestTranslator(view, forwarder).build_app())
         resp = await client.get("/openapi.json")
@@ -260,5 +263,5 @@ async def test_translator_serves_the_description(
         assert resp.content_type == "application/yaml"
         assert yaml.safe_load(await resp.text()) == load_spec()
     finally:
-        await forwarder.close()
+        await http_client.close()
         view.close()

@@ -23,6 +23,7 @@ from aiohttp.test_utils import TestClient
 from yarl import URL
 
 from odenos.cluster import ClusterView
+from odenos.http.client import InternalClient
 from odenos.http.forward import Forwarder
 from odenos.zk import paths
 from odenos.zk.client import Coordinator
@@ -148,22 +149,22 @@ async def make_client(
 ) -> AsyncIterator[MakeClient]:
     """A test client of the translator app over a fresh view of the chroot (so write
     the nodes first); ``forward_timeout`` is the forwarder's timeout in seconds."""
-    opened: list[tuple[ClusterView, Forwarder]] = []
+    opened: list[tuple[ClusterView, InternalClient]] = []
 
     async def make(
         forward_timeout: float = 10.0, monitored: frozenset[str] = frozenset()
     ) -> Client:
         view = ClusterView(coordinator, "systemmanager")
         await view.start()
-        forwarder = Forwarder(view, forward_timeout)
-        await forwarder.start()
-        opened.append((view, forwarder))
+        http_client = InternalClient(forward_timeout)
+        forwarder = Forwarder(view, http_client, forward_timeout)
+        opened.append((view, http_client))
         app = RestTranslator(view, forwarder, monitored=monitored).build_app()
         return await aiohttp_client(app)
 
     yield make
-    for view, forwarder in opened:
-        await forwarder.close()
+    for view, http_client in opened:
+        await http_client.close()
         view.close()
 
 

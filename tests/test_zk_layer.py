@@ -36,12 +36,12 @@ from odenos.errors import (
     ObjectNotFound,
     ObjectUnavailable,
 )
-from odenos.http.probe import answers
+from odenos.http.client import InternalClient
 from odenos.zk import paths
 from odenos.zk.cache import CachedNode, ChangeKind, ChildrenCache
 from odenos.zk.client import ConnState, Coordinator
 from odenos.zk.embedded import free_port
-from odenos.zk.ephemeral import claim
+from odenos.zk.ephemeral import Prober, claim
 from odenos.zk.lock import GlobalLock
 from tests.support import SESSION_TIMEOUT_MS, ZooKeeperServer
 
@@ -677,6 +677,14 @@ async def test_lock_contender_cancelled_while_waiting_does_not_take_the_lock(
 # --- claim() ------------------------------------------------------------------------------------
 
 
+@pytest.fixture
+async def answers() -> AsyncIterator[Prober]:
+    """The prober the daemons use: their internal client's ``answers``."""
+    client = InternalClient(5.0)
+    yield client.answers
+    await client.close()
+
+
 async def never_probed(address: str) -> bool:
     raise AssertionError(f"the prober should not be needed here (asked about {address})")
 
@@ -746,6 +754,7 @@ async def test_claim_refuses_live_twin(
     other: Coordinator,
     sleeper: subprocess.Popen[bytes],
     answering_address: str,
+    answers: Prober,
 ) -> None:
     """A node of a live process (running pid on this host, answering address):
     DuplicateDaemon naming it, and the twin's node is left alone."""
@@ -765,7 +774,10 @@ async def test_claim_refuses_live_twin(
 
 
 async def test_claim_replaces_live_pid_whose_address_is_silent(
-    coordinator: Coordinator, other: Coordinator, sleeper: subprocess.Popen[bytes]
+    coordinator: Coordinator,
+    other: Coordinator,
+    sleeper: subprocess.Popen[bytes],
+    answers: Prober,
 ) -> None:
     """A running pid whose address does not answer is taken for a reused pid: the
     address decides, the node is replaced."""

@@ -2,10 +2,11 @@
 
 The target comes from :meth:`ClusterView.route` (a cache lookup).  The answer
 is never a hang: a refused connection is a 503 at once (the process is gone,
-even if ZooKeeper has not noticed yet); no answer within ``timeout`` is a 504;
-and a request in flight to a component manager whose ephemeral node
-disappears (crash detected by ZooKeeper, session expiry) is answered 503 at
-that moment rather than when the timeout runs out.
+even if ZooKeeper has not noticed yet); no answer within ``timeout`` is a 504
+(both mapped by :class:`~odenos.http.client.InternalClient`); and a request in
+flight to a component manager whose ephemeral node disappears (crash detected
+by ZooKeeper, session expiry) is answered 503 at that moment rather than when
+the timeout runs out.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import asyncio
 import logging
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 from yarl import URL
 
 from odenos.cluster import ClusterView, Target
-from odenos.errors import GatewayTimeout, ObjectUnavailable
+from odenos.errors import ObjectUnavailable
+from odenos.http.client import InternalClient
 from odenos.http.routing import Route
 from odenos.zk.cache import ChangeKind
 
@@ -33,25 +34,14 @@ _PASS_HEADERS = ("Content-Type", "Accept", "X-Request-Id")
 
 
 class Forwarder:
-    """Forwards requests over a pooled, keep-alive HTTP client.  Use on the loop."""
+    """Forwards requests over the daemon's :class:`InternalClient`.  Use on the loop."""
 
-    def __init__(self, view: ClusterView, timeout: float) -> None:
+    def __init__(self, view: ClusterView, client: InternalClient, timeout: float) -> None:
         self._view = view
+        self._client = client
         self._timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
         self._in_flight: dict[str, set[asyncio.Future[None]]] = {}
         view.on_manager_change(self._on_manager_change)
-
-    async def start(self) -> None:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=30),
-            timeout=aiohttp.ClientTimeout(total=self._timeout),
-            auto_decompress=False,
-        )
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
 
     def _on_manager_change(self, kind: ChangeKind, cm_id: str, data: dict[str, Any]) -> None:
         # Only a manager that is gone: one that is stopping still answers what it received.
@@ -77,7 +67,6 @@ class Forwarder:
             timeout = self._timeout
             if target.kind == "system_manager":
                 timeout += SYSTEM_MANAGER_MARGIN
-        assert self._session is not None, "Forwarder.start() was not called"
         url = route.path.url(target.address, request.rel_url.raw_query_string)
         body = await request.read()
         headers = {h: request.headers[h] for h in _PASS_HEADERS if h in request.headers}
@@ -113,38 +102,15 @@ class Forwarder:
         target: Target,
         timeout: float,
     ) -> web.Response:
-        assert self._session is not None
-        try:
-            async with self._session.request(
-                method,
-                url,
-                data=body,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
-            ) as resp:
-                payload = await resp.read()
-                out_headers = {}
-                if "Retry-After" in resp.headers:
-                    out_headers["Retry-After"] = resp.headers["Retry-After"]
-                return web.Response(
-                    status=resp.status,
-                    body=payload,
-                    content_type=resp.content_type if payload else None,
-                    headers=out_headers,
-                )
-        except aiohttp.ClientConnectorError as exc:
-            raise ObjectUnavailable(
-                target.object_id,
-                f"its process at {target.address} refused the connection "
-                f"(not running): {exc.os_error}",
-            ) from None
-        except TimeoutError:
-            raise GatewayTimeout(
-                f"{target.object_id!r} did not answer within {timeout:g} s "
-                f"(its process at {target.address} is stalled or overloaded)",
-                object_id=target.object_id,
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise ObjectUnavailable(
-                target.object_id, f"connection to its process at {target.address} broke: {exc!r}"
-            ) from None
+        reply = await self._client.send(
+            method, url, body=body, headers=headers, timeout=timeout, peer=target.object_id
+        )
+        out_headers = {}
+        if "Retry-After" in reply.headers:
+            out_headers["Retry-After"] = reply.headers["Retry-After"]
+        return web.Response(
+            status=reply.status,
+            body=reply.body,
+            content_type=reply.content_type if reply.body else None,
+            headers=out_headers,
+        )
