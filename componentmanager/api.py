@@ -77,8 +77,8 @@ async def component_request(request: web.Request) -> web.Response:
     if manager.state != ManagerState.RUNNING:
         raise ObjectUnavailable(comp_id, f"component manager {manager.cm_id} is {manager.state}")
     body = parse_json(await request.read())
-    response = await component.dispatch(
-        Request(request.method, request.match_info["tail"], dict(request.query), body)
+    response = await manager.dispatch(
+        component, Request(request.method, request.match_info["tail"], dict(request.query), body)
     )
     return json_response(response.body, response.status)
 

@@ -10,7 +10,7 @@ error's status and JSON body, never as an exception.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +20,10 @@ from odenos.errors import BadGateway, OdenosError
 from odenos.http.client import InternalClient
 from odenos.http.objectpath import ObjectPath
 from odenos.http.routing import Route, addressed, resolve
+
+#: How an object of this manager is called in-process (the manager's ``dispatch``, which
+#: answers once what the call wrote is durable).
+LocalDispatch = Callable[[Component, Request], Awaitable[Response]]
 
 
 class ObjectClient:
@@ -31,11 +35,13 @@ class ObjectClient:
         instances: Mapping[str, Component],
         client: InternalClient,
         timeout: float,
+        dispatch: LocalDispatch = lambda component, request: component.dispatch(request),
     ) -> None:
         self._view = view
         self._instances = instances
         self._client = client
         self._timeout = timeout
+        self._dispatch = dispatch
 
     async def request(
         self,
@@ -49,8 +55,8 @@ class ObjectClient:
             called = addressed(ObjectPath.of(object_id, path), self._view.manager_id)
             local = self._instances.get(called.object_id or "")
             if local is not None:
-                return await local.dispatch(
-                    Request(method.upper(), called.subpath, dict(query or {}), body)
+                return await self._dispatch(
+                    local, Request(method.upper(), called.subpath, dict(query or {}), body)
                 )
             return await self._remote(resolve(self._view, called), method, body, query)
         except OdenosError as err:

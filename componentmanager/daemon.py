@@ -38,7 +38,14 @@ class ComponentManagerDaemon:
         log.info("component manager %s offers %s", self.cm_id, ", ".join(sorted(types.types)))
         self.zk, self.view = await connect(self.config, self.cm_id)
         self.manager = ComponentManager(
-            self.cm_id, self.zk, self.view, types.types, "", self._client
+            self.cm_id,
+            self.zk,
+            self.view,
+            types.types,
+            "",
+            self._client,
+            # Answer before the translator gives up on us: a 503 that says why, not its 504.
+            durable_timeout=max(1.0, self.config.forward_timeout - 1.0),
         )
         self._server = HttpServer(build_app(self.manager), self.config.process_host, 0, self.cm_id)
         await self._server.start()

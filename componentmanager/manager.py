@@ -23,8 +23,10 @@ from typing import Any
 from componentmanager.calls import ObjectClient
 from componentmanager.connections import ConnectionKeeper
 from componentmanager.events import EventBus
+from componentmanager.state_store import StateStore
 from odenos.cluster import ClusterView
-from odenos.components.base import Component
+from odenos.components.base import Component, Request, Response
+from odenos.components.state import LAST_WRITE
 from odenos.errors import (
     CoordinationError,
     CoordinationUnavailable,
@@ -84,6 +86,8 @@ class ComponentManager:
         types: dict[str, type[Component]],
         address: str,
         client: InternalClient,
+        *,
+        durable_timeout: float = 10.0,
     ) -> None:
         self.cm_id = cm_id
         self.zk = zk
@@ -105,10 +109,11 @@ class ComponentManager:
         self._reconciler: asyncio.Task[None] | None = None
         self._connections = ConnectionKeeper(zk, view)
         self.client = client
+        self.store = StateStore(zk, durable_timeout=durable_timeout)
         self.events = EventBus(
             cm_id, zk, view, self.instances, client, give_up_after=zk.session_timeout + 10.0
         )
-        self.calls = ObjectClient(view, self.instances, client, timeout=10.0)
+        self.calls = ObjectClient(view, self.instances, client, 10.0, self.dispatch)
         self._keeper = RegistrationKeeper(
             zk,
             f"component manager {cm_id}",
@@ -252,7 +257,27 @@ class ComponentManager:
                 log.warning("could not publish finalizing: %s", err.message)
         for comp_id in list(self.instances):
             await self._drop(comp_id, delete_node=False)
+        try:
+            await self.store.flush_all()
+        except CoordinationError as err:
+            log.warning("records not yet in ZooKeeper are lost: %s", err.message)
+        self.store.close()
         await self.events.close()
+
+    async def dispatch(self, component: Component, request: Request) -> Response:
+        """A request to one of our components, answered once every record its handler
+        wrote is in ZooKeeper.  Raises what the handler raises, or
+        :class:`CoordinationUnavailable` if the records are not confirmed in time."""
+        outer = LAST_WRITE.get()
+        LAST_WRITE.set(0)
+        try:
+            response = await component.dispatch(request)
+            written = LAST_WRITE.get()
+        finally:
+            LAST_WRITE.set(max(outer, LAST_WRITE.get()))
+        if written:
+            await self.store.wait_durable(written)
+        return response
 
     def _session_lost(self) -> bool:
         if self.state != ManagerState.RUNNING:
@@ -327,6 +352,9 @@ class ComponentManager:
             self._errors[comp_id] = f"component manager {self.cm_id} has no type {comp_type!r}"
             return None
         component = cls(comp_id, self.cm_id)
+        # Its records, read while we hold the global lock when this is a resume.
+        records = await self.store.open(comp_id, self.view.desired_generation(comp_id))
+        component.state.attach(self.store, records)
         component.events = self.events  # before initialize: it may subscribe there
         component.calls = self.calls
         try:
@@ -422,4 +450,7 @@ class ComponentManager:
         if delete_node:
             await self._delete_live_node(comp_id)
             await self.events.forget(comp_id)
+            if self.view.desired_component(comp_id) is None:
+                # Deleted (not moved to another manager): its records go too.
+                await self.store.drop(comp_id)
         log.info("component %s finalized", comp_id)

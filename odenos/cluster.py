@@ -199,7 +199,7 @@ class ClusterView:
         live = self.live_component(cm_id, comp_id)
         if manager.get("state") != RUNNING:
             state = live.get("state", "initializing") if live else "initializing"
-            return str(state), f"component manager {cm_id!r} is {manager.get('state')}"
+            return str(state), manager_away(cm_id, manager.get("state"))
         if live is None:
             return ObjectState.INITIALIZING.value, "not yet created by its component manager"
         state = str(live.get("state"))
@@ -265,7 +265,7 @@ class ClusterView:
         manager = self.manager(object_id)
         if manager is not None:
             if manager.get("state") != RUNNING:
-                raise ObjectUnavailable(object_id, f"component manager is {manager.get('state')}")
+                raise ObjectUnavailable(object_id, manager_away(object_id, manager.get("state")))
             return Target(object_id, "component_manager", _address(object_id, manager), object_id)
         desired = self.desired_component(object_id)
         if desired is None:
@@ -307,6 +307,14 @@ async def disconnect(zk: Coordinator | None, view: ClusterView | None) -> None:
         view.close()
     if zk is not None:
         await zk.stop()
+
+
+def manager_away(cm_id: str, state: Any) -> str:
+    """Why a live manager's objects are refused: it is not ``running``."""
+    if state == ObjectState.INITIALIZING.value:
+        # Registering under the global lock: on a restart, resuming its components' state.
+        return f"component manager {cm_id!r} is restarting: resuming its components' state"
+    return f"component manager {cm_id!r} is {state}"
 
 
 def type_entry(info: dict[str, Any], cm_ids: list[str]) -> dict[str, Any]:

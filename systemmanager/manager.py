@@ -137,6 +137,7 @@ class SystemManager:
                     len(self.view.manager_ids()),
                 )
             self.settings = await load_settings(self.zk, self.manager_id)
+            await self._collect_orphan_state()
             await claim(
                 self.zk,
                 paths.system_manager(self.manager_id),
@@ -146,6 +147,20 @@ class SystemManager:
             )
         self._set_state(SystemManagerState.RUNNING)
         log.info("system manager %s registered", self.manager_id)
+
+    async def _collect_orphan_state(self) -> None:
+        """Records of components deleted while their manager was away (it removes them
+        itself otherwise).  Under the global lock: no manager is resuming meanwhile.
+
+        Read from ZooKeeper, not the cache, records first: a component's records are
+        created after its desired record, so any listed here whose component exists
+        is found in the desired list read after."""
+        roots = await self.zk.children(paths.STATE)
+        desired = set(await self.zk.children(paths.DESIRED_COMPONENTS))
+        for comp_id in roots:
+            if comp_id not in desired:
+                log.info("records of deleted component %s removed", comp_id)
+                await self.zk.delete_tree(paths.state_root(comp_id))
 
     def _node_data(self) -> dict[str, Any]:
         return {

@@ -18,7 +18,7 @@ import pytest
 from odenos.components.network import Network
 from odenos.zk.client import Coordinator
 from odenos.zk.embedded import EmbeddedZooKeeper, free_port
-from tests.support import Cluster, ZooKeeperServer
+from tests.support import Cluster, TcpProxy, ZooKeeperServer
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +59,12 @@ def cluster(zk_server: ZooKeeperServer, chroot: str, tmp_path: Path) -> Iterator
     c = Cluster(tmp_path, zk_server.address, chroot)
     yield c
     c.close()
+
+
+@pytest.fixture
+async def proxy(zk_server: ZooKeeperServer) -> AsyncIterator[TcpProxy]:
+    host, _, port = zk_server.address.partition(":")
+    relay = TcpProxy(host, int(port))
+    await relay.start()
+    yield relay
+    await relay.close()

@@ -39,3 +39,11 @@ def test_the_documented_example_runs_in_a_component_manager(cluster: Cluster) ->
     assert cluster.get("rec/entries?what=note").body[0]["note"] == "hi"
     assert cluster.get("rec/entries/1").body["network"] == "network0"
     assert cluster.get("rec/entries/9").status == 404
+
+    # Its log is durable: killed and restarted, the Recorder comes back with it.
+    cluster.kill("romgr3")
+    cluster.start_cm("romgr3")
+    wait_until(lambda: cluster.get("rec/entries").status == 200, 20, "rec back")
+    entries = cluster.get("rec/entries").body
+    assert [e["what"] for e in entries][:3] == ["initialized", "connected", "note"]
+    assert "resumed" in [e["what"] for e in entries[3:]]

@@ -437,7 +437,9 @@ def test_requests_while_a_manager_resumes_get_503_restarting(cluster: Cluster) -
     reply = cluster.get("network0/property")
     assert time.monotonic() - started < 1.0, "a refusal must not wait"
     assert reply.status == 503
-    assert reply.body["reason"] == "component manager 'romgr1' is initializing"
+    assert reply.body["reason"] == (
+        "component manager 'romgr1' is restarting: resuming its components' state"
+    )
     assert reply.headers["Retry-After"] == "1"
     cluster.wait_cm_running("romgr1")
     assert cluster.get("network0/property").status == 200

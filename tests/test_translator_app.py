@@ -277,7 +277,9 @@ async def test_manager_initializing_is_503(
     resp = await client.get("/n0/topology")
     body = await error_body(resp, 503)
     assert resp.headers["Retry-After"] == "1"
-    assert body["reason"] == "component manager 'romgr1' is initializing"
+    assert body["reason"] == (
+        "component manager 'romgr1' is restarting: resuming its components' state"
+    )
     assert stand_in.seen == []
 
 

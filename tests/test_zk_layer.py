@@ -10,7 +10,6 @@ Nothing sleeps and hopes: every wait is on a condition with a deadline.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import subprocess
@@ -43,7 +42,7 @@ from odenos.zk.client import ConnState, Coordinator
 from odenos.zk.embedded import free_port
 from odenos.zk.ephemeral import Prober, claim
 from odenos.zk.lock import GlobalLock
-from tests.support import SESSION_TIMEOUT_MS, ZooKeeperServer
+from tests.support import SESSION_TIMEOUT_MS, TcpProxy, ZooKeeperServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -142,75 +141,6 @@ async def answering_address() -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-class TcpProxy:
-    """A TCP relay between a client and the ZooKeeper server that a test can cut:
-    ``cut()`` aborts every relayed connection and refuses new ones (accepts and closes)."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self._target = (target_host, target_port)
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.is_cut = False
-        self.port = 0
-        self._flowing = asyncio.Event()
-        self._flowing.set()
-
-    def pause(self) -> None:
-        """Hold every byte in both directions (a stalled network), until :meth:`resume`."""
-        self._flowing.clear()
-
-    def resume(self) -> None:
-        self._flowing.set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    def cut(self) -> None:
-        self.is_cut = True
-        for writer in self._writers:
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def close(self) -> None:
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.is_cut:
-            writer.transport.abort()
-            return
-        up_reader, up_writer = await asyncio.open_connection(*self._target)
-        self._writers += [writer, up_writer]
-        for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.ensure_future(self._pipe(src, dst))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            while data := await src.read(65536):
-                await self._flowing.wait()
-                dst.write(data)
-                await dst.drain()
-        dst.transport.abort()
-
-
-@pytest.fixture
-async def proxy(zk_server: ZooKeeperServer) -> AsyncIterator[TcpProxy]:
-    host, _, port = zk_server.address.partition(":")
-    relay = TcpProxy(host, int(port))
-    await relay.start()
-    yield relay
-    await relay.close()
-
-
 # --- Coordinator --------------------------------------------------------------------------------
 
 
@@ -281,6 +211,7 @@ async def test_persistent_parents_exist_after_start(coordinator: Coordinator) ->
         "/odenos/connections",
         "/odenos/subscriptions",
         "/odenos/lock",
+        "/odenos/state",
     )
     assert set(expected) == set(paths.PERSISTENT_PARENTS)
     for path in expected:
@@ -907,12 +838,14 @@ async def test_route_manager_initializing_is_unavailable(
     view: ClusterView = await make_view()
     with pytest.raises(ObjectUnavailable) as info:
         view.route("n0")
-    assert info.value.reason == "component manager 'romgr1' is initializing"
+    assert info.value.reason == (
+        "component manager 'romgr1' is restarting: resuming its components' state"
+    )
     assert info.value.retry_after == 1
     assert view.component_status("n0") == ("running", info.value.reason)
     with pytest.raises(ObjectUnavailable) as cm_info:
         view.route("romgr1")
-    assert "initializing" in cm_info.value.reason
+    assert "restarting" in cm_info.value.reason
 
 
 async def test_route_failed_component_is_unavailable(

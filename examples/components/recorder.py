@@ -2,6 +2,10 @@
 
 Put this folder on a PROCESS line (``PROCESS romgr1,python,examples/components``) and
 the component manager offers the type ``Recorder`` beside the built-in ``Network``.
+
+Its log is durable: each entry is a record of ``self.state`` (``entry/000000``,
+``entry/000001``, ...), so a Recorder whose manager crashed comes back with its
+log, and says so (``resumed``).  A note is answered only once it is stored.
 """
 
 from __future__ import annotations
@@ -24,12 +28,17 @@ class Recorder(Component):
         self.entries: list[dict[str, Any]] = []
 
     def _record(self, what: str, **details: Any) -> None:
-        self.entries.append({"at": time.time(), "what": what, **details})
+        entry = {"at": time.time(), "what": what, **details}
+        # Stored first: if the record cannot be kept (413), the log does not change.
+        self.state.put(f"entry/{len(self.entries):06d}", entry)
+        self.entries.append(entry)
 
     # --- lifecycle -------------------------------------------------------------------------
 
     async def on_initialize(self) -> None:
-        self._record("initialized")
+        # The records of an earlier life, if the manager restarted: keys sort in order.
+        self.entries = [entry for _, entry in self.state.items("entry/")]
+        self._record("resumed" if self.entries else "initialized")
 
     async def on_finalize(self) -> None:
         self._record("finalized")

@@ -24,11 +24,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from odenos.errors import BadRequest, MethodNotAllowed, NotFound
+from odenos.components.state import ComponentState
+from odenos.errors import BadRequest, MethodNotAllowed, NotFound, OdenosError
 from odenos.model.event import Event, change_body
 from odenos.model.property import ObjectProperty, ObjectState, parse_state
 
 _PARAM = re.compile(r"<([A-Za-z_][A-Za-z0-9_]*)>")
+
+#: The base class's records in :attr:`Component.state`.
+SETTINGS_KEY = "_settings"
+PROPERTY_KEY = "_property"
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,8 @@ class Component:
             connection_types=dict(self.CONNECTION_TYPES),
         )
         self.settings: dict[str, Any] = {}
+        #: Durable records: what survives the manager's crash (see :mod:`.state`).
+        self.state = ComponentState(object_id)
         #: The connections this component holds as their logic component, by id.
         self.connections: dict[str, dict[str, Any]] = {}
         #: Called with the new state whenever the property's state changes; the
@@ -267,6 +274,15 @@ class Component:
     # --- lifecycle, called by the component manager -----------------------------------------
 
     async def initialize(self) -> None:
+        """Restore the settings and property a client put (from :attr:`state`), then
+        ``on_initialize``."""
+        settings = self.state.get(SETTINGS_KEY)
+        if isinstance(settings, dict):
+            self.settings = dict(settings)
+        stored = self.state.get(PROPERTY_KEY)
+        if isinstance(stored, dict):
+            self.property.description = str(stored.get("description", ""))
+            self.property.extra = dict(stored.get("extra", {}))
         try:
             await self.on_initialize()
         except Exception:
@@ -321,7 +337,15 @@ class Component:
     async def put_property(self, request: Request) -> Response:
         body = request.json_object()
         state = parse_state(body["state"]) if "state" in body else None
+        kept = (self.property.description, dict(self.property.extra))
         self.property.update_from({k: v for k, v in body.items() if k != "state"})
+        if (self.property.description, self.property.extra) != kept:
+            record = {"description": self.property.description, "extra": self.property.extra}
+            try:
+                self.state.put(PROPERTY_KEY, record)
+            except OdenosError:
+                self.property.description, self.property.extra = kept
+                raise
         if state is not None:
             self._set_state(state)
         return Response(200, self.property.to_json())
@@ -332,5 +356,7 @@ class Component:
 
     @route("PUT", "settings")
     async def put_settings(self, request: Request) -> Response:
-        self.settings = dict(request.json_object())
+        settings = dict(request.json_object())
+        self.state.put(SETTINGS_KEY, settings)  # refused (413) before anything changes
+        self.settings = settings
         return Response(200, dict(self.settings))

@@ -93,6 +93,13 @@ def encode(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
 
 
+def _data(value: Any) -> bytes:
+    """What is stored for ``value``: bytes as they are, anything else as JSON."""
+    if isinstance(value, bytes):
+        return value
+    return b"" if value is None else encode(value)
+
+
 def decode(data: bytes | None) -> Any:
     """Node data as JSON; empty or unreadable data is ``None`` (an operator may
     have written anything with zkCli)."""
@@ -269,14 +276,15 @@ class Coordinator:
         makepath: bool = False,
         undo_if_late: bool = False,
     ) -> str:
-        """Create ``path`` with JSON ``value``; returns the path created.
+        """Create ``path`` with JSON ``value`` (``bytes`` are stored as they are); returns
+        the path created.
 
         Raises :class:`NodeExists`, :class:`NodeMissing` (no parent) or
         :class:`CoordinationUnavailable`.  With ``undo_if_late``, a create that
         timed out (and was reported so) but happens after all is deleted again,
         so that the caller's "failed" stays true.
         """
-        data = b"" if value is None else encode(value)
+        data = _data(value)
         result = self.kazoo.create_async(
             path, data, ephemeral=ephemeral, sequence=sequence, makepath=makepath
         )
@@ -290,6 +298,11 @@ class Coordinator:
         created: str = await self._run(path, result, undo if undo_if_late else None)
         return created
 
+    async def get_bytes(self, path: str) -> tuple[bytes, NodeStat]:
+        """(raw data, stat).  Raises :class:`NodeMissing` or :class:`CoordinationUnavailable`."""
+        data, stat = await self._run(path, self.kazoo.get_async(path))
+        return bytes(data or b""), NodeStat.of(stat)
+
     async def get(self, path: str) -> tuple[Any, NodeStat]:
         """(decoded JSON data, stat).  Raises :class:`NodeMissing` or
         :class:`CoordinationUnavailable`."""
@@ -297,9 +310,10 @@ class Coordinator:
         return decode(data), NodeStat.of(stat)
 
     async def set(self, path: str, value: Any, version: int = -1) -> NodeStat:
-        """Replace the data.  Raises :class:`NodeMissing`, :class:`NodeVersionMismatch`
+        """Replace the data (JSON ``value``, or ``bytes`` as they are).  Raises
+        :class:`NodeMissing`, :class:`NodeVersionMismatch`
         (``version`` given and not current) or :class:`CoordinationUnavailable`."""
-        stat = await self._run(path, self.kazoo.set_async(path, encode(value), version))
+        stat = await self._run(path, self.kazoo.set_async(path, _data(value), version))
         return NodeStat.of(stat)
 
     async def delete(self, path: str, version: int = -1) -> None:
@@ -307,6 +321,17 @@ class Coordinator:
         (children) or :class:`CoordinationUnavailable`.  A delete reported unavailable may
         still happen once the connection is back."""
         await self._run(path, self.kazoo.delete_async(path, version))
+
+    async def delete_tree(self, path: str) -> None:
+        """Delete ``path`` and everything below it (children first, each level pipelined);
+        a node already gone is fine.  Raises :class:`CoordinationUnavailable`."""
+        try:
+            names = await self.children(path)
+        except NodeMissing:
+            return
+        await asyncio.gather(*(self.delete_tree(f"{path}/{name}") for name in names))
+        with contextlib.suppress(NodeMissing):
+            await self.delete(path)
 
     async def children(self, path: str) -> list[str]:
         """Sorted child names.  Raises :class:`NodeMissing` or :class:`CoordinationUnavailable`."""

@@ -8,6 +8,7 @@ The tree, as ``zkCli.sh ls`` shows it (reference section 3)::
     /odenos/components/<comp_id>           persistent: desired components (type, cm_id)
     /odenos/connections/<conn_id>          persistent: connections and their state
     /odenos/subscriptions/<subscriber_id>  persistent: event filters of a subscriber
+    /odenos/state/<comp_id>/<bucket>/<key> persistent: a component's durable records
     /odenos/lock/                          the global lock (kazoo's Lock recipe)
 
 The first three are the reference's and stay as ODENOS had them.  What the
@@ -15,6 +16,9 @@ reference kept in memory (and lost on a restart) lives under ``/odenos``.
 """
 
 from __future__ import annotations
+
+import zlib
+from urllib.parse import quote, unquote
 
 SYSTEM_MANAGER = "/system_manager"
 COMPONENT_MANAGERS = "/component_managers"
@@ -25,6 +29,7 @@ DESIRED_COMPONENTS = f"{ROOT}/components"
 CONNECTIONS = f"{ROOT}/connections"
 SUBSCRIPTIONS = f"{ROOT}/subscriptions"
 GLOBAL_LOCK = f"{ROOT}/lock"
+STATE = f"{ROOT}/state"
 
 #: Persistent parents created at start-up by every daemon (idempotent).
 PERSISTENT_PARENTS = (
@@ -35,6 +40,7 @@ PERSISTENT_PARENTS = (
     CONNECTIONS,
     SUBSCRIPTIONS,
     GLOBAL_LOCK,
+    STATE,
 )
 
 #: Separates the manager id from the component id in a ``/components`` child name.
@@ -94,6 +100,39 @@ def connection(conn_id: str) -> str:
 
 def subscription(subscriber_id: str) -> str:
     return f"{SUBSCRIPTIONS}/{subscriber_id}"
+
+
+#: A component's records are spread over this many bucket nodes, so that no child list
+#: (which ZooKeeper returns in one reply of at most 1 MiB) grows past a few thousand names.
+STATE_BUCKETS = 64
+
+
+def state_root(comp_id: str) -> str:
+    """Persistent: the root of a component's records; its data names their generation."""
+    return f"{STATE}/{comp_id}"
+
+
+def state_bucket(comp_id: str, bucket: str) -> str:
+    return f"{state_root(comp_id)}/{bucket}"
+
+
+def state_record(comp_id: str, key: str) -> str:
+    """The znode of record ``key`` (any string) of ``comp_id``."""
+    return f"{state_bucket(comp_id, state_bucket_of(key))}/{state_key_name(key)}"
+
+
+def state_bucket_of(key: str) -> str:
+    return f"{zlib.crc32(key.encode()) % STATE_BUCKETS:02x}"
+
+
+def state_key_name(key: str) -> str:
+    """A record key as a znode name: percent-encoded, so that ``/`` and the names
+    ZooKeeper refuses (``.``, ``..``) cannot occur."""
+    return quote(key, safe="-_~").replace(".", "%2E")
+
+
+def state_key_of(name: str) -> str:
+    return unquote(name)
 
 
 def basename(path: str) -> str:

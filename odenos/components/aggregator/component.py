@@ -35,14 +35,15 @@ Flows, for an aggregated flow ``F`` and its original flow ``O``:
   ``F``'s status follows ``O``'s.  A teardown the Aggregator sets while
   following is remembered as its own, so as not to be read as a deletion.
 
-Restart: everything is derived from the two networks, so
-:meth:`Aggregator.on_connection_added` (also called for running connections
-when the manager restarts) rebuilds it all from ``GET`` answers; names are
-deterministic, so it finds the node, ports and flows it made before.  What
-the Aggregator forgets is which teardowns were its own: an aggregated flow
-caught half-way through being disabled is read as deleted below, so its
-original flow is deleted and then created again, disabled.  If a network does
-not answer, the rebuild is retried in the background with a growing delay.
+Restart: what is derived from the two networks (which are durable themselves) is
+read again: :meth:`Aggregator.on_connection_added` (also called for running
+connections when the manager restarts) rebuilds it from ``GET`` answers; names
+are deterministic, so it finds the node, ports and flows it made before and
+changes nothing that is right.  What cannot be read from the networks is kept
+in the Aggregator's durable state and restored before that: which teardowns
+were its own (else a flow caught half-way through being disabled would be
+read as deleted below) and which flows it failed.  If a network does not
+answer, the rebuild is retried in the background with a growing delay.
 
 The Aggregator watches only the flows of the aggregated network, not its
 topology: a port of the aggregated node deleted there by hand comes back when
@@ -85,6 +86,9 @@ ORIGINAL = "original"
 AGGREGATED = "aggregated"
 ORIGINAL_EVENTS = ["NodeChanged", "PortChanged", "LinkChanged", "FlowChanged"]
 AGGREGATED_EVENTS = ["FlowChanged"]
+#: Records of its durable state (what the networks do not show).
+OWN_TEARDOWNS = "own_teardowns"
+FAILED = "failed"
 
 # Flow statuses, as the networks write them.
 NONE, ESTABLISHING, ESTABLISHED, TEARDOWN, FAILED = (
@@ -176,21 +180,36 @@ class Aggregator(Component):
             self._forget()
         log.info("%s: let go of %s network %s", self.id, kind, network_id)
 
+    async def on_initialize(self) -> None:
+        # Restored before the connections are re-added (and the networks read again).
+        self._own_teardowns = set(self.state.get(OWN_TEARDOWNS) or [])
+        self._failed = set(self.state.get(FAILED) or [])
+
     async def on_finalize(self) -> None:
         self._stop_retry()
+
+    def _save(self) -> None:
+        """Keep what the networks do not show (written only when it changed)."""
+        self.state.write(
+            {OWN_TEARDOWNS: sorted(self._own_teardowns), FAILED: sorted(self._failed)}
+        )
 
     def _stop_retry(self) -> None:
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
 
-    def _forget(self) -> None:
+    def _forget(self, *, bookkeeping: bool = True) -> None:
+        """Drop what is derived from the networks; with ``bookkeeping``, also which
+        teardowns were ours and which flows we failed (a disconnect)."""
         self.ready = False
         self.topology = TopologyMirror()
         self.shown.clear()
-        self._own_teardowns.clear()
-        self._failed.clear()
         self._uses.clear()
+        if bookkeeping:
+            self._own_teardowns.clear()
+            self._failed.clear()
+            self._save()
 
     async def _try_rebuild(self) -> bool:
         async with self._lock:
@@ -199,6 +218,8 @@ class Aggregator(Component):
             except (NetworkAnswer, BadTopologyData) as exc:
                 log.warning("%s: cannot build from the networks yet: %s", self.id, exc)
                 return False
+            finally:
+                self._save()
         return True
 
     async def _retry_rebuild(self) -> None:
@@ -213,7 +234,7 @@ class Aggregator(Component):
         """Build everything from the networks' current state.  Raises NetworkAnswer or
         BadTopologyData if the topology or the aggregated node cannot be had."""
         orig, agg = self._networks()
-        self._forget()
+        self._forget(bookkeeping=False)
         topology = await self._get(orig, "topology")
         for problem in self.topology.replace(topology):
             log.warning("%s: %s: skipped: %s", self.id, orig, problem)
@@ -291,6 +312,8 @@ class Aggregator(Component):
                     event.publisher_id,
                     exc,
                 )
+            finally:
+                self._save()
 
     async def _handle(self, event: Event) -> None:
         body = event.body

@@ -17,15 +17,21 @@ removal waits for its teardown by the driver: 202 with the flow (see
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from odenos.components.base import Component, Request, Response, route
-from odenos.components.network.changes import ChangeAction, ChangeKind
+from odenos.components.network import durable
+from odenos.components.network.changes import Change, ChangeAction, ChangeKind
 from odenos.components.network.flows import FlowQuery, FlowTable
 from odenos.components.network.objects import Link, Node, Port, parse_attribute_query
 from odenos.components.network.packets import DEFAULT_QUEUE_LIMIT, PacketQueues
 from odenos.components.network.topology import Topology
+from odenos.errors import OdenosError
+from odenos.model.event import change_body
+
+log = logging.getLogger(__name__)
 
 
 def _attribute_query(query: Mapping[str, str]) -> dict[str, str]:
@@ -65,6 +71,37 @@ class Network(Component):
         self.topology = Topology(listener=self._changed)
         self.flows = FlowTable(listener=self._changed)
         self.packets = PacketQueues(listener=self._changed, limit=self.PACKET_QUEUE_LIMIT)
+        #: The changes of the request being handled, stored and published when it ends.
+        self._changes: list[Change] = []
+        self._flows_touched: set[str] = set()  # flows whose deletion mark alone changed
+        self._events_after: list[tuple[str, dict[str, Any]]] = []
+        self._depth = 0
+
+    async def on_initialize(self) -> None:
+        """Back from the durable records, if this network had any (its manager restarted)."""
+        for problem in durable.restore(self.state, self.topology, self.flows):
+            log.error("%s: stored record not restored: %s", self.id, problem)
+        if self.topology.nodes or self.flows.flows:
+            log.info(
+                "%s: restored %d node(s), %d link(s), %d flow(s)",
+                self.id,
+                len(self.topology.nodes),
+                len(self.topology.links),
+                len(self.flows.flows),
+            )
+
+    async def dispatch(self, request: Request) -> Response:
+        """Handle ``request``, then store what it changed (all of it, or nothing and the
+        change undone: 413) and publish its events."""
+        before = (self.topology.version, self.flows.version)
+        deleting = {f for f in self.flows.flows if self.flows.deleting(f)}
+        self._depth += 1
+        try:
+            return await super().dispatch(request)
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._settle((before, deleting))
 
     def _changed(
         self,
@@ -75,12 +112,33 @@ class Network(Component):
     ) -> None:
         """Called once per changed object, after the change: ``kind`` is a
         :class:`~odenos.components.network.changes.ChangeKind` value ("Node",
-        "Port", "Link", "Flow", "InPacket", "OutPacket").
+        "Port", "Link", "Flow", "InPacket", "OutPacket")."""
+        self._changes.append(Change(kind, action, prev, curr))
+        if self._depth == 0:
+            self._settle(None)  # a change made outside a request (a unit test's set-up)
 
-        The one place where ``NodeChanged`` … ``FlowChanged`` (with ``action``,
+    def _settle(self, undo_to: tuple[tuple[int, int], set[str]] | None) -> None:
+        changes, self._changes = self._changes, []
+        touched, self._flows_touched = self._flows_touched, set()
+        after, self._events_after = self._events_after, []
+        puts, deletes = durable.records_of(changes, self.topology, self.flows, touched)
+        try:
+            self.state.write(puts, deletes)
+        except OdenosError:
+            if undo_to is None:
+                raise
+            durable.undo(changes, self.topology, self.flows, *undo_to)
+            raise
+        for change in changes:
+            self._publish(change)
+        for event_type, body in after:
+            self.publish(event_type, body)
+
+    def _publish(self, change: Change) -> None:
+        """The one place where ``NodeChanged`` … ``FlowChanged`` (with ``action``,
         ``prev``, ``curr``, ``id``, ``version``), ``InPacketAdded`` and
-        ``OutPacketAdded`` events are published.
-        """
+        ``OutPacketAdded`` events are published."""
+        kind, action, prev, curr = change.kind, change.action, change.prev, change.curr
         obj = curr if curr is not None else prev
         if kind in (ChangeKind.IN_PACKET, ChangeKind.OUT_PACKET):
             self.publish(f"{kind}Added", {"id": (obj or {}).get("packet_id"), "curr": curr})
@@ -101,10 +159,9 @@ class Network(Component):
         self.topology.replace(request.body)
         curr = self.topology.to_json()
         if curr != prev:
-            # Each changed object was published already; this says the whole was replaced.
-            self.publish_change(
-                "TopologyChanged", "update", prev, curr, version=curr.get("version")
-            )
+            # After each changed object's event: this says the whole was replaced.
+            body = change_body("update", prev, curr, version=curr.get("version"))
+            self._events_after.append(("TopologyChanged", body))
         return Response(200, curr)
 
     # --- nodes ---------------------------------------------------------------------------------
@@ -252,6 +309,8 @@ class Network(Component):
     @route("DELETE", "flows/<flow_id>")
     async def delete_flow(self, request: Request, flow_id: str) -> Response:
         pending = self.flows.delete(flow_id)
+        if pending is not None:
+            self._flows_touched.add(flow_id)  # marked for deletion: kept with the mark
         return Response(200) if pending is None else Response(202, pending.to_json())
 
     @route("PUT", "flows/<flow_id>/attributes")

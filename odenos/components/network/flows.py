@@ -175,6 +175,33 @@ class FlowTable(ChangeRecorder):
             log.info("flow %s: %s -> %s", flow.flow_id, flow.status.value, status.value)
             flow.status = status
 
+    def deleting(self, flow_id: str) -> bool:
+        """Is the flow's deletion requested, waiting for the driver's teardown?"""
+        return flow_id in self._deleting
+
+    # --- loading stored flows (resume, undo): no change reported -------------------------------
+
+    def load(self, stored: dict[str, Any], deleting: bool = False) -> BasicFlow:
+        """Put a flow back as it was stored (status and version included), without
+        reporting a change.  Raises BadRequest for a record that is not a flow."""
+        flow_id = str(stored.get("flow_id"))
+        flow = BasicFlow.from_json(stored, flow_id)
+        flow.status = parse_status(stored.get("status", FlowStatus.NONE.value))
+        try:
+            flow.version = int(stored.get("version", 0))
+        except (TypeError, ValueError):
+            raise BadRequest(f"stored flow {flow_id!r} has no numeric version") from None
+        self.flows[flow_id] = flow
+        if deleting:
+            self._deleting.add(flow_id)
+        else:
+            self._deleting.discard(flow_id)
+        return flow
+
+    def unload(self, flow_id: str) -> None:
+        self.flows.pop(flow_id, None)
+        self._deleting.discard(flow_id)
+
     # --- create, update ------------------------------------------------------------------------
 
     def add(self, body: Any) -> BasicFlow:

@@ -111,6 +111,13 @@ def _without(body: Any, key: str) -> Any:
     return {k: v for k, v in body.items() if k != key}
 
 
+def _stored_version(stored: Mapping[str, Any]) -> int:
+    try:
+        return int(stored.get("version", 0))
+    except (TypeError, ValueError):
+        raise BadRequest(f"stored version {stored.get('version')!r} is not a number") from None
+
+
 def _next_version(old: int | None, changed: bool) -> int:
     if old is None:
         return 1
@@ -198,6 +205,64 @@ class Topology(ChangeRecorder):
             new_id = str(uuid.uuid4())
             if new_id not in taken:
                 return new_id
+
+    # --- loading stored objects (resume, undo): no checks across objects, no changes -----------
+
+    def load(self, kind: str, stored: dict[str, Any]) -> None:
+        """Put an object back as it was stored (its JSON, version and links included),
+        without reporting a change.  ``kind``: "Node" (its ports are left as they
+        are), "Port" (its node must be there) or "Link".  Raises BadRequest for
+        a record that is not such an object."""
+        if kind == "Node":
+            node_id = check_id(stored.get("node_id"), "stored node id")
+            loaded = Node.from_json(_without(stored, "ports"), node_id)
+            loaded.version = _stored_version(stored)
+            old = self.nodes.get(node_id)
+            if old is not None:
+                loaded.ports = old.ports
+            self.nodes[node_id] = loaded
+        elif kind == "Port":
+            node_id = check_id(stored.get("node_id"), "stored port node_id")
+            port_id = check_id(stored.get("port_id"), "stored port id")
+            port = Port.from_json(stored, node_id, port_id)
+            port.version = _stored_version(stored)
+            port.out_link, port.in_link = stored.get("out_link"), stored.get("in_link")
+            self.node(node_id).ports[port_id] = port
+        elif kind == "Link":
+            link_id = check_id(stored.get("link_id"), "stored link id")
+            link = Link.from_json(stored, link_id)
+            link.version = _stored_version(stored)
+            self.links[link_id] = link
+        else:
+            raise BadRequest(f"not a topology object kind: {kind!r}")
+
+    def unload(self, kind: str, stored: dict[str, Any]) -> None:
+        """Remove an object (named by its stored JSON) without reporting a change."""
+        if kind == "Node":
+            self.nodes.pop(str(stored.get("node_id")), None)
+        elif kind == "Port":
+            node = self.nodes.get(str(stored.get("node_id")))
+            if node is not None:
+                node.ports.pop(str(stored.get("port_id")), None)
+        elif kind == "Link":
+            self.links.pop(str(stored.get("link_id")), None)
+
+    def relink(self) -> list[str]:
+        """Set every port's ``out_link``/``in_link`` from the links (after loading);
+        links whose ends are missing are dropped.  Returns what was dropped, to log."""
+        dropped = []
+        for node in self.nodes.values():
+            for port in node.ports.values():
+                port.out_link = port.in_link = None
+        for link_id, link in list(self.links.items()):
+            try:
+                src, dst = _link_end(self.nodes, link, "src"), _link_end(self.nodes, link, "dst")
+            except BadRequest as exc:
+                del self.links[link_id]
+                dropped.append(f"link {link_id!r}: {exc.message}")
+                continue
+            src.out_link, dst.in_link = link_id, link_id
+        return dropped
 
     # --- whole topology ------------------------------------------------------------------------
 

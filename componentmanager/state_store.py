@@ -1,0 +1,249 @@
+"""A component manager's store of its components' durable records (``/odenos/state``).
+
+Layout: ``/odenos/state/<comp_id>`` (data ``{"generation": <czxid of the desired
+record>}``) with bucket children, each holding records named by their
+percent-encoded key (:func:`odenos.zk.paths.state_record`).  The generation tells
+the records of this component from those an earlier component of the same id
+left behind (a crash between a delete and the removal of its records): those are
+wiped when the new one opens its records.
+
+Writing is a group commit.  :meth:`StateStore.submit` only queues the new bytes
+of a record (coalescing: only the latest value of a record is kept) and returns
+a sequence number.  One writer task takes everything queued, sends it as
+pipelined requests (one round trip for the whole batch, not one per record),
+and then advances the *durable* mark; requests that wait in
+:meth:`wait_durable` for their sequence number are answered then.  While a
+batch is in flight, new writes queue for the next one.  A batch that meets a
+lost connection is queued again (unless newer values replaced its records) and
+retried until ZooKeeper is back: memory is the truth while the manager runs, and
+the durable mark only moves once ZooKeeper holds everything up to it.
+
+Used on the manager's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from odenos.components.state import decode_record
+from odenos.errors import CoordinationError, CoordinationUnavailable, NodeExists, NodeMissing
+from odenos.zk import paths
+from odenos.zk.client import Coordinator
+
+log = logging.getLogger(__name__)
+
+Record = tuple[str, str]  # (component id, key)
+
+#: Retry delays for a batch that met a lost connection: first, cap (seconds).
+RETRY_FIRST, RETRY_CAP = 0.05, 1.0
+
+
+class StateStore:
+    """Durable records of the components of one manager.
+
+    ``durable_timeout``: how long :meth:`wait_durable` waits before it answers
+    :class:`CoordinationUnavailable` (a request then answers 503).
+    """
+
+    def __init__(self, zk: Coordinator, *, durable_timeout: float) -> None:
+        self._zk = zk
+        self._durable_timeout = durable_timeout
+        self._pending: dict[Record, bytes | None] = {}
+        self._seq = 0  # the last write submitted
+        self._durable = 0  # every write up to this one is in ZooKeeper
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._known: set[Record] = set()  # records whose znode exists
+        self._closed: set[str] = set()  # components whose records were dropped
+        self._wake = asyncio.Event()
+        self._writing = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        #: Batches written, records written, batches that had to be retried (for metrics).
+        self.batches = 0
+        self.writes = 0
+        self.retries = 0
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        for _, fut in self._waiters:
+            if not fut.done():
+                fut.set_exception(CoordinationUnavailable("the component manager is stopping"))
+        self._waiters.clear()
+
+    @property
+    def backlog(self) -> int:
+        """Records not yet confirmed by ZooKeeper."""
+        return len(self._pending) + (self._seq > self._durable)
+
+    # --- StateSink ---------------------------------------------------------------------------
+
+    def submit(self, component_id: str, key: str, data: bytes | None) -> int:
+        if component_id in self._closed:
+            return self._durable  # a finalized component's late write: its records are gone
+        self._pending[(component_id, key)] = data
+        self._seq += 1
+        self._wake.set()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        return self._seq
+
+    async def wait_durable(self, seq: int) -> None:
+        if seq <= self._durable:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((seq, fut))
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), self._durable_timeout)
+        except TimeoutError:
+            raise CoordinationUnavailable(
+                f"the write was not confirmed by ZooKeeper within {self._durable_timeout:g} s "
+                "(it is kept in memory and written once ZooKeeper answers)"
+            ) from None
+        finally:
+            if not fut.done():
+                fut.cancel()
+            with contextlib.suppress(ValueError):
+                self._waiters.remove((seq, fut))
+
+    async def flush_all(self) -> None:
+        """Until everything submitted so far is durable (a graceful stop)."""
+        await self.wait_durable(self._seq)
+
+    # --- the writer --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            delay = RETRY_FIRST
+            while self._pending:
+                batch, self._pending = self._pending, {}
+                upto = self._seq
+                async with self._writing:
+                    again = await self._write(batch)
+                if again:
+                    self.retries += 1
+                    for record, data in again.items():
+                        self._pending.setdefault(record, data)  # a newer value wins
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_CAP)
+                    continue
+                delay = RETRY_FIRST
+                self._advance(upto)
+
+    def _advance(self, upto: int) -> None:
+        self._durable = max(self._durable, upto)
+        for seq, fut in self._waiters:
+            if seq <= self._durable and not fut.done():
+                fut.set_result(None)
+
+    async def _write(self, batch: dict[Record, bytes | None]) -> dict[Record, bytes | None]:
+        """Send ``batch`` pipelined; returns what must be sent again."""
+        items = [(r, d) for r, d in batch.items() if r[0] not in self._closed]
+        results = await asyncio.gather(*(self._write_one(r, d) for r, d in items))
+        self.batches += 1
+        self.writes += len(items)
+        return {r: d for (r, d), ok in zip(items, results, strict=True) if not ok}
+
+    async def _write_one(self, record: Record, data: bytes | None) -> bool:
+        comp_id, key = record
+        path = paths.state_record(comp_id, key)
+        try:
+            if data is None:
+                with contextlib.suppress(NodeMissing):
+                    await self._zk.delete(path)
+                self._known.discard(record)
+            elif record in self._known:
+                try:
+                    await self._zk.set(path, data)
+                except NodeMissing:
+                    await self._create(path, data)
+            else:
+                await self._create(path, data)
+                self._known.add(record)
+            return True
+        except CoordinationUnavailable:
+            return False
+        except CoordinationError as err:
+            # Not a connection problem (someone removed our root by hand, say): retried,
+            # and said loudly, since a waiting request will answer 503.
+            log.error("state of %s, record %r: %s; retrying", comp_id, key, err.message)
+            return False
+
+    async def _create(self, path: str, data: bytes) -> None:
+        """Create the record (its bucket too if needed); an existing one is overwritten
+        (a create whose reply was lost, retried)."""
+        try:
+            await self._zk.create(path, data)
+        except NodeMissing:
+            await self._zk.create(path, data, makepath=True)
+        except NodeExists:
+            await self._zk.set(path, data)
+
+    # --- a component's records ---------------------------------------------------------------
+
+    async def open(self, comp_id: str, generation: int | None) -> dict[str, Any]:
+        """The records of component ``comp_id`` of this ``generation`` (the czxid of its
+        desired record), read from ZooKeeper; records of another generation are wiped
+        first.  Raises :class:`CoordinationError`."""
+        self._closed.discard(comp_id)
+        root = paths.state_root(comp_id)
+        meta = {"generation": generation}
+        try:
+            data, _ = await self._zk.get(root)
+        except NodeMissing:
+            with contextlib.suppress(NodeExists):
+                await self._zk.create(root, meta)
+                return {}
+            data, _ = await self._zk.get(root)
+        if not isinstance(data, dict) or data.get("generation") != generation:
+            log.info(
+                "state of %s: records of an earlier component of that id (generation %r) are wiped",
+                comp_id,
+                data.get("generation") if isinstance(data, dict) else None,
+            )
+            await self._wipe(comp_id, keep_root=True)
+            await self._zk.set(root, meta)
+            return {}
+        return await self._load(comp_id)
+
+    async def _load(self, comp_id: str) -> dict[str, Any]:
+        root = paths.state_root(comp_id)
+        buckets = await self._zk.children(root)
+        listed = await asyncio.gather(*(self._zk.children(f"{root}/{b}") for b in buckets))
+        names = [(b, n) for b, children in zip(buckets, listed, strict=True) for n in children]
+        raw = await asyncio.gather(*(self._zk.get_bytes(f"{root}/{b}/{n}") for b, n in names))
+        records: dict[str, Any] = {}
+        for (_, name), (data, _) in zip(names, raw, strict=True):
+            key = paths.state_key_of(name)
+            try:
+                records[key] = decode_record(data)
+            except ValueError as exc:
+                log.error("state of %s: record %r unreadable, left out: %s", comp_id, key, exc)
+                continue
+            self._known.add((comp_id, key))
+        return records
+
+    async def drop(self, comp_id: str) -> None:
+        """Delete every record of ``comp_id`` (the component was deleted).  Writes still
+        queued for it are discarded; later ones are ignored until it is opened again."""
+        self._closed.add(comp_id)
+        for record in [r for r in self._pending if r[0] == comp_id]:
+            del self._pending[record]
+        async with self._writing:
+            await self._wipe(comp_id, keep_root=False)
+
+    async def _wipe(self, comp_id: str, *, keep_root: bool) -> None:
+        root = paths.state_root(comp_id)
+        self._known = {r for r in self._known if r[0] != comp_id}
+        if not keep_root:
+            await self._zk.delete_tree(root)
+            return
+        try:
+            buckets = await self._zk.children(root)
+        except NodeMissing:
+            return
+        await asyncio.gather(*(self._zk.delete_tree(f"{root}/{b}") for b in buckets))
