@@ -46,6 +46,7 @@ class ComponentManagerDaemon:
             self._client,
             # Answer before the translator gives up on us: a 503 that says why, not its 504.
             durable_timeout=max(1.0, self.config.forward_timeout - 1.0),
+            var_dir=self.config.var_dir,
         )
         self._server = HttpServer(build_app(self.manager), self.config.process_host, 0, self.cm_id)
         await self._server.start()

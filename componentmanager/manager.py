@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+from pathlib import Path
 from typing import Any
 
 from componentmanager.calls import ObjectClient
@@ -34,6 +35,7 @@ from odenos.errors import (
     NodeMissing,
 )
 from odenos.http.client import InternalClient
+from odenos.identity import check_member
 from odenos.model.property import ObjectProperty, ObjectState
 from odenos.object_settings import load_settings, store_settings, update_daemon_property
 from odenos.zk import paths
@@ -45,6 +47,7 @@ from odenos.zk.ephemeral import (
     process_label,
     register_until_done,
 )
+from odenos.zk.gate import Registration
 from odenos.zk.lock import GlobalLock
 
 log = logging.getLogger(__name__)
@@ -88,7 +91,9 @@ class ComponentManager:
         client: InternalClient,
         *,
         durable_timeout: float = 10.0,
+        var_dir: Path | None = None,
     ) -> None:
+        self._var_dir = var_dir
         self.cm_id = cm_id
         self.zk = zk
         self.view = view
@@ -131,6 +136,12 @@ class ComponentManager:
             raise RuntimeError(f"component manager {self.cm_id}: {self.state} -> {new} not allowed")
         log.info("component manager %s: %s -> %s", self.cm_id, self.state.value, new.value)
         self.state = new
+        if new == ManagerState.RUNNING:
+            self.zk.status.registered()
+        elif new == ManagerState.FINALIZING:
+            self.zk.status.set_registration(Registration.OFFLINE, "stopping")
+        else:
+            self.zk.status.unregistered(f"component manager is {new.value}")
 
     def _manager_data(self) -> dict[str, Any]:
         return {
@@ -148,6 +159,8 @@ class ComponentManager:
         data["component_types"] = ",".join(self.types)
         data["super_type"] = "ComponentManager"
         data["events"] = self.events.to_json()
+        data["zookeeper"] = self.zk.status.to_json()
+        data["state_store"] = {"backlog": self.store.backlog, "batches": self.store.batches}
         return data
 
     def update_property(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -203,6 +216,9 @@ class ComponentManager:
         drop our previous session's component nodes, create and publish the components
         assigned to us, turn ``running``.  Raises :class:`CoordinationError` (the caller
         retries) or :class:`DuplicateDaemon`."""
+        if self._var_dir is not None:
+            # Never resume (and drop what is not desired) on a ZooKeeper that lost the cluster.
+            await check_member(self.zk, self._var_dir, self.zk.connect_string)
         session = self.zk.session_id
         async with self._busy, GlobalLock(self.zk, process_label(self.cm_id), LOCK_TIMEOUT):
             self._set_state(ManagerState.INITIALIZING)
@@ -317,8 +333,10 @@ class ComponentManager:
         for comp_id in [c for c in self.instances if c not in mine or self._replaced(c)]:
             # Gone from the desired state, or deleted and created anew: a fresh instance.
             await self._drop(comp_id, delete_node=True)
-        for comp_id in [c for c in list(self._errors) if c not in mine]:
+        for comp_id in [c for c in list(self._errors) if c not in mine or self._replaced(c)]:
+            # Gone, or created anew (it may succeed this time): forget the failure.
             self._errors.pop(comp_id)
+            self._generations.pop(comp_id, None)
             await self._delete_live_node(comp_id)
         todo = [(cid, rec) for cid, rec in mine.items() if not self._published(cid)]
         # A TaskGroup: if one fails, the others are cancelled, not left running unawaited.
@@ -347,6 +365,7 @@ class ComponentManager:
             await self._publish(comp_id, ObjectState.ERROR.value, self._errors.get(comp_id))
 
     async def _create(self, comp_id: str, comp_type: str) -> Component | None:
+        self._generations[comp_id] = self.view.desired_generation(comp_id)
         cls = self.types.get(comp_type)
         if cls is None:
             self._errors[comp_id] = f"component manager {self.cm_id} has no type {comp_type!r}"
@@ -365,7 +384,6 @@ class ComponentManager:
             return None
         component.state_listener = lambda state, cid=comp_id: self._state_changed(cid, state)
         self.instances[comp_id] = component
-        self._generations[comp_id] = self.view.desired_generation(comp_id)
         log.info("component %s (%s) created", comp_id, comp_type)
         return component
 
@@ -404,6 +422,8 @@ class ComponentManager:
         instance = self.instances.get(comp_id)
         data: dict[str, Any] = {
             "id": comp_id,
+            # Which component of that id this is (the czxid of its desired record).
+            "generation": self._generations.get(comp_id, self.view.desired_generation(comp_id)),
             "type": instance.TYPE
             if instance
             else (self.view.desired_component(comp_id) or {}).get("type"),

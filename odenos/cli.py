@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from odenos import runtime
+from odenos.cluster import status_file
 from odenos.config import Config, load_config
 from odenos.errors import LaunchError, OdenosError
 from odenos.runtime import alive, log_dir, pid_file
 from odenos.zk.embedded import die_with_parent, server_mode
+from odenos.zk.gate import read_status_file
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
@@ -45,13 +47,15 @@ class ProcessPlan:
     kind: str  # "core" | "component_manager"
 
 
-def plan(config: Config) -> list[ProcessPlan]:
-    """The processes this host runs, in start order."""
+def plan(config: Config, reinitialize: bool = False) -> list[ProcessPlan]:
+    """The processes this host runs, in start order (``reinitialize``: the core begins
+    a new cluster, see :mod:`odenos.identity`)."""
     base = [sys.executable, "-m"]
     conf = ["-c", str(config.path)]
     plans = []
     if not config.manager_disabled:
-        plans.append(ProcessPlan(config.manager_id, [*base, "systemmanager", *conf], "core"))
+        core = [*base, "systemmanager", *conf, *(["--reinitialize"] if reinitialize else [])]
+        plans.append(ProcessPlan(config.manager_id, core, "core"))
     for spec in config.processes:
         plans.append(
             ProcessPlan(
@@ -160,6 +164,7 @@ def _launch(
     config: Config,
     foreground: bool,
     interrupted: Callable[[], bool] = lambda: False,
+    reinitialize: bool = False,
 ) -> list[tuple[ProcessPlan, subprocess.Popen[bytes]]]:
     """Start what is not running yet (the core, then the managers together); return once
     every process answers.
@@ -170,7 +175,7 @@ def _launch(
     failure the processes started here are stopped again, the others left alone.
     Returns the processes started here.
     """
-    plans = plan(config)
+    plans = plan(config, reinitialize)
     running: dict[str, int] = {}
     for p in plans:
         pid = read_pid(config, p.name)
@@ -218,8 +223,8 @@ def _terminate(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait()
 
 
-def cmd_start(config: Config) -> int:
-    started = _launch(config, foreground=False)
+def cmd_start(config: Config, reinitialize: bool = False) -> int:
+    started = _launch(config, foreground=False, reinitialize=reinitialize)
     if started or not plan(config):
         print(f"odenos started: REST at {rest_url(config, '')}")
     else:
@@ -227,7 +232,7 @@ def cmd_start(config: Config) -> int:
     return 0
 
 
-def cmd_run(config: Config) -> int:
+def cmd_run(config: Config, reinitialize: bool = False) -> int:
     stop = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -236,7 +241,9 @@ def cmd_run(config: Config) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    started = _launch(config, foreground=True, interrupted=lambda: stop)
+    started = _launch(
+        config, foreground=True, interrupted=lambda: stop, reinitialize=reinitialize
+    )
     print(f"odenos running: REST at {rest_url(config, '')} (Ctrl-C stops)", flush=True)
     reported: set[str] = set()
     while not stop:
@@ -278,6 +285,9 @@ def status(config: Config) -> dict[str, Any]:
     for p in plan(config):
         pid = read_pid(config, p.name)
         running = alive(pid)
+        zk = read_status_file(status_file(config, p.name)) if running else None
+        if zk is not None and zk.get("pid") != pid:
+            zk = None  # left by an earlier process of that name
         processes.append(
             {
                 "name": p.name,
@@ -285,6 +295,7 @@ def status(config: Config) -> dict[str, Any]:
                 "pid": pid if running else None,
                 "alive": running,
                 "ready": running and is_ready(config, p),
+                "zookeeper": zk,
             }
         )
     servers = []
@@ -304,10 +315,15 @@ def cmd_status(config: Config, as_json: bool) -> int:
     if as_json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"{'process':<20} {'pid':>8}  state")
+        print(f"{'process':<20} {'pid':>8}  {'state':<8} {'gate':<10} registration")
         for proc in report["processes"]:
             state = "ready" if proc["ready"] else ("alive" if proc["alive"] else "stopped")
-            print(f"{proc['name']:<20} {proc['pid'] or '-':>8}  {state}")
+            zk = proc["zookeeper"] or {}
+            line = f"{proc['name']:<20} {proc['pid'] or '-':>8}  {state:<8} "
+            line += f"{zk.get('gate', '-'):<10} {zk.get('registration', '-')}"
+            if zk and zk.get("gate") != "UP":
+                line += f"  ({zk.get('reason')}, since {zk.get('since')})"
+            print(line)
         for server in report["zookeeper"]["servers"]:
             state = server["mode"] if server["serving"] else "not reachable"
             print(f"zookeeper {server['server']:<30} {state}")
@@ -320,15 +336,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["start", "stop", "status", "run", "restart"])
     parser.add_argument("-c", "--config", default="etc/odenos.conf")
     parser.add_argument("--json", action="store_true", help="status as JSON")
+    parser.add_argument(
+        "--reinitialize",
+        action="store_true",
+        help="start/run: begin a new cluster on a ZooKeeper that lost this one's data",
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
         for warning in config.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         if args.command == "start":
-            return cmd_start(config)
+            return cmd_start(config, args.reinitialize)
         if args.command == "run":
-            return cmd_run(config)
+            return cmd_run(config, args.reinitialize)
         if args.command == "stop":
             return cmd_stop(config)
         if args.command == "restart":

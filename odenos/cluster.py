@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from odenos.config import Config
@@ -289,7 +290,10 @@ class ClusterView:
 async def connect(config: Config, name: str) -> tuple[Coordinator, ClusterView]:
     """A session on the configured ZooKeeper, and a view on it with its caches loaded."""
     zk = Coordinator(
-        config.zookeeper.connect_string, config.zookeeper.session_timeout_ms, name=name
+        config.zookeeper.connect_string,
+        config.zookeeper.session_timeout_ms,
+        name=name,
+        status_file=status_file(config, name),
     )
     view = ClusterView(zk, config.manager_id)
     try:
@@ -307,6 +311,7 @@ async def disconnect(zk: Coordinator | None, view: ClusterView | None) -> None:
         view.close()
     if zk is not None:
         await zk.stop()
+        zk.status.remove_file()
 
 
 def manager_away(cm_id: str, state: Any) -> str:
@@ -315,6 +320,11 @@ def manager_away(cm_id: str, state: Any) -> str:
         # Registering under the global lock: on a restart, resuming its components' state.
         return f"component manager {cm_id!r} is restarting: resuming its components' state"
     return f"component manager {cm_id!r} is {state}"
+
+
+def status_file(config: Config, name: str) -> Path:
+    """Where daemon ``name`` keeps its ZooKeeper gate and registration for ``odenos status``."""
+    return config.var_dir / "tmp" / f"{name}.zk.json"
 
 
 def type_entry(info: dict[str, Any], cm_ids: list[str]) -> dict[str, Any]:

@@ -59,6 +59,7 @@ class RestTranslatorDaemon:
         ).build_app()
         self._server = HttpServer(app, config.rest_host, self.port, "REST translator")
         await self._server.start()
+        self.zk.status.registered()  # its clients' subscriptions live on its session
 
     async def stop(self) -> None:
         for server in (self._server, self._intake):

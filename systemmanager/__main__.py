@@ -18,13 +18,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-rest", action="store_true", help="do not run a REST translator in this process"
     )
+    parser.add_argument(
+        "--reinitialize",
+        action="store_true",
+        help="begin a new cluster on a ZooKeeper that does not hold this host's (its data "
+        "was deleted): everything of the old cluster is lost",
+    )
     args = parser.parse_args(argv)
     runtime.setup_logging(args.verbose)
     config = runtime.load(args.config)
     if args.id:
         config = runtime.with_manager_id(config, args.id)
     return runtime.run(
-        lambda: SystemManagerDaemon(config, with_rest=not args.no_rest),
+        lambda: SystemManagerDaemon(
+            config, with_rest=not args.no_rest, reinitialize=args.reinitialize
+        ),
         config.manager_id,
         config,
     )

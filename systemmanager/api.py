@@ -58,7 +58,7 @@ def _service(request: web.Request) -> SystemManagerService:
 
 @routes.get("/property")
 async def get_property(request: web.Request) -> web.Response:
-    return json_response(_service(request).manager.property.to_json())
+    return json_response(_service(request).manager.property_json())
 
 
 @routes.put("/property")
@@ -233,7 +233,7 @@ async def get_object(request: web.Request) -> web.Response:
     object_id = request.match_info["object_id"]
     view = service.view
     if object_id == view.manager_id:
-        return json_response(service.manager.property.to_json())
+        return json_response(service.manager.property_json())
     if view.manager(object_id) is not None:
         return json_response(view.manager_property(object_id))
     if view.desired_component(object_id) is not None:

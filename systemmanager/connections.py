@@ -29,7 +29,9 @@ from odenos.errors import (
 from odenos.model.connection import IDENTITY_KEYS, ConnectionState, new_connection
 from odenos.model.ids import check_id
 from odenos.zk import paths
-from odenos.zk.client import Coordinator
+from odenos.zk.client import Coordinator, NodeStat
+from odenos.zk.exactly import create_exactly, delete_exactly
+from systemmanager.per_id import PerIdLocks
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class ConnectionRegistry:
         # Creations one at a time: the connection-type limits are checked on the view, which
         # must show the previous creation before the next is checked.
         self._creating = asyncio.Lock()
+        self._serial = PerIdLocks()
 
     def list(self) -> dict[str, dict[str, Any]]:
         return {cid: self.get(cid) for cid in self._view.connection_ids()}
@@ -69,17 +72,24 @@ class ConnectionRegistry:
             conn_id = str(uuid.uuid4())
             if isinstance(body, dict):
                 body = {**body, "id": conn_id}
-        if self._view.connection(check_id(conn_id, "connection id")) is not None:
-            raise Conflict(f"connection {conn_id!r} exists", connection_id=conn_id)
-        return await self._create(conn_id, body)
+        async with self._serial(check_id(conn_id, "connection id")):
+            if await self._read(conn_id) is not None:
+                raise Conflict(f"connection {conn_id!r} exists", connection_id=conn_id)
+            return await self._create(conn_id, body)
 
     async def put(self, conn_id: str, body: Any) -> tuple[int, dict[str, Any]]:
         """``PUT connections/<id>``: 201 created, 200 updated.  An update may change
         anything but what is connected (type, connection_type, logic_id, network_id)."""
         check_id(conn_id, "connection id")
-        existing = self._view.connection(conn_id)
-        if existing is None:
-            return 201, await self._create(conn_id, body)
+        async with self._serial(conn_id):
+            current = await self._read(conn_id)
+            if current is None:
+                return 201, await self._create(conn_id, body)
+            return 200, await self._put_existing(conn_id, current[0], body)
+
+    async def _put_existing(
+        self, conn_id: str, existing: dict[str, Any], body: Any
+    ) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise BadRequest("a connection is a JSON object")
         for key in IDENTITY_KEYS:
@@ -99,13 +109,20 @@ class ConnectionRegistry:
                     if k not in ("state", "reason")
                 )
             )
-        return 200, updated
+        return updated
 
     async def delete(self, conn_id: str) -> None:
         """``finalizing``, then (bounded) wait for the logic component to let go, then
         remove.  With the logic's manager away the record goes at once: its manager
         drops what it held of it when it resumes."""
-        conn = self.get(conn_id)
+        async with self._serial(conn_id):
+            await self._delete(conn_id)
+
+    async def _delete(self, conn_id: str) -> None:
+        current = await self._read(conn_id)
+        if current is None:
+            raise ConnectionNotFound(conn_id)
+        conn, stat = current
         path = paths.connection(conn_id)
         if self._logic_manager_runs(conn) and conn.get("state") != ConnectionState.NONE.value:
             with contextlib.suppress(NodeMissing):
@@ -124,12 +141,24 @@ class ConnectionRegistry:
                     conn.get("logic_id"),
                     self._timeout,
                 )
-        with contextlib.suppress(NodeMissing):
-            await self._zk.delete(path)
+        await delete_exactly(self._zk, path, stat.czxid, self._deadline)
         await self._caught_up(lambda: self._view.connection(conn_id) is None)
         log.info("connection %s deleted", conn_id)
 
     # --- helpers ----------------------------------------------------------------------------
+
+    @property
+    def _deadline(self) -> float:
+        """How long to find out what became of a write whose connection was lost."""
+        return min(self._timeout, self._zk.session_timeout + 1.0)
+
+    async def _read(self, conn_id: str) -> tuple[dict[str, Any], NodeStat] | None:
+        """The record as ZooKeeper has it now (the cache may lag our own writes)."""
+        try:
+            data, stat = await self._zk.get(paths.connection(conn_id))
+        except NodeMissing:
+            return None
+        return (data if isinstance(data, dict) else {}), stat
 
     async def _update(self, conn_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply a client's changes to the record as it is in ZooKeeper now (version-checked),
@@ -154,7 +183,7 @@ class ConnectionRegistry:
         async with self._creating:
             self._check_components(record)
             try:
-                await self._zk.create(paths.connection(conn_id), record, undo_if_late=True)
+                await create_exactly(self._zk, paths.connection(conn_id), record, self._deadline)
             except NodeExists:
                 raise Conflict(f"connection {conn_id!r} exists", connection_id=conn_id) from None
             await self._caught_up(lambda: self._view.connection(conn_id) is not None)

@@ -13,13 +13,14 @@ import logging
 
 from aiohttp import web
 
-from odenos.cluster import ClusterView, disconnect
+from odenos.cluster import ClusterView, disconnect, status_file
 from odenos.config import Config
 from odenos.http.client import InternalClient
 from odenos.http.errors import error_middleware
 from odenos.http.forward import Forwarder
 from odenos.http.objectpath import strict_path_middleware
 from odenos.http.server import HttpServer
+from odenos.identity import stamp_or_check
 from odenos.metrics import register_cluster_metrics
 from odenos.runtime import log_dir
 from odenos.zk.client import Coordinator
@@ -41,8 +42,11 @@ EMBEDDED_TICK_MS = 200
 
 
 class SystemManagerDaemon:
-    def __init__(self, config: Config, *, with_rest: bool = True) -> None:
+    def __init__(
+        self, config: Config, *, with_rest: bool = True, reinitialize: bool = False
+    ) -> None:
         self.config = config
+        self._reinitialize = reinitialize
         self.manager_id = config.manager_id
         self._with_rest = with_rest
         self.embedded: EmbeddedZooKeeper | None = None
@@ -71,8 +75,16 @@ class SystemManagerDaemon:
             config.zookeeper.connect_string,
             config.zookeeper.session_timeout_ms,
             name=self.manager_id,
+            status_file=status_file(config, self.manager_id),
         )
         await self.zk.start()
+        # Not on a ZooKeeper that lost this cluster (a deleted data folder): refuse.
+        await stamp_or_check(
+            self.zk,
+            config.var_dir,
+            config.zookeeper.connect_string,
+            reinitialize=self._reinitialize,
+        )
         # Its caches are loaded by the manager's registration, under the global lock.
         self.view = ClusterView(self.zk, self.manager_id)
         self._forwarder = Forwarder(self.view, self._client, config.forward_timeout)

@@ -31,6 +31,7 @@ from odenos.zk.ephemeral import (
     process_label,
     register_until_done,
 )
+from odenos.zk.gate import Registration
 from odenos.zk.lock import GlobalLock
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,16 @@ class SystemManager:
             SystemManagerState.RUNNING: ObjectState.RUNNING,
             SystemManagerState.FINALIZING: ObjectState.FINALIZING,
         }.get(new, ObjectState.INITIALIZING)
+        if new == SystemManagerState.RUNNING:
+            self.zk.status.registered()
+        elif new == SystemManagerState.FINALIZING:
+            self.zk.status.set_registration(Registration.OFFLINE, "stopping")
+        else:
+            self.zk.status.unregistered(f"system manager is {new.value}")
+
+    def property_json(self) -> dict[str, Any]:
+        """``GET property``: the ObjectProperty, with the ZooKeeper gate and registration."""
+        return {**self.property.to_json(), "zookeeper": self.zk.status.to_json()}
 
     def require_registered(self) -> None:
         """Raises a 503 unless registered: an unregistered manager acts on no stale belief."""
@@ -194,12 +205,13 @@ class SystemManager:
 
     def update_property(self, body: dict[str, Any]) -> dict[str, Any]:
         """``PUT property``: description and free keys; the state follows the registration."""
-        return update_daemon_property(
+        update_daemon_property(
             self.property,
             body,
             "the system manager's state follows its registration in ZooKeeper; "
             "stop it with 'odenos stop'",
         )
+        return self.property_json()
 
     async def put_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
         """Persist first, then answer: a restart keeps what a 200 said."""

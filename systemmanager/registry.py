@@ -11,7 +11,6 @@ the answer said.  Reads come from :class:`ClusterView`, never from ZooKeeper.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
 from typing import Any
@@ -24,6 +23,7 @@ from odenos.errors import (
     ComponentNotFound,
     ComponentTimeout,
     Conflict,
+    CoordinationUnavailable,
     Forbidden,
     NodeExists,
     NodeMissing,
@@ -35,7 +35,9 @@ from odenos.http.internal import SHUTDOWN_PATH
 from odenos.model.ids import check_id, is_reserved
 from odenos.model.property import ObjectState
 from odenos.zk import paths
-from odenos.zk.client import Coordinator
+from odenos.zk.client import Coordinator, NodeStat
+from odenos.zk.exactly import create_exactly, delete_exactly, delete_when_reachable
+from systemmanager.per_id import PerIdLocks
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class ComponentRegistry:
         self._zk = coordinator
         self._view = view
         self._client = client
+        self._serial = PerIdLocks()
         self._create_timeout = create_timeout
 
     # --- reads ------------------------------------------------------------------------------
@@ -91,44 +94,49 @@ class ComponentRegistry:
             raise BadRequest("'cm_id' must be a string")
         self._check_free_for_routing(comp_id)
 
-        existing = self._view.desired_component(comp_id)
+        async with self._serial(comp_id):
+            existing = await self._read(comp_id)
+            if existing is None:
+                chosen = self._choose_manager(comp_type, cm_id)
+                # The request id tells our record from any other after a lost connection.
+                record = {"id": comp_id, "type": comp_type, "cm_id": chosen}
+                record["request"] = uuid.uuid4().hex
+                try:
+                    stat = await create_exactly(
+                        self._zk, paths.desired_component(comp_id), record, self._deadline
+                    )
+                except NodeExists:
+                    existing = await self._read(comp_id)
+                    if existing is None:
+                        raise Conflict(
+                            f"component {comp_id!r} was created and deleted meanwhile",
+                            component_id=comp_id,
+                        ) from None
         if existing is not None:
-            return 200, await self._confirm_existing(comp_id, existing, comp_type, cm_id)
-
-        cm_id = self._choose_manager(comp_type, cm_id)
-        record = {"id": comp_id, "type": comp_type, "cm_id": cm_id}
-        try:
-            # A create reported failed must not happen later behind the client's back.
-            await self._zk.create(paths.desired_component(comp_id), record, undo_if_late=True)
-        except NodeExists:
-            # Someone created it between our look and our create.
-            if not await self._view.wait_for(
-                lambda: self._view.desired_component(comp_id) is not None, 5.0
-            ):
-                raise Conflict(f"component {comp_id!r} is being created concurrently") from None
-            existing = self._view.desired_component(comp_id) or {}
-            return 200, await self._confirm_existing(comp_id, existing, comp_type, cm_id)
-        log.info("component %s (%s) desired on %s", comp_id, comp_type, cm_id)
-        await self._await_created(comp_id, cm_id, rollback=True)
-        return 201, self._view.component_property(comp_id)
+            data, stat = existing
+            return 200, await self._confirm_existing(comp_id, data, stat.czxid, comp_type, cm_id)
+        log.info("component %s (%s) desired on %s", comp_id, comp_type, chosen)
+        return 201, await self._await_created(comp_id, chosen, stat.czxid, rollback=True)
 
     async def delete(self, comp_id: str) -> None:
         """``DELETE components/<id>``: the desired record goes at once; the answer
         waits (bounded) until the manager has finalized the instance."""
-        desired = self._view.desired_component(comp_id)
-        if desired is None:
-            raise ComponentNotFound(comp_id)
-        connected = sorted(self._view.connections_of(comp_id))
-        if connected:
-            raise Forbidden(
-                f"component {comp_id!r} still has connections: delete {', '.join(connected)} first",
-                component_id=comp_id,
-                connections=connected,
-            )
-        try:
-            await self._zk.delete(paths.desired_component(comp_id))
-        except NodeMissing:
-            raise ComponentNotFound(comp_id) from None
+        async with self._serial(comp_id):
+            existing = await self._read(comp_id)
+            if existing is None:
+                raise ComponentNotFound(comp_id)
+            desired, stat = existing
+            connected = sorted(self._view.connections_of(comp_id))
+            if connected:
+                raise Forbidden(
+                    f"component {comp_id!r} still has connections: delete "
+                    f"{', '.join(connected)} first",
+                    component_id=comp_id,
+                    connections=connected,
+                )
+            path = paths.desired_component(comp_id)
+            if not await delete_exactly(self._zk, path, stat.czxid, self._deadline):
+                raise ComponentNotFound(comp_id)
         cm_id = str(desired.get("cm_id"))
         gone = await self._view.wait_for(
             lambda: (
@@ -234,8 +242,26 @@ class ComponentRegistry:
                 load[owner] += 1
         return min(offering, key=lambda m: (load[m], m))
 
+    @property
+    def _deadline(self) -> float:
+        """How long to find out what became of a write whose connection was lost."""
+        return min(self._create_timeout, self._zk.session_timeout + 1.0)
+
+    async def _read(self, comp_id: str) -> tuple[dict[str, Any], NodeStat] | None:
+        """The desired record as ZooKeeper has it now (the cache may lag our own writes)."""
+        try:
+            data, stat = await self._zk.get(paths.desired_component(comp_id))
+        except NodeMissing:
+            return None
+        return (data if isinstance(data, dict) else {}), stat
+
     async def _confirm_existing(
-        self, comp_id: str, existing: dict[str, Any], comp_type: str, cm_id: str | None
+        self,
+        comp_id: str,
+        existing: dict[str, Any],
+        czxid: int,
+        comp_type: str,
+        cm_id: str | None,
     ) -> dict[str, Any]:
         if existing.get("type") != comp_type or (
             cm_id is not None and existing.get("cm_id") != cm_id
@@ -248,30 +274,74 @@ class ComponentRegistry:
         owner = str(existing.get("cm_id"))
         if self._view.manager(owner) is None:
             raise ObjectUnavailable(comp_id, f"component manager {owner!r} is not alive")
-        await self._await_created(comp_id, str(existing.get("cm_id")), rollback=False)
-        return self._view.component_property(comp_id)
+        return await self._await_created(comp_id, owner, czxid, rollback=False)
 
-    async def _await_created(self, comp_id: str, cm_id: str, *, rollback: bool) -> None:
+    async def _await_created(
+        self, comp_id: str, cm_id: str, czxid: int, *, rollback: bool
+    ) -> dict[str, Any]:
+        """Until the component ``czxid`` (its desired record's) is ``running`` on ``cm_id``;
+        its property then.
+
+        Raises :class:`Conflict` if another request deleted or replaced it meanwhile,
+        :class:`ComponentCreateFailed` (500) or :class:`ComponentTimeout` (504); with
+        ``rollback`` the record is then removed, if it still is ours (never another's)."""
+        seen = False
+        outcome: tuple[str, dict[str, Any]] = ("pending", {})
+
         def settled() -> bool:
             # Every cache the answer is built from: the desired record, the manager
-            # (running, so that the component is reachable when we say 201), the live node.
-            if self._view.desired_component(comp_id) is None:
+            # (running, so that the component is reachable when we say 201), the live node
+            # of *this* component (not the one it replaced, which may still be going).
+            nonlocal seen, outcome
+            generation = self._view.desired_generation(comp_id)
+            if (generation is None and seen) or generation not in (None, czxid):
+                outcome = ("replaced", {})  # deleted or replaced by another request
+                return True
+            if generation is None:
                 return False
+            seen = True
             if self._view.manager_state(cm_id) != ObjectState.RUNNING.value:
                 return False
-            live = self._view.live_component(cm_id, comp_id)
-            return live is not None and live.get("state") in (
+            live = self._view.live_component(cm_id, comp_id) or {}
+            if live.get("generation") == czxid and live.get("state") in (
                 ObjectState.RUNNING.value,
                 ObjectState.ERROR.value,
-            )
+            ):
+                # The answer as of this moment: a DELETE may follow at once.
+                answer = self._view.component_property(comp_id)
+                outcome = (str(live["state"]), answer if live["state"] == "running" else live)
+                return True
+            return False
 
+        # Decided in the predicate: the caches may move on before this task resumes.
         ok = await self._view.wait_for(settled, self._create_timeout)
-        live = self._view.live_component(cm_id, comp_id) or {}
-        if ok and live.get("state") == ObjectState.RUNNING.value:
-            return
-        if rollback:
-            with contextlib.suppress(NodeMissing):
-                await self._zk.delete(paths.desired_component(comp_id))
+        result, live = outcome
+        if result == ObjectState.RUNNING.value:
+            return live
+        replaced = Conflict(
+            f"component {comp_id!r} was deleted or replaced by another request before it "
+            "was running",
+            component_id=comp_id,
+        )
+        if result == "replaced":
+            raise replaced
+        # It did not come up (in time): ours to undo if we created it; never another's.
+        still_ours = await self._rollback(comp_id, czxid) if rollback else True
+        if still_ours is False:
+            raise replaced
         if not ok:
             raise ComponentTimeout(comp_id, f"running on {cm_id}", self._create_timeout)
         raise ComponentCreateFailed(comp_id, str(live.get("error") or "initialization failed"))
+
+    async def _rollback(self, comp_id: str, czxid: int) -> bool | None:
+        """Remove our desired record ``czxid`` (a create that is answered with an error).
+        True if it was still ours, False if another request had deleted or replaced it,
+        None if ZooKeeper did not say: then it is removed in the background as soon as
+        ZooKeeper answers, so that the error the client gets stays true."""
+        path = paths.desired_component(comp_id)
+        async with self._serial(comp_id):
+            try:
+                return await delete_exactly(self._zk, path, czxid, self._deadline)
+            except CoordinationUnavailable:
+                delete_when_reachable(self._zk, path, czxid)
+                return None

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -312,3 +313,41 @@ class TcpProxy:
                 dst.write(data)
                 await dst.drain()
         dst.transport.abort()
+
+
+class ThreadedProxy:
+    """A :class:`TcpProxy` on a loop of its own, for tests that drive processes from
+    plain threads: ``drop()`` aborts the relayed connections (clients reconnect at once)."""
+
+    def __init__(self, target: str) -> None:
+        host, _, port = target.partition(":")
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._proxy = TcpProxy(host, int(port))
+        self._run(self._proxy.start())
+        self.address = f"127.0.0.1:{self._proxy.port}"
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
+
+    def drop(self) -> None:
+        """Cut every connection now; new ones are let through again."""
+
+        def cut_and_reopen() -> None:
+            self._proxy.cut()
+            self._proxy.is_cut = False
+
+        self._loop.call_soon_threadsafe(cut_and_reopen)
+
+    def pause(self) -> None:
+        """Hold every byte (a stalled network) until :meth:`resume`."""
+        self._loop.call_soon_threadsafe(self._proxy.pause)
+
+    def resume(self) -> None:
+        self._loop.call_soon_threadsafe(self._proxy.resume)
+
+    def close(self) -> None:
+        self._run(self._proxy.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)

@@ -106,7 +106,13 @@ def test_start_status_stop_with_embedded_zookeeper(tmp_path: Path) -> None:
         report = json.loads(status.stdout)
         assert [p["name"] for p in report["processes"]] == ["systemmanager", "romgr1", "romgr2"]
         assert all(p["ready"] and p["pid"] for p in report["processes"])
+        assert all(
+            (p["zookeeper"]["gate"], p["zookeeper"]["registration"]) == ("UP", "ONLINE")
+            for p in report["processes"]
+        ), report
         assert report["zookeeper"]["servers"][0]["mode"] == "standalone"
+        table = odenos("status", "-c", str(conf), cwd=tmp_path).stdout
+        assert "romgr1" in table and "UP" in table and "ONLINE" in table
 
         again = odenos("start", "-c", str(conf), cwd=tmp_path)
         assert again.returncode == 0, again.stderr
@@ -122,6 +128,7 @@ def test_start_status_stop_with_embedded_zookeeper(tmp_path: Path) -> None:
     status = odenos("status", "-c", str(conf), cwd=tmp_path)
     assert status.returncode == 3 and "stopped" in status.stdout
     assert not list((tmp_path / "var" / "tmp").glob("*.pid"))
+    assert not list((tmp_path / "var" / "tmp").glob("*.zk.json"))
 
 
 def test_components_survive_a_restart_of_everything(tmp_path: Path) -> None:

@@ -42,6 +42,8 @@ def test_tree_as_zkcli_lists_it(cluster: Cluster) -> None:
     assert cm["state"] == "running" and "Network" in [t["type"] for t in cm["component_types"]]
     comp, stat = cluster.node("/components/romgr1:network0")
     assert stat.ephemeralOwner == cm_owner(cluster, "romgr1")
+    # Which component of that id it is: the czxid of its desired record.
+    assert comp.pop("generation") == cluster.node("/odenos/components/network0")[1].czxid
     assert comp == {
         "id": "network0",
         "type": "Network",
@@ -51,6 +53,8 @@ def test_tree_as_zkcli_lists_it(cluster: Cluster) -> None:
     }
     desired, stat = cluster.node("/odenos/components/network0")
     assert stat.ephemeralOwner == 0
+    # The request id tells the system manager's own record apart after a lost connection.
+    assert desired.pop("request")
     assert desired == {"id": "network0", "type": "Network", "cm_id": "romgr1"}
 
 

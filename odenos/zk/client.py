@@ -23,6 +23,7 @@ import json
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kazoo.client import KazooClient
@@ -49,6 +50,7 @@ from odenos.errors import (
 )
 from odenos.zk import paths
 from odenos.zk.bridge import LoopBridge
+from odenos.zk.gate import ConnectionStatus, Gate
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,22 @@ _STATES = {
 }
 
 StateListener = Callable[[ConnState], None]
+
+#: (state, closing by our own hand) -> what the gate shows, and why.
+_GATES = {
+    (ConnState.CONNECTED, False): (Gate.UP, "connected"),
+    (ConnState.CONNECTED, True): (Gate.UP, "connected"),
+    (ConnState.SUSPENDED, False): (
+        Gate.RECOVERING,
+        "connection to ZooKeeper lost; the session may survive: acting on nothing until back",
+    ),
+    (ConnState.SUSPENDED, True): (Gate.DOWN, "closing"),
+    (ConnState.LOST, False): (
+        Gate.DOWN,
+        "ZooKeeper session expired: our ephemeral nodes and locks are gone",
+    ),
+    (ConnState.LOST, True): (Gate.DOWN, "session closed"),
+}
 
 
 @dataclass(frozen=True)
@@ -150,6 +168,7 @@ class Coordinator:
         *,
         op_timeout: float | None = None,
         name: str = "odenos",
+        status_file: Path | None = None,
     ) -> None:
         self.connect_string = connect_string
         self.session_timeout = session_timeout_ms / 1000.0
@@ -171,6 +190,9 @@ class Coordinator:
         self._listeners: list[StateListener] = []
         self._closing = False
         self._undo_tasks: set[asyncio.Task[None]] = set()
+        self._connected = asyncio.Event()
+        #: The gate and registration operators see (see :mod:`odenos.zk.gate`).
+        self.status = ConnectionStatus(name, status_file)
         self.kazoo.add_listener(self._on_kazoo_state)
 
     # --- session -----------------------------------------------------------------------------
@@ -184,6 +206,16 @@ class Coordinator:
         """Our session id (what ``stat.ephemeralOwner`` shows on our ephemerals); 0 if none."""
         cid = self.kazoo.client_id
         return int(cid[0]) if cid else 0
+
+    async def wait_connected(self, timeout: float) -> bool:
+        """Until the session is connected; False if it is not within ``timeout`` seconds."""
+        if self._state == ConnState.CONNECTED:
+            return True
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     def add_state_listener(self, listener: StateListener) -> None:
         """``listener(state)`` is called on the loop at every state change."""
@@ -203,6 +235,11 @@ class Coordinator:
         else:
             log.warning("%s: ZooKeeper %s (was %s)", self.name, state.value, self._state.value)
         self._state = state
+        if state == ConnState.CONNECTED:
+            self._connected.set()
+        else:
+            self._connected.clear()
+        self.status.set_gate(*_GATES[(state, self._closing)])
         for listener in list(self._listeners):
             listener(state)
 
@@ -297,6 +334,13 @@ class Coordinator:
 
         created: str = await self._run(path, result, undo if undo_if_late else None)
         return created
+
+    async def create_with_stat(self, path: str, value: Any) -> NodeStat:
+        """Create persistent ``path`` with ``value``; its stat (``czxid`` names this node
+        apart from any later one of the same path).  Raises as :meth:`create`."""
+        result = self.kazoo.create_async(path, _data(value), include_data=True)
+        _, stat = await self._run(path, result)
+        return NodeStat.of(stat)
 
     async def get_bytes(self, path: str) -> tuple[bytes, NodeStat]:
         """(raw data, stat).  Raises :class:`NodeMissing` or :class:`CoordinationUnavailable`."""

@@ -10,6 +10,7 @@ The tree, as ``zkCli.sh ls`` shows it (reference section 3)::
     /odenos/subscriptions/<subscriber_id>  persistent: event filters of a subscriber
     /odenos/state/<comp_id>/<bucket>/<key> persistent: a component's durable records
     /odenos/lock/                          the global lock (kazoo's Lock recipe)
+    /odenos/cluster                        persistent: the cluster id (odenos.identity)
 
 The first three are the reference's and stay as ODENOS had them.  What the
 reference kept in memory (and lost on a restart) lives under ``/odenos``.
@@ -30,6 +31,8 @@ CONNECTIONS = f"{ROOT}/connections"
 SUBSCRIPTIONS = f"{ROOT}/subscriptions"
 GLOBAL_LOCK = f"{ROOT}/lock"
 STATE = f"{ROOT}/state"
+#: ``{"id", "created", "reinitialized_from"?}``: which cluster this ZooKeeper holds.
+CLUSTER = f"{ROOT}/cluster"
 
 #: Persistent parents created at start-up by every daemon (idempotent).
 PERSISTENT_PARENTS = (

@@ -190,9 +190,7 @@ class Aggregator(Component):
 
     def _save(self) -> None:
         """Keep what the networks do not show (written only when it changed)."""
-        self.state.write(
-            {OWN_TEARDOWNS: sorted(self._own_teardowns), FAILED: sorted(self._failed)}
-        )
+        self.state.write({OWN_TEARDOWNS: sorted(self._own_teardowns), FAILED: sorted(self._failed)})
 
     def _stop_retry(self) -> None:
         if self._retry is not None:
