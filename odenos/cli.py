@@ -241,9 +241,7 @@ def cmd_run(config: Config, reinitialize: bool = False) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    started = _launch(
-        config, foreground=True, interrupted=lambda: stop, reinitialize=reinitialize
-    )
+    started = _launch(config, foreground=True, interrupted=lambda: stop, reinitialize=reinitialize)
     print(f"odenos running: REST at {rest_url(config, '')} (Ctrl-C stops)", flush=True)
     reported: set[str] = set()
     while not stop:
