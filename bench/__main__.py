@@ -2,8 +2,10 @@
 
 Rows: (a) kill -9, (b) SIGSTOP, (c) SIGTERM of a component manager to the
 first 503; (d) translator versus direct throughput and latency; (e) component
-creation rate; (f) ``odenos start`` to ready.  Everything runs in a temporary
-folder with its own ZooKeeper and free ports, and is stopped at the end, on
+creation rate; (f) ``odenos start`` to ready; (g) resume of a manager holding
+1,000 components with their state; (h) topology writes, durable versus
+memory-only.  Everything runs in a temporary folder with its own ZooKeeper
+and free ports, and is stopped at the end, on
 Ctrl-C and on failure too.  The exit code is 0 whatever the figures (1 if the
 system could not be set up, 130 on Ctrl-C).
 """
@@ -24,17 +26,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from bench import create_rate, failover, logs, startup, throughput
+from bench import create_rate, durability, failover, logs, startup, throughput
 from bench.harness import SESSION_TIMEOUT_MS, BenchError, OdenosSystem
 from bench.loadgen import LoadGenerator, choose
 from bench.report import Report, Row, number, render
 
-ALL = "abcdef"
+ALL = "abcdefgh"
 TARGET_A_MS = 50.0
 TARGET_B_SLACK_MS = 500.0
 TARGET_C_MS = 100.0
 TARGET_D_RATIO = 50.0
 TARGET_F_S = 3.0
+TARGET_G_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -43,25 +46,30 @@ class Plan:
     trials: int  # (a) (b) (c) (f)
     throughput: throughput.Settings
     creation: create_rate.Settings
+    durability: durability.Settings
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
     only = "".join(sorted(set(args.only.replace(",", "").replace(" ", "")))) if args.only else ALL
     unknown = set(only) - set(ALL)
     if unknown:
-        raise SystemExit(f"--only: unknown rows {','.join(sorted(unknown))} (rows are a-f)")
+        raise SystemExit(f"--only: unknown rows {','.join(sorted(unknown))} (rows are a-h)")
     if args.quick:
         return Plan(
             only,
             args.trials or 3,
             throughput.Settings(rounds=2, seconds=2, concurrency=16, sequential_requests=100),
             create_rate.Settings(batches=2, sequential=10, concurrent=16, concurrency=8),
+            durability.Settings(
+                components=200, resume_trials=1, rounds=2, seconds=2, concurrency=16
+            ),
         )
     return Plan(
         only,
         args.trials or 10,
         throughput.Settings(rounds=8, seconds=3, concurrency=16, sequential_requests=300),
         create_rate.Settings(batches=8, sequential=20, concurrent=40, concurrency=8),
+        durability.Settings(components=1000, resume_trials=3, rounds=6, seconds=3, concurrency=16),
     )
 
 
@@ -131,6 +139,7 @@ def judge(report: Report, session_timeout_ms: int) -> None:
         else:
             report.target("d", "translator throughput >= 50 % of direct", None, "no sample")
     bound("f", "s", "odenos start to ready <= 3 s", TARGET_F_S)
+    bound("g", "s", "resume of a manager's components, with their state, <= 2 s", TARGET_G_S)
 
 
 def run(plan: Plan, args: argparse.Namespace, root: Path, report: Report) -> int:
@@ -146,7 +155,8 @@ def run(plan: Plan, args: argparse.Namespace, root: Path, report: Report) -> int
             report.note(f"(d) {remark}")
     system: OdenosSystem | None = None
     try:
-        if set(plan.only) & set("abcde"):
+        if set(plan.only) & set("abcdegh"):
+            durability.install_plugin(root / "system")
             system = OdenosSystem(root / "system")
             try:
                 system.start()
@@ -161,6 +171,8 @@ def run(plan: Plan, args: argparse.Namespace, root: Path, report: Report) -> int
                 gen = loadgen
                 steps.append(("d", lambda: throughput.measure(live, gen, plan.throughput, report)))
             steps.append(("e", lambda: create_rate.measure(live, plan.creation, report)))
+            steps.append(("h", lambda: durability.measure_writes(live, plan.durability, report)))
+            steps.append(("g", lambda: durability.measure_resume(live, plan.durability, report)))
             for key, fault in failover.faults(live.session_timeout_ms).items():
                 steps.append(
                     (key, functools.partial(failover.measure, live, fault, plan.trials, report))

@@ -339,10 +339,18 @@ class ComponentManager:
             self._generations.pop(comp_id, None)
             await self._delete_live_node(comp_id)
         todo = [(cid, rec) for cid, rec in mine.items() if not self._published(cid)]
+        # The records of every component to create, read at once (a resume reads a thousand
+        # components' records in a few pipelined rounds, not a few round trips each).
+        new = {
+            cid: self.view.desired_generation(cid)
+            for cid, _ in todo
+            if cid not in self.instances and cid not in self._errors
+        }
+        records = await self.store.open_many(new) if new else {}
         # A TaskGroup: if one fails, the others are cancelled, not left running unawaited.
         async with asyncio.TaskGroup() as group:
             for cid, rec in todo:
-                group.create_task(self._ensure(cid, rec))
+                group.create_task(self._ensure(cid, rec, records.get(cid)))
         if not await self._connections.reconcile(self.instances, self._errors):
             self._wake.set()  # a record changed under us: look again
         return len(todo)
@@ -354,17 +362,22 @@ class ComponentManager:
         live = self.view.live_component(self.cm_id, comp_id)
         return live is not None and (comp_id in self.instances or comp_id in self._errors)
 
-    async def _ensure(self, comp_id: str, record: dict[str, Any]) -> None:
-        """Create the instance if needed, then publish its ephemeral."""
+    async def _ensure(
+        self, comp_id: str, record: dict[str, Any], records: dict[str, Any] | None
+    ) -> None:
+        """Create the instance if needed (with ``records``, its stored state, if read
+        already), then publish its ephemeral."""
         component = self.instances.get(comp_id)
         if component is None and comp_id not in self._errors:
-            component = await self._create(comp_id, str(record.get("type")))
+            component = await self._create(comp_id, str(record.get("type")), records)
         if component is not None:
             await self._publish(comp_id, component.property.state.value, None)
         else:
             await self._publish(comp_id, ObjectState.ERROR.value, self._errors.get(comp_id))
 
-    async def _create(self, comp_id: str, comp_type: str) -> Component | None:
+    async def _create(
+        self, comp_id: str, comp_type: str, records: dict[str, Any] | None = None
+    ) -> Component | None:
         self._generations[comp_id] = self.view.desired_generation(comp_id)
         cls = self.types.get(comp_type)
         if cls is None:
@@ -372,7 +385,8 @@ class ComponentManager:
             return None
         component = cls(comp_id, self.cm_id)
         # Its records, read while we hold the global lock when this is a resume.
-        records = await self.store.open(comp_id, self.view.desired_generation(comp_id))
+        if records is None:
+            records = await self.store.open(comp_id, self.view.desired_generation(comp_id))
         component.state.attach(self.store, records)
         component.events = self.events  # before initialize: it may subscribe there
         component.calls = self.calls
@@ -445,12 +459,24 @@ class ComponentManager:
                 await self.zk.create(path, data, ephemeral=True)
 
     async def _remove_stale_ephemerals(self) -> None:
-        """Our previous session's component nodes: drop them now rather than at its expiry."""
-        for name in await self.zk.children(paths.COMPONENTS):
-            path = paths.live_component_path(name)
-            if paths.is_live_component_of(name, self.cm_id) and not await self.zk.owns(path):
-                with contextlib.suppress(NodeMissing):
-                    await self.zk.delete(path)
+        """Our previous session's component nodes: drop them now rather than at its expiry
+        (all at once: a manager may have held a thousand)."""
+        ours = [
+            paths.live_component_path(name)
+            for name in await self.zk.children(paths.COMPONENTS)
+            if paths.is_live_component_of(name, self.cm_id)
+        ]
+        found = await self.zk.get_many(ours)
+        stale = [
+            path
+            for path, got in zip(ours, found, strict=True)
+            if got is not None and got[1].ephemeral_owner != self.zk.session_id
+        ]
+        await asyncio.gather(*(self._delete_quietly(path) for path in stale))
+
+    async def _delete_quietly(self, path: str) -> None:
+        with contextlib.suppress(NodeMissing):
+            await self.zk.delete(path)
 
     async def _delete_live_node(self, comp_id: str) -> None:
         with contextlib.suppress(NodeMissing):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from typing import Any
 
@@ -34,6 +35,16 @@ from odenos.zk import paths
 from odenos.zk.client import Coordinator
 
 log = logging.getLogger(__name__)
+
+
+def decode_meta(data: bytes) -> dict[str, Any]:
+    """A records root's data (``{"generation": ...}``); empty if unreadable."""
+    try:
+        meta = json.loads(data) if data else {}
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
 
 Record = tuple[str, str]  # (component id, key)
 
@@ -209,6 +220,55 @@ class StateStore:
             await self._zk.set(root, meta)
             return {}
         return await self._load(comp_id)
+
+    async def open_many(self, generations: dict[str, int | None]) -> dict[str, dict[str, Any]]:
+        """:meth:`open` for many components at once, in five pipelined rounds whatever
+        their number (a manager resuming a thousand components)."""
+        ids = sorted(generations)
+        for comp_id in ids:
+            self._closed.discard(comp_id)
+        roots = await self._zk.get_many([paths.state_root(c) for c in ids])
+        found: dict[str, dict[str, Any]] = {c: {} for c in ids}
+        loading: list[str] = []
+        fresh: list[str] = []
+        for comp_id, root in zip(ids, roots, strict=True):
+            if root is None:
+                fresh.append(comp_id)
+                continue
+            meta = decode_meta(root[0])
+            if meta.get("generation") == generations[comp_id]:
+                loading.append(comp_id)
+            else:
+                found[comp_id] = await self.open(comp_id, generations[comp_id])  # rare: wipe
+        await asyncio.gather(*(self._create_root(c, {"generation": generations[c]}) for c in fresh))
+        buckets = await self._zk.children_many([paths.state_root(c) for c in loading])
+        bucket_paths = [
+            (c, paths.state_bucket(c, b))
+            for c, names in zip(loading, buckets, strict=True)
+            for b in names or []
+        ]
+        listed = await self._zk.children_many([p for _, p in bucket_paths])
+        record_paths = [
+            (c, f"{p}/{n}")
+            for (c, p), names in zip(bucket_paths, listed, strict=True)
+            for n in names or []
+        ]
+        raw = await self._zk.get_many([p for _, p in record_paths])
+        for (comp_id, path), got in zip(record_paths, raw, strict=True):
+            if got is None:
+                continue
+            key = paths.state_key_of(paths.basename(path))
+            try:
+                found[comp_id][key] = decode_record(got[0])
+            except ValueError as exc:
+                log.error("state of %s: record %r unreadable, left out: %s", comp_id, key, exc)
+                continue
+            self._known.add((comp_id, key))
+        return found
+
+    async def _create_root(self, comp_id: str, meta: dict[str, Any]) -> None:
+        with contextlib.suppress(NodeExists):
+            await self._zk.create(paths.state_root(comp_id), meta)
 
     async def _load(self, comp_id: str) -> dict[str, Any]:
         root = paths.state_root(comp_id)

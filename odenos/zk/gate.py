@@ -61,13 +61,14 @@ class ConnectionStatus:
     def on_change(self, listener: Callable[[ConnectionStatus], None]) -> None:
         self._listeners.append(listener)
 
-    def set_gate(self, gate: Gate, reason: str) -> None:
+    def set_gate(self, gate: Gate, reason: str, *, expected: bool = False) -> None:
+        """``expected``: we closed it ourselves (logged as information, not a warning)."""
         if gate != self.gate:
-            self._change(gate, self.registration, reason)
+            self._change(gate, self.registration, reason, expected)
 
     def set_registration(self, registration: Registration, reason: str) -> None:
         if registration != self.registration:
-            self._change(self.gate, registration, reason)
+            self._change(self.gate, registration, reason, registration != Registration.INTERRUPTED)
 
     def registered(self) -> None:
         self.set_registration(Registration.ONLINE, "registered")
@@ -78,8 +79,8 @@ class ConnectionStatus:
         if self.registration == Registration.ONLINE:
             self.set_registration(Registration.INTERRUPTED, reason)
 
-    def _change(self, gate: Gate, registration: Registration, reason: str) -> None:
-        level = logging.INFO if gate == Gate.UP else logging.WARNING
+    def _change(self, gate: Gate, registration: Registration, reason: str, expected: bool) -> None:
+        level = logging.INFO if gate == Gate.UP or expected else logging.WARNING
         log.log(
             level,
             "%s: zookeeper gate %s -> %s, registration %s -> %s: %s",
