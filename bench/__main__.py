@@ -4,10 +4,11 @@ Rows: (a) kill -9, (b) SIGSTOP, (c) SIGTERM of a component manager to the
 first 503; (d) translator versus direct throughput and latency; (e) component
 creation rate; (f) ``odenos start`` to ready; (g) resume of a manager holding
 1,000 components with their state; (h) topology writes, durable versus
-memory-only.  Everything runs in a temporary folder with its own ZooKeeper
-and free ports, and is stopped at the end, on
-Ctrl-C and on failure too.  The exit code is 0 whatever the figures (1 if the
-system could not be set up, 130 on Ctrl-C).
+memory-only; (i) failover of the active system manager to a standby; (j) time
+to move a ``reassign`` component off a killed manager.
+Everything runs in a temporary folder with its own ZooKeeper and free ports,
+and is stopped at the end, on Ctrl-C and on failure too.  The exit code is 0
+whatever the figures (1 if the system could not be set up, 130 on Ctrl-C).
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from bench import create_rate, durability, failover, logs, startup, throughput
+from bench import create_rate, durability, failover, logs, standby, startup, throughput
 from bench.harness import SESSION_TIMEOUT_MS, BenchError, OdenosSystem
 from bench.loadgen import LoadGenerator, choose
 from bench.report import Report, Row, number, render
 
-ALL = "abcdefgh"
+ALL = "abcdefghij"
 TARGET_A_MS = 50.0
 TARGET_B_SLACK_MS = 500.0
 TARGET_C_MS = 100.0
@@ -53,7 +54,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     only = "".join(sorted(set(args.only.replace(",", "").replace(" ", "")))) if args.only else ALL
     unknown = set(only) - set(ALL)
     if unknown:
-        raise SystemExit(f"--only: unknown rows {','.join(sorted(unknown))} (rows are a-h)")
+        raise SystemExit(f"--only: unknown rows {','.join(sorted(unknown))} (rows are a-j)")
     if args.quick:
         return Plan(
             only,
@@ -140,6 +141,8 @@ def judge(report: Report, session_timeout_ms: int) -> None:
             report.target("d", "translator throughput >= 50 % of direct", None, "no sample")
     bound("f", "s", "odenos start to ready <= 3 s", TARGET_F_S)
     bound("g", "s", "resume of a manager's components, with their state, <= 2 s", TARGET_G_S)
+    limit = session_timeout_ms / 1000 + 1
+    bound("i", "s", f"system manager failover <= session timeout + 1 s = {limit:g} s", limit)
 
 
 def run(plan: Plan, args: argparse.Namespace, root: Path, report: Report) -> int:
@@ -155,7 +158,7 @@ def run(plan: Plan, args: argparse.Namespace, root: Path, report: Report) -> int
             report.note(f"(d) {remark}")
     system: OdenosSystem | None = None
     try:
-        if set(plan.only) & set("abcdegh"):
+        if set(plan.only) & set("abcdeghj"):
             durability.install_plugin(root / "system")
             system = OdenosSystem(root / "system")
             try:
@@ -173,6 +176,9 @@ def run(plan: Plan, args: argparse.Namespace, root: Path, report: Report) -> int
             steps.append(("e", lambda: create_rate.measure(live, plan.creation, report)))
             steps.append(("h", lambda: durability.measure_writes(live, plan.durability, report)))
             steps.append(("g", lambda: durability.measure_resume(live, plan.durability, report)))
+            steps.append(
+                ("j", lambda: durability.measure_reassign(live, min(plan.trials, 5), report))
+            )
             for key, fault in failover.faults(live.session_timeout_ms).items():
                 steps.append(
                     (key, functools.partial(failover.measure, live, fault, plan.trials, report))
@@ -188,6 +194,12 @@ def run(plan: Plan, args: argparse.Namespace, root: Path, report: Report) -> int
     finally:
         if system is not None:
             system.close()
+    if "i" in plan.only:
+        print("running (i) ...", file=sys.stderr, flush=True)
+        try:
+            standby.measure(root / "standby", min(plan.trials, 5), report)
+        except BenchError as err:
+            report.note(f"(i) stopped early: {err}")
     if "f" in plan.only:
         print("running (f) ...", file=sys.stderr, flush=True)
         try:

@@ -203,3 +203,45 @@ def _timed_puts(
     for thread in threads:
         thread.join()
     return len(statuses) / (time.monotonic() - started), statuses
+
+
+def measure_reassign(system: OdenosSystem, trials: int, report: Report) -> None:
+    """(j) kill -9 of romgr1 -> its ``reassign`` Network (reassign_after 0, one node)
+    running on romgr2 with its node.  Bound below by the session timeout (ZooKeeper
+    declares romgr1 dead)."""
+    row = report.add(Row("j", "kill -9 -> a reassign component running elsewhere", "s"))
+    client = HttpClient("127.0.0.1", system.rest_port)
+    try:
+        for trial in range(trials):
+            comp_id = f"mv{trial}"
+            body = {"type": "Network", "cm_id": "romgr1", "restart_policy": "reassign"}
+            reply = client.request(
+                "PUT", f"/{MANAGER_ID}/components/{comp_id}", body | {"reassign_after": 0}
+            )
+            if reply.status != 201:
+                raise BenchError(f"(j) PUT {comp_id}: {reply.status} {reply.body!r}")
+            client.request("PUT", f"/{comp_id}/topology/nodes/n1", _node(1))
+            proc = system.cms["romgr1"]
+            proc.kill()
+            proc.wait(10)
+            killed = time.monotonic()
+
+            def moved(comp_id: str = comp_id) -> bool:
+                prop = client.get(f"/{MANAGER_ID}/components/{comp_id}")
+                if prop.status != 200:
+                    return False
+                body = prop.json()
+                if body.get("cm_id") != "romgr2" or body.get("state") != "running":
+                    return False
+                return client.get(f"/{comp_id}/topology/nodes/n1").status == 200
+
+            wait_until(moved, 60, f"{comp_id} running on romgr2", interval=0.02)
+            row.samples.append(time.monotonic() - killed)
+            system.start_cm("romgr1")
+            client.request("DELETE", f"/{MANAGER_ID}/components/{comp_id}")
+    finally:
+        client.close()
+    report.note(
+        f"(j) {trials} trials; the session timeout is {system.session_timeout_ms} ms: "
+        "ZooKeeper must first declare the manager dead"
+    )

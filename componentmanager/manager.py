@@ -33,13 +33,14 @@ from odenos.errors import (
     CoordinationUnavailable,
     NodeExists,
     NodeMissing,
+    ObjectUnavailable,
 )
 from odenos.http.client import InternalClient
 from odenos.identity import check_member
 from odenos.model.property import ObjectProperty, ObjectState
 from odenos.object_settings import load_settings, store_settings, update_daemon_property
 from odenos.zk import paths
-from odenos.zk.client import Coordinator
+from odenos.zk.client import ConnState, Coordinator
 from odenos.zk.ephemeral import (
     RegistrationKeeper,
     claim,
@@ -237,6 +238,7 @@ class ComponentManager:
                 raise CoordinationUnavailable("ZooKeeper session lost during registration")
             self._set_state(ManagerState.RUNNING)
             await self.zk.set(paths.component_manager(self.cm_id), self._manager_data())
+            self.store.resume(set(self.instances))
         # What changed while we were registering was seen by a reconciler that could not
         # act on it: one more pass.
         self._wake.set()
@@ -283,7 +285,12 @@ class ComponentManager:
     async def dispatch(self, component: Component, request: Request) -> Response:
         """A request to one of our components, answered once every record its handler
         wrote is in ZooKeeper.  Raises what the handler raises, or
-        :class:`CoordinationUnavailable` if the records are not confirmed in time."""
+        :class:`CoordinationUnavailable` if the records are not confirmed in time.
+
+        Fencing: a component whose record names another manager now (it was moved
+        while we were cut off) answers nothing here; and while we are cut off from
+        ZooKeeper no write is taken (another instance may be taking them by then)."""
+        self._check_ours(component.id, request.method)
         outer = LAST_WRITE.get()
         LAST_WRITE.set(0)
         try:
@@ -295,7 +302,21 @@ class ComponentManager:
             await self.store.wait_durable(written)
         return response
 
+    def _check_ours(self, comp_id: str, method: str) -> None:
+        record = self.view.desired_component(comp_id) or {}
+        owner = record.get("cm_id")
+        if owner != self.cm_id:
+            raise ObjectUnavailable(
+                comp_id, f"it is not on {self.cm_id} any more (its record names {owner!r})"
+            )
+        if method not in ("GET", "HEAD") and self.zk.state != ConnState.CONNECTED:
+            raise ObjectUnavailable(
+                comp_id,
+                f"{self.cm_id} is cut off from ZooKeeper: writes are refused until it is back",
+            )
+
     def _session_lost(self) -> bool:
+        self.store.hold()
         if self.state != ManagerState.RUNNING:
             return False
         self._set_state(ManagerState.WAITING)

@@ -70,6 +70,8 @@ class StateStore:
         self._closed: set[str] = set()  # components whose records were dropped
         self._wake = asyncio.Event()
         self._writing = asyncio.Lock()
+        self._released = asyncio.Event()  # cleared while held
+        self._released.set()
         self._task: asyncio.Task[None] | None = None
         #: Batches written, records written, batches that had to be retried (for metrics).
         self.batches = 0
@@ -123,6 +125,28 @@ class StateStore:
         """Until everything submitted so far is durable (a graceful stop)."""
         await self.wait_durable(self._seq)
 
+    def hold(self) -> None:
+        """Stop writing (our session was lost: until we are registered again, a component
+        may have moved to another manager, whose records ours must not overwrite)."""
+        if self._released.is_set():
+            log.warning("state writes held until the manager is registered again")
+        self._released.clear()
+
+    def resume(self, ours: set[str]) -> None:
+        """Write again, only for the components in ``ours``: what waited for the others
+        (moved away meanwhile, never acknowledged) is dropped."""
+        dropped = [r for r in self._pending if r[0] not in ours]
+        for record in dropped:
+            del self._pending[record]
+        if dropped:
+            log.warning(
+                "%d unacknowledged record write(s) of components no longer here dropped",
+                len(dropped),
+            )
+        if not self._released.is_set():
+            self._released.set()
+            self._wake.set()
+
     # --- the writer --------------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -131,6 +155,7 @@ class StateStore:
             self._wake.clear()
             delay = RETRY_FIRST
             while self._pending:
+                await self._released.wait()
                 batch, self._pending = self._pending, {}
                 upto = self._seq
                 async with self._writing:

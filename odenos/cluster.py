@@ -225,7 +225,10 @@ class ClusterView:
             ),
             "cm_id": desired.get("cm_id"),
             "state": state,
+            "restart_policy": desired.get("restart_policy", "stay"),
         }
+        if "reassign_after" in desired:
+            body["reassign_after"] = desired["reassign_after"]
         if reason is not None:
             body["reason"] = reason
         return body

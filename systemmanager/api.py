@@ -13,21 +13,22 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from odenos.cluster import ClusterView, type_entry
+from odenos.cluster import ClusterView, Target, type_entry
 from odenos.errors import (
     BadRequest,
     ComponentManagerNotFound,
     Conflict,
     NotFound,
     ObjectNotFound,
+    ObjectUnavailable,
 )
 from odenos.http.errors import Handler, json_response, read_json, read_json_object
 from odenos.http.forward import Forwarder
 from odenos.http.objectpath import ObjectPath
-from odenos.http.routing import resolve
+from odenos.http.routing import Route, addressed, resolve
 from systemmanager.connections import ConnectionRegistry
 from systemmanager.eventmanager import new_property as event_manager_property
-from systemmanager.manager import SystemManager
+from systemmanager.manager import SystemManager, SystemManagerState
 from systemmanager.registry import ComponentRegistry
 
 
@@ -242,15 +243,32 @@ async def get_object(request: web.Request) -> web.Response:
 
 
 @web.middleware
-async def registered_only(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every answer comes from a registered system manager, or is a 503."""
-    request.app[SERVICE].manager.require_registered()
+async def active_or_forward(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every answer comes from the active system manager: a standby sends the request
+    on to it (a 503 while none is active); one that is not registered answers 503.
+    ``components/<id>/<path>`` goes to the component from any of them."""
+    service = request.app[SERVICE]
+    manager = service.manager
+    if manager.is_active:
+        return await handler(request)
+    path = ObjectPath.parse(request.rel_url.raw_path)
+    if addressed(path, manager.manager_id) is not path:
+        return await handler(request)
+    if manager.state in (SystemManagerState.STANDBY, SystemManagerState.REGISTERING):
+        active = service.view.system_manager()
+        if active is not None and active.get("instance") != manager.instance:
+            target = Target(manager.manager_id, "system_manager", str(active.get("address")))
+            return await service.forwarder.forward(request, Route(target, path))
+        raise ObjectUnavailable(
+            manager.manager_id, "no system manager is active yet: one is being elected"
+        )
+    manager.require_registered()
     return await handler(request)
 
 
 def build_app(service: SystemManagerService) -> web.Application:
     """The sub-application; mount it with ``parent.add_subapp("/" + manager_id, app)``."""
-    app = web.Application(middlewares=[registered_only])
+    app = web.Application(middlewares=[active_or_forward])
     app[SERVICE] = service
     app.add_routes(routes)
     return app

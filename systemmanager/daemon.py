@@ -32,6 +32,7 @@ from systemmanager.connections import ConnectionRegistry
 from systemmanager.eventmanager import EVENT_MANAGER_ID, EventManager
 from systemmanager.eventmanager import build_app as build_event_manager_app
 from systemmanager.manager import SystemManager
+from systemmanager.reassign import Reassigner
 from systemmanager.registry import ComponentRegistry
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class SystemManagerDaemon:
         self._internal: HttpServer | None = None
         self._rest: HttpServer | None = None
         self._rest_events: RestSubscriptions | None = None
+        self._reassigner: Reassigner | None = None
         self._client = InternalClient(config.forward_timeout)
 
     async def start(self) -> None:
@@ -98,9 +100,13 @@ class SystemManagerDaemon:
         self.manager = SystemManager(
             self.manager_id, self.zk, self.view, self._client, lambda: internal.address
         )
+        registry = ComponentRegistry(self.zk, self.view, self._client, config.forward_timeout)
+        # While this one is active: components of managers that stay dead move elsewhere.
+        self._reassigner = Reassigner(self.view, registry.reassign)
+        self.manager.on_active.append(self._reassigner.set_active)
         service = SystemManagerService(
             manager=self.manager,
-            registry=ComponentRegistry(self.zk, self.view, self._client, config.forward_timeout),
+            registry=registry,
             connections=ConnectionRegistry(self.zk, self.view, config.forward_timeout),
             forwarder=self._forwarder,
         )
@@ -132,6 +138,8 @@ class SystemManagerDaemon:
             await self._rest.start()
 
     async def stop(self) -> None:
+        if self._reassigner is not None:
+            self._reassigner.set_active(False)
         if self.manager is not None:
             await self.manager.stop()
         for server in (self._rest, self._internal):

@@ -27,6 +27,7 @@ from odenos.errors import (
     Forbidden,
     NodeExists,
     NodeMissing,
+    NodeVersionMismatch,
     ObjectUnavailable,
     OdenosError,
 )
@@ -38,6 +39,7 @@ from odenos.zk import paths
 from odenos.zk.client import Coordinator, NodeStat
 from odenos.zk.exactly import create_exactly, delete_exactly, delete_when_reachable
 from systemmanager.per_id import PerIdLocks
+from systemmanager.reassign import POLICIES, Move
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,7 @@ class ComponentRegistry:
         cm_id = body.get("cm_id")
         if cm_id is not None and not isinstance(cm_id, str):
             raise BadRequest("'cm_id' must be a string")
+        policy = _restart_policy(body)
         self._check_free_for_routing(comp_id)
 
         async with self._serial(comp_id):
@@ -99,7 +102,7 @@ class ComponentRegistry:
             if existing is None:
                 chosen = self._choose_manager(comp_type, cm_id)
                 # The request id tells our record from any other after a lost connection.
-                record = {"id": comp_id, "type": comp_type, "cm_id": chosen}
+                record = {"id": comp_id, "type": comp_type, "cm_id": chosen, **policy}
                 record["request"] = uuid.uuid4().hex
                 try:
                     stat = await create_exactly(
@@ -112,6 +115,8 @@ class ComponentRegistry:
                             f"component {comp_id!r} was created and deleted meanwhile",
                             component_id=comp_id,
                         ) from None
+            elif policy and any(existing[0].get(k) != v for k, v in policy.items()):
+                existing = await self._update_policy(comp_id, existing, policy)
         if existing is not None:
             data, stat = existing
             return 200, await self._confirm_existing(comp_id, data, stat.czxid, comp_type, cm_id)
@@ -242,6 +247,42 @@ class ComponentRegistry:
                 load[owner] += 1
         return min(offering, key=lambda m: (load[m], m))
 
+    async def _update_policy(
+        self, comp_id: str, existing: tuple[dict[str, Any], NodeStat], policy: dict[str, Any]
+    ) -> tuple[dict[str, Any], NodeStat]:
+        """A PUT of an existing component may change its restart policy (only that)."""
+        data, stat = existing
+        record = {**data, **policy}
+        new = await self._zk.set(paths.desired_component(comp_id), record, stat.version)
+        log.info("component %s: restart policy %s", comp_id, policy)
+        # Answer from caches that show it (a client reading right after sees it too).
+        await self._view.wait_for(
+            lambda: all(
+                (self._view.desired_component(comp_id) or {}).get(k) == v for k, v in policy.items()
+            ),
+            self._create_timeout,
+        )
+        return record, new
+
+    async def reassign(self, move: Move) -> bool:
+        """Give ``move.comp_id`` to ``move.to_cm`` if its record still names
+        ``move.from_cm`` (version-checked: never twice, never over another's change).
+        True if this call moved it."""
+        async with self._serial(move.comp_id):
+            current = await self._read(move.comp_id)
+            if current is None or current[0].get("cm_id") != move.from_cm:
+                return False
+            data, stat = current
+            try:
+                await self._zk.set(
+                    paths.desired_component(move.comp_id),
+                    {**data, "cm_id": move.to_cm},
+                    stat.version,
+                )
+            except NodeVersionMismatch:
+                return False
+            return True
+
     @property
     def _deadline(self) -> float:
         """How long to find out what became of a write whose connection was lost."""
@@ -345,3 +386,26 @@ class ComponentRegistry:
             except CoordinationUnavailable:
                 delete_when_reachable(self._zk, path, czxid)
                 return None
+
+
+def _restart_policy(body: dict[str, Any]) -> dict[str, Any]:
+    """``restart_policy`` (``stay`` or ``reassign``) and ``reassign_after`` (seconds) of a
+    PUT body, checked; empty if the body names neither."""
+    policy: dict[str, Any] = {}
+    if "restart_policy" in body:
+        if body["restart_policy"] not in POLICIES:
+            raise BadRequest(
+                f"restart_policy must be one of {', '.join(POLICIES)}, "
+                f"not {body['restart_policy']!r}",
+                field="restart_policy",
+            )
+        policy["restart_policy"] = body["restart_policy"]
+    if "reassign_after" in body:
+        after = body["reassign_after"]
+        if isinstance(after, bool) or not isinstance(after, int | float) or not 0 <= after <= 86400:
+            raise BadRequest(
+                "reassign_after must be a number of seconds from 0 to 86400",
+                field="reassign_after",
+            )
+        policy["reassign_after"] = after
+    return policy

@@ -212,6 +212,7 @@ async def test_persistent_parents_exist_after_start(coordinator: Coordinator) ->
         "/odenos/subscriptions",
         "/odenos/lock",
         "/odenos/state",
+        "/odenos/election",
     )
     assert set(expected) == set(paths.PERSISTENT_PARENTS)
     for path in expected:

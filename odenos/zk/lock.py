@@ -34,21 +34,33 @@ class GlobalLock:
 
     ``identifier`` is stored in our lock node, so an operator can see who holds
     it (``get /odenos/lock/<node>``).  Raises :class:`LockTimeout` when the lock
-    is not ours within ``timeout`` seconds.
+    is not ours within ``timeout`` seconds (``None``: wait as long as it takes).
+    The same recipe at another ``path`` elects the active system manager
+    (:func:`leadership`): kazoo's own ``Election`` is this lock, held while leading.
     """
 
     def __init__(
         self,
         coordinator: Coordinator,
         identifier: str,
-        timeout: float,
+        timeout: float | None,
         path: str = paths.GLOBAL_LOCK,
+        what: str = "the global lock",
     ) -> None:
         self._lock = Lock(coordinator.kazoo, path, identifier)
         self._identifier = identifier
         self._timeout = timeout
         self._path = path
+        self._what = what
         self._acquired_at = 0.0
+
+    async def contenders(self) -> list[str]:
+        """The identifiers of the holder and of everyone waiting, in order."""
+        try:
+            found: list[str] = await asyncio.to_thread(self._lock.contenders)
+        except KazooException as exc:
+            raise translate(exc, self._path) from exc
+        return found
 
     async def __aenter__(self) -> GlobalLock:
         started = time.monotonic()
@@ -65,11 +77,12 @@ class GlobalLock:
         except KazooException as exc:
             raise translate(exc, self._path) from exc
         if not got:
-            raise LockTimeout(self._path, self._timeout)
+            raise LockTimeout(self._path, self._timeout or 0.0)
         self._acquired_at = time.monotonic()
         log.info(
-            "%s holds the global lock (waited %.3f s)",
+            "%s holds %s (waited %.3f s)",
             self._identifier,
+            self._what,
             self._acquired_at - started,
         )
         return self
@@ -88,9 +101,18 @@ class GlobalLock:
             await asyncio.to_thread(self._lock.release)
         except KazooException as err:
             # The session is gone, and the lock node with it.
-            log.warning("%s: releasing the global lock failed: %r", self._identifier, err)
+            log.warning("%s: releasing %s failed: %r", self._identifier, self._what, err)
         log.info(
-            "%s released the global lock (held %.3f s)",
+            "%s released %s (held %.3f s)",
             self._identifier,
+            self._what,
             time.monotonic() - self._acquired_at,
         )
+
+
+def leadership(coordinator: Coordinator, identifier: str) -> GlobalLock:
+    """The system managers' election: whoever holds it is the active one.  Wait for it
+    with ``await lock.__aenter__()``; it is let go with the session, or ``__aexit__``."""
+    return GlobalLock(
+        coordinator, identifier, None, paths.ELECTION, what="the system manager leadership"
+    )

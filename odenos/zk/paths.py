@@ -2,7 +2,8 @@
 
 The tree, as ``zkCli.sh ls`` shows it (reference section 3)::
 
-    /system_manager/<manager_id>           ephemeral: a live system manager
+    /system_manager/<manager_id>           ephemeral: the live, active system manager
+    /system_manager/<manager_id>~<host:pid>  ephemeral: a standby system manager
     /component_managers/<cm_id>            ephemeral: a live component manager
     /components/<cm_id>:<comp_id>          ephemeral: a live component
     /odenos/components/<comp_id>           persistent: desired components (type, cm_id)
@@ -10,6 +11,7 @@ The tree, as ``zkCli.sh ls`` shows it (reference section 3)::
     /odenos/subscriptions/<subscriber_id>  persistent: event filters of a subscriber
     /odenos/state/<comp_id>/<bucket>/<key> persistent: a component's durable records
     /odenos/lock/                          the global lock (kazoo's Lock recipe)
+    /odenos/election/                      the system managers' election (same recipe)
     /odenos/cluster                        persistent: the cluster id (odenos.identity)
 
 The first three are the reference's and stay as ODENOS had them.  What the
@@ -30,6 +32,8 @@ DESIRED_COMPONENTS = f"{ROOT}/components"
 CONNECTIONS = f"{ROOT}/connections"
 SUBSCRIPTIONS = f"{ROOT}/subscriptions"
 GLOBAL_LOCK = f"{ROOT}/lock"
+#: The system managers' election (kazoo's Lock recipe): the holder is the active one.
+ELECTION = f"{ROOT}/election"
 STATE = f"{ROOT}/state"
 #: ``{"id", "created", "reinitialized_from"?}``: which cluster this ZooKeeper holds.
 CLUSTER = f"{ROOT}/cluster"
@@ -43,6 +47,7 @@ PERSISTENT_PARENTS = (
     CONNECTIONS,
     SUBSCRIPTIONS,
     GLOBAL_LOCK,
+    ELECTION,
     STATE,
 )
 
@@ -52,6 +57,14 @@ COMPONENT_SEP = ":"
 
 def system_manager(manager_id: str) -> str:
     return f"{SYSTEM_MANAGER}/{manager_id}"
+
+
+#: Separates the manager id from the instance in a standby's ``/system_manager`` child.
+STANDBY_SEP = "~"
+
+
+def system_manager_standby(manager_id: str, instance: str) -> str:
+    return f"{SYSTEM_MANAGER}/{manager_id}{STANDBY_SEP}{instance}"
 
 
 def component_manager(cm_id: str) -> str:
