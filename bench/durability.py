@@ -44,7 +44,7 @@ class _Nowhere:
     def submit(self, component_id, key, data):
         return 0
 
-    async def wait_durable(self, seq):
+    async def wait_durable(self, seq, component_id=None):
         return None
 """
 

@@ -115,7 +115,7 @@ class ComponentManager:
         self._reconciler: asyncio.Task[None] | None = None
         self._connections = ConnectionKeeper(zk, view)
         self.client = client
-        self.store = StateStore(zk, durable_timeout=durable_timeout)
+        self.store = StateStore(zk, durable_timeout=durable_timeout, cm_id=cm_id)
         self.events = EventBus(
             cm_id, zk, view, self.instances, client, give_up_after=zk.session_timeout + 10.0
         )
@@ -299,7 +299,7 @@ class ComponentManager:
         finally:
             LAST_WRITE.set(max(outer, LAST_WRITE.get()))
         if written:
-            await self.store.wait_durable(written)
+            await self.store.wait_durable(written, component.id)
         return response
 
     def _check_ours(self, comp_id: str, method: str) -> None:
@@ -408,6 +408,8 @@ class ComponentManager:
         # Its records, read while we hold the global lock when this is a resume.
         if records is None:
             records = await self.store.open(comp_id, self.view.desired_generation(comp_id))
+        # Its writes are fenced by the version of its record: moved elsewhere, they stop.
+        self.store.set_epoch(comp_id, self.view.desired_version(comp_id))
         component.state.attach(self.store, records)
         component.events = self.events  # before initialize: it may subscribe there
         component.calls = self.calls

@@ -30,9 +30,9 @@ import logging
 from typing import Any
 
 from odenos.components.state import decode_record
-from odenos.errors import CoordinationError, CoordinationUnavailable, NodeExists, NodeMissing
+from odenos.errors import CoordinationUnavailable, NodeExists, NodeMissing, ObjectUnavailable
 from odenos.zk import paths
-from odenos.zk.client import Coordinator
+from odenos.zk.client import Coordinator, Op, RolledBack
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,9 @@ def decode_meta(data: bytes) -> dict[str, Any]:
 
 Record = tuple[str, str]  # (component id, key)
 
+#: Bytes of data in one transaction (ZooKeeper refuses requests over jute.maxbuffer, 1 MiB).
+TRANSACTION_BYTES = 900_000
+
 #: Retry delays for a batch that met a lost connection: first, cap (seconds).
 RETRY_FIRST, RETRY_CAP = 0.05, 1.0
 
@@ -59,8 +62,12 @@ class StateStore:
     :class:`CoordinationUnavailable` (a request then answers 503).
     """
 
-    def __init__(self, zk: Coordinator, *, durable_timeout: float) -> None:
+    def __init__(self, zk: Coordinator, *, durable_timeout: float, cm_id: str = "") -> None:
         self._zk = zk
+        self._cm_id = cm_id
+        self._epochs: dict[str, int] = {}  # comp_id -> version of its desired record
+        self._fenced: set[str] = set()  # components whose writes ZooKeeper refused
+        self._buckets: set[tuple[str, str]] = set()  # bucket nodes known to exist
         self._durable_timeout = durable_timeout
         self._pending: dict[Record, bytes | None] = {}
         self._seq = 0  # the last write submitted
@@ -103,7 +110,16 @@ class StateStore:
             self._task = asyncio.get_running_loop().create_task(self._run())
         return self._seq
 
-    async def wait_durable(self, seq: int) -> None:
+    async def wait_durable(self, seq: int, component_id: str | None = None) -> None:
+        await self._wait(seq)
+        if component_id is not None and component_id in self._fenced:
+            raise ObjectUnavailable(
+                component_id,
+                "its records are another manager's now (it was moved): the write was refused",
+                retry_after=1,
+            )
+
+    async def _wait(self, seq: int) -> None:
         if seq <= self._durable:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -123,7 +139,7 @@ class StateStore:
 
     async def flush_all(self) -> None:
         """Until everything submitted so far is durable (a graceful stop)."""
-        await self.wait_durable(self._seq)
+        await self._wait(self._seq)
 
     def hold(self) -> None:
         """Stop writing (our session was lost: until we are registered again, a component
@@ -177,47 +193,150 @@ class StateStore:
                 fut.set_result(None)
 
     async def _write(self, batch: dict[Record, bytes | None]) -> dict[Record, bytes | None]:
-        """Send ``batch`` pipelined; returns what must be sent again."""
-        items = [(r, d) for r, d in batch.items() if r[0] not in self._closed]
-        results = await asyncio.gather(*(self._write_one(r, d) for r, d in items))
+        """Send ``batch``, one transaction per component (pipelined across components);
+        returns what must be sent again."""
+        by_component: dict[str, dict[str, bytes | None]] = {}
+        for (comp_id, key), data in batch.items():
+            if comp_id not in self._closed:
+                by_component.setdefault(comp_id, {})[key] = data
+        results = await asyncio.gather(
+            *(self._write_component(c, items) for c, items in by_component.items())
+        )
         self.batches += 1
-        self.writes += len(items)
-        return {r: d for (r, d), ok in zip(items, results, strict=True) if not ok}
+        self.writes += sum(len(items) for items in by_component.values())
+        again: dict[Record, bytes | None] = {}
+        for comp_id, failed in zip(by_component, results, strict=True):
+            again.update({(comp_id, key): data for key, data in failed.items()})
+        return again
 
-    async def _write_one(self, record: Record, data: bytes | None) -> bool:
-        comp_id, key = record
-        path = paths.state_record(comp_id, key)
-        try:
-            if data is None:
-                with contextlib.suppress(NodeMissing):
-                    await self._zk.delete(path)
-                self._known.discard(record)
-            elif record in self._known:
-                try:
-                    await self._zk.set(path, data)
-                except NodeMissing:
-                    await self._create(path, data)
+    async def _write_component(
+        self, comp_id: str, items: dict[str, bytes | None]
+    ) -> dict[str, bytes | None]:
+        """Write one component's records as transactions that first check its desired
+        record is at the version we hold it at (its epoch): once another manager has it
+        (a reassignment bumps the version), ZooKeeper refuses our writes.  Returns the
+        records to send again."""
+        pending = dict(items)
+        for key in [k for k, d in items.items() if d is None and (comp_id, k) not in self._known]:
+            del pending[key]  # deleting what was never written: nothing to do
+        for chunk in self._chunks(comp_id, pending):
+            try:
+                errors = await self._zk.transaction([op for op, _ in chunk])
+            except CoordinationUnavailable:
+                return pending
+            failed = next(
+                (
+                    (op, err)
+                    for (op, _), err in zip(chunk, errors, strict=True)
+                    if err is not None and not isinstance(err, RolledBack)
+                ),
+                None,
+            )
+            if failed is None:
+                for applied, record_key in chunk:
+                    self._applied(comp_id, applied, record_key)
+                    if record_key is not None:
+                        pending.pop(record_key, None)
+                continue
+            op, err = failed
+            if op.kind == "check":
+                if not await self._still_ours(comp_id):
+                    return {}  # fenced: the component is another manager's now
+            elif isinstance(err, NodeExists):
+                self._mark_existing(comp_id, op.path)
+            elif isinstance(err, NodeMissing):
+                self._mark_missing(comp_id, op.path)
             else:
-                await self._create(path, data)
-                self._known.add(record)
-            return True
-        except CoordinationUnavailable:
-            return False
-        except CoordinationError as err:
-            # Not a connection problem (someone removed our root by hand, say): retried,
-            # and said loudly, since a waiting request will answer 503.
-            log.error("state of %s, record %r: %s; retrying", comp_id, key, err.message)
-            return False
+                log.error("state of %s: %s; retrying", comp_id, err.message)
+            return pending
+        return pending
 
-    async def _create(self, path: str, data: bytes) -> None:
-        """Create the record (its bucket too if needed); an existing one is overwritten
-        (a create whose reply was lost, retried)."""
+    def _chunks(
+        self, comp_id: str, items: dict[str, bytes | None]
+    ) -> list[list[tuple[Op, str | None]]]:
+        """The ops for ``items``, cut into transactions below ZooKeeper's request limit,
+        each beginning with the epoch check.  (op, record key or None for a bucket)."""
+        check: list[tuple[Op, str | None]] = []
+        epoch = self._epochs.get(comp_id)
+        if epoch is not None:
+            check.append((Op("check", paths.desired_component(comp_id), version=epoch), None))
+        chunks: list[list[tuple[Op, str | None]]] = []
+        current, size = list(check), 0
+        new_buckets: set[str] = set()
+        for key, data in items.items():
+            ops: list[tuple[Op, str | None]] = []
+            path = paths.state_record(comp_id, key)
+            if data is None:
+                ops.append((Op("delete", path), key))
+            elif (comp_id, key) in self._known:
+                ops.append((Op("set", path, data), key))
+            else:
+                bucket = paths.state_bucket_of(key)
+                if (comp_id, bucket) not in self._buckets and bucket not in new_buckets:
+                    new_buckets.add(bucket)
+                    ops.append((Op("create", paths.state_bucket(comp_id, bucket)), None))
+                ops.append((Op("create", path, data), key))
+            weight = sum(len(op.data) + len(op.path) + 64 for op, _ in ops)
+            if size + weight > TRANSACTION_BYTES and len(current) > len(check):
+                chunks.append(current)
+                current, size = list(check), 0
+            current += ops
+            size += weight
+        if len(current) > len(check):
+            chunks.append(current)
+        return chunks
+
+    def _applied(self, comp_id: str, op: Op, key: str | None) -> None:
+        if key is None:
+            if op.kind == "create":
+                self._buckets.add((comp_id, paths.basename(op.path)))
+        elif op.kind == "create" or op.kind == "set":
+            self._known.add((comp_id, key))
+            self._buckets.add((comp_id, paths.state_bucket_of(key)))
+        elif op.kind == "delete":
+            self._known.discard((comp_id, key))
+
+    def _mark_existing(self, comp_id: str, path: str) -> None:
+        """A create met an existing node (a retried create whose answer was lost, or a
+        bucket another write made): it is set next time."""
+        parent, _, name = path.rpartition("/")
+        if parent == paths.state_root(comp_id):
+            self._buckets.add((comp_id, name))
+        else:
+            self._known.add((comp_id, paths.state_key_of(name)))
+
+    def _mark_missing(self, comp_id: str, path: str) -> None:
+        parent, _, name = path.rpartition("/")
+        self._known.discard((comp_id, paths.state_key_of(name)))
+        self._buckets.discard((comp_id, paths.basename(parent)))
+
+    async def _still_ours(self, comp_id: str) -> bool:
+        """The epoch check failed: is the record still ours (its version moved for another
+        reason, a new restart policy, say)?  Then take the new version; else stop writing."""
         try:
-            await self._zk.create(path, data)
+            data, stat = await self._zk.get(paths.desired_component(comp_id))
         except NodeMissing:
-            await self._zk.create(path, data, makepath=True)
-        except NodeExists:
-            await self._zk.set(path, data)
+            data, stat = None, None
+        if isinstance(data, dict) and data.get("cm_id") == self._cm_id and stat is not None:
+            self._epochs[comp_id] = stat.version
+            return True
+        log.warning(
+            "state of %s: fenced (its record names %r now): its unwritten records are dropped",
+            comp_id,
+            data.get("cm_id") if isinstance(data, dict) else None,
+        )
+        self._closed.add(comp_id)
+        self._fenced.add(comp_id)
+        for record in [r for r in self._pending if r[0] == comp_id]:
+            del self._pending[record]
+        return False
+
+    def set_epoch(self, comp_id: str, version: int | None) -> None:
+        """The version of ``comp_id``'s desired record its instance here was made at."""
+        if version is None:
+            self._epochs.pop(comp_id, None)
+        else:
+            self._epochs[comp_id] = version
 
     # --- a component's records ---------------------------------------------------------------
 
@@ -226,6 +345,7 @@ class StateStore:
         desired record), read from ZooKeeper; records of another generation are wiped
         first.  Raises :class:`CoordinationError`."""
         self._closed.discard(comp_id)
+        self._fenced.discard(comp_id)
         root = paths.state_root(comp_id)
         meta = {"generation": generation}
         try:
@@ -252,6 +372,7 @@ class StateStore:
         ids = sorted(generations)
         for comp_id in ids:
             self._closed.discard(comp_id)
+            self._fenced.discard(comp_id)
         roots = await self._zk.get_many([paths.state_root(c) for c in ids])
         found: dict[str, dict[str, Any]] = {c: {} for c in ids}
         loading: list[str] = []
@@ -272,6 +393,7 @@ class StateStore:
             for c, names in zip(loading, buckets, strict=True)
             for b in names or []
         ]
+        self._buckets.update((c, paths.basename(p)) for c, p in bucket_paths)
         listed = await self._zk.children_many([p for _, p in bucket_paths])
         record_paths = [
             (c, f"{p}/{n}")
@@ -298,6 +420,7 @@ class StateStore:
     async def _load(self, comp_id: str) -> dict[str, Any]:
         root = paths.state_root(comp_id)
         buckets = await self._zk.children(root)
+        self._buckets.update((comp_id, b) for b in buckets)
         listed = await asyncio.gather(*(self._zk.children(f"{root}/{b}") for b in buckets))
         names = [(b, n) for b, children in zip(buckets, listed, strict=True) for n in children]
         raw = await asyncio.gather(*(self._zk.get_bytes(f"{root}/{b}/{n}") for b, n in names))
@@ -324,6 +447,7 @@ class StateStore:
     async def _wipe(self, comp_id: str, *, keep_root: bool) -> None:
         root = paths.state_root(comp_id)
         self._known = {r for r in self._known if r[0] != comp_id}
+        self._buckets = {b for b in self._buckets if b[0] != comp_id}
         if not keep_root:
             await self._zk.delete_tree(root)
             return

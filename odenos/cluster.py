@@ -128,6 +128,11 @@ class ClusterView:
         node = self.desired.get(comp_id)
         return None if node is None else node.stat.czxid
 
+    def desired_version(self, comp_id: str) -> int | None:
+        """The data version of the desired record: a reassignment moves it on."""
+        node = self.desired.get(comp_id)
+        return None if node is None else node.stat.version
+
     def known_manager_ids(self) -> set[str]:
         """Managers alive now or named by a desired component (alive or not)."""
         named = {str((self.desired_component(c) or {}).get("cm_id")) for c in self.desired_ids()}

@@ -22,7 +22,7 @@ from odenos.components.state import (
     decode_record,
     encode_record,
 )
-from odenos.errors import BadRequest, CoordinationUnavailable, NotFound
+from odenos.errors import BadRequest, CoordinationUnavailable, NotFound, ObjectUnavailable
 from odenos.zk import paths
 from odenos.zk.client import Coordinator
 from tests.support import TcpProxy, ZooKeeperServer, call
@@ -303,5 +303,43 @@ class _NoSink:
     def submit(self, component_id: str, key: str, data: bytes | None) -> int:
         return 0
 
-    async def wait_durable(self, seq: int) -> None:
+    async def wait_durable(self, seq: int, component_id: str | None = None) -> None:
         return None
+
+
+# --- fencing: a moved component's old instance cannot write ---------------------------------
+
+
+async def test_writes_of_an_instance_whose_component_moved_are_refused(
+    coordinator: Coordinator,
+) -> None:
+    """Each write is a transaction that checks the component's desired record is at the
+    version its instance was made at.  Once the record names another manager (a
+    reassignment bumps its version), ZooKeeper refuses the old instance's writes: its
+    waiter is told (503), the records stay as the new owner wrote them."""
+    path = paths.desired_component("n0")
+    await coordinator.create(path, {"id": "n0", "type": "Network", "cm_id": "romgr1"})
+    old = StateStore(coordinator, durable_timeout=5, cm_id="romgr1")
+    await old.open("n0", 1)
+    old.set_epoch("n0", 0)
+    await old.wait_durable(old.submit("n0", "k", b'"old"'), "n0")
+
+    # A restart policy changed (the record still names romgr1): the epoch follows.
+    await coordinator.set(path, {"id": "n0", "type": "Network", "cm_id": "romgr1", "x": 1})
+    await old.wait_durable(old.submit("n0", "k", b'"still mine"'), "n0")
+
+    # Moved: the record names romgr2 now; romgr2 resumes it and writes.
+    await coordinator.set(path, {"id": "n0", "type": "Network", "cm_id": "romgr2"})
+    new = StateStore(coordinator, durable_timeout=5, cm_id="romgr2")
+    assert await new.open("n0", 1) == {"k": "still mine"}
+    new.set_epoch("n0", 2)
+    await new.wait_durable(new.submit("n0", "k", b'"new"'), "n0")
+
+    with pytest.raises(ObjectUnavailable):
+        await old.wait_durable(old.submit("n0", "k", b'"stale"'), "n0")
+    late = old.submit("n0", "other", b"1")
+    await old.flush_all()
+    assert late <= old._durable
+    assert await reopen(coordinator, "n0", 1) == {"k": "new"}
+    old.close()
+    new.close()

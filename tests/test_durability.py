@@ -150,3 +150,30 @@ def test_a_deleted_component_leaves_no_records(cluster: Cluster) -> None:
     wait_until(lambda: cluster.ls("/odenos/state") == [], 10, "records removed")
     cluster.create_network("n0", "romgr1")
     assert cluster.get("n0/topology").body["nodes"] == {}
+
+
+def test_writes_acknowledged_before_a_kill_are_on_the_manager_it_moved_to(
+    cluster: Cluster,
+) -> None:
+    """A ``reassign`` network whose manager is killed and does not come back: every write
+    answered 2xx is there on the manager it moved to, and writes go on there."""
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.start_cm("romgr2")
+    body = {"type": "Network", "cm_id": "romgr1", "restart_policy": "reassign"}
+    assert cluster.put("systemmanager/components/n0", body | {"reassign_after": 0}).status == 201
+    writer = Writer(cluster.rest)
+    writer.start()
+    wait_until(lambda: len(writer.acknowledged) >= 40, 60, "40 acknowledged writes")
+    cluster.kill("romgr1")
+    wait_until(
+        lambda: cluster.get("systemmanager/components/n0").body["cm_id"] == "romgr2",
+        30,
+        "n0 moved to romgr2",
+    )
+    before = len(writer.acknowledged)
+    wait_until(lambda: len(writer.acknowledged) >= before + 20, 60, "writes on romgr2")
+    writer.stop.set()
+    writer.join(30)
+    check_acknowledged(cluster, writer.acknowledged)
+    assert "restored" in cluster.log("romgr2")

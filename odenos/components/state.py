@@ -103,9 +103,11 @@ class StateSink(Protocol):
         """Queue the record's new bytes (None: deleted); returns the write's sequence number."""
         ...
 
-    async def wait_durable(self, seq: int) -> None:
+    async def wait_durable(self, seq: int, component_id: str | None = None) -> None:
         """Until every write up to ``seq`` is in ZooKeeper.  Raises
-        :class:`~odenos.errors.CoordinationUnavailable` if that does not happen in time."""
+        :class:`~odenos.errors.CoordinationUnavailable` if that does not happen in time, and
+        :class:`~odenos.errors.ObjectUnavailable` if ``component_id``'s writes were refused
+        (it was moved to another manager)."""
         ...
 
 
@@ -181,7 +183,7 @@ class ComponentState:
     async def flush(self) -> None:
         """Until every record written so far is in ZooKeeper."""
         if self._sink is not None:
-            await self._sink.wait_durable(LAST_WRITE.get())
+            await self._sink.wait_durable(LAST_WRITE.get(), self._component_id)
 
     def _submit(self, key: str, data: bytes | None) -> None:
         if self._sink is None:

@@ -36,6 +36,7 @@ from kazoo.exceptions import (
     NoNodeError,
     NotEmptyError,
     OperationTimeoutError,
+    RolledBackError,
     SessionExpiredError,
 )
 from kazoo.handlers.threading import KazooTimeoutError
@@ -86,6 +87,26 @@ _GATES = {
     ),
     (ConnState.LOST, True): (Gate.DOWN, "session closed"),
 }
+
+
+class RolledBack(CoordinationError):
+    """An operation of a transaction that did not apply because another one failed."""
+
+    code = "RolledBack"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"{path}: rolled back with its transaction", path=path)
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation of :meth:`Coordinator.transaction`: ``check`` (``path`` is at
+    ``version``), ``create``, ``set`` (``version`` -1: any) or ``delete``."""
+
+    kind: str
+    path: str
+    data: bytes = b""
+    version: int = -1
 
 
 @dataclass(frozen=True)
@@ -370,6 +391,31 @@ class Coordinator:
         Raises :class:`CoordinationUnavailable`."""
         results = await self._run_many([(p, self.kazoo.get_children_async(p)) for p in paths])
         return [_present(r, sorted) for r in results]
+
+    async def transaction(self, ops: list[Op]) -> list[CoordinationError | None]:
+        """Apply ``ops`` atomically (ZooKeeper's multi): all of them, or none.  Returns,
+        per op, None if it applied or the error that failed it (when one fails, the
+        others are rolled back and reported :class:`CoordinationError` "rolled back").
+        Raises :class:`CoordinationUnavailable` (the outcome is then not known)."""
+        request = self.kazoo.transaction()
+        for op in ops:
+            if op.kind == "check":
+                request.check(op.path, op.version)
+            elif op.kind == "create":
+                request.create(op.path, op.data)
+            elif op.kind == "set":
+                request.set_data(op.path, op.data, op.version)
+            elif op.kind == "delete":
+                request.delete(op.path, op.version)
+            else:
+                raise ValueError(f"unknown transaction op {op.kind!r}")
+        results = await self._run(ops[0].path if ops else "/", request.commit_async())
+        return [
+            (RolledBack(op.path) if isinstance(r, RolledBackError) else translate(r, op.path))
+            if isinstance(r, BaseException)
+            else None
+            for op, r in zip(ops, results, strict=True)
+        ]
 
     async def create_with_stat(self, path: str, value: Any) -> NodeStat:
         """Create persistent ``path`` with ``value``; its stat (``czxid`` names this node
