@@ -36,12 +36,14 @@ class ObjectClient:
         client: InternalClient,
         timeout: float,
         dispatch: LocalDispatch = lambda component, request: component.dispatch(request),
+        fence: Callable[[], None] = lambda: None,
     ) -> None:
         self._view = view
         self._instances = instances
         self._client = client
         self._timeout = timeout
         self._dispatch = dispatch
+        self._fence = fence
 
     async def request(
         self,
@@ -58,6 +60,9 @@ class ObjectClient:
                 return await self._dispatch(
                     local, Request(method.upper(), called.subpath, dict(query or {}), body)
                 )
+            # Nothing leaves a manager that is cut off from ZooKeeper: its components may
+            # be running elsewhere by now, and act on what that instance knows.
+            self._fence()
             return await self._remote(resolve(self._view, called), method, body, query)
         except OdenosError as err:
             return Response(err.status, err.to_json())

@@ -40,7 +40,7 @@ from odenos.identity import check_member
 from odenos.model.property import ObjectProperty, ObjectState
 from odenos.object_settings import load_settings, store_settings, update_daemon_property
 from odenos.zk import paths
-from odenos.zk.client import ConnState, Coordinator
+from odenos.zk.client import ConnState, Coordinator, Op, chunked, encode
 from odenos.zk.ephemeral import (
     RegistrationKeeper,
     claim,
@@ -119,7 +119,9 @@ class ComponentManager:
         self.events = EventBus(
             cm_id, zk, view, self.instances, client, give_up_after=zk.session_timeout + 10.0
         )
-        self.calls = ObjectClient(view, self.instances, client, 10.0, self.dispatch)
+        self.calls = ObjectClient(
+            view, self.instances, client, 10.0, self.dispatch, self._require_connected
+        )
         self._keeper = RegistrationKeeper(
             zk,
             f"component manager {cm_id}",
@@ -302,6 +304,12 @@ class ComponentManager:
             await self.store.wait_durable(written, component.id)
         return response
 
+    def _require_connected(self) -> None:
+        if self.zk.state != ConnState.CONNECTED:
+            raise ObjectUnavailable(
+                self.cm_id, f"{self.cm_id} is cut off from ZooKeeper: its components call nobody"
+            )
+
     def _check_ours(self, comp_id: str, method: str) -> None:
         record = self.view.desired_component(comp_id) or {}
         owner = record.get("cm_id")
@@ -316,6 +324,8 @@ class ComponentManager:
             )
 
     def _session_lost(self) -> bool:
+        if self.state == ManagerState.FINALIZING:
+            return False  # our own close at a graceful stop
         self.store.hold()
         if self.state != ManagerState.RUNNING:
             return False
@@ -370,8 +380,10 @@ class ComponentManager:
         records = await self.store.open_many(new) if new else {}
         # A TaskGroup: if one fails, the others are cancelled, not left running unawaited.
         async with asyncio.TaskGroup() as group:
-            for cid, rec in todo:
-                group.create_task(self._ensure(cid, rec, records.get(cid)))
+            tasks = [
+                group.create_task(self._ensure(cid, rec, records.get(cid))) for cid, rec in todo
+            ]
+        await self._publish_many([task.result() for task in tasks])
         if not await self._connections.reconcile(self.instances, self._errors):
             self._wake.set()  # a record changed under us: look again
         return len(todo)
@@ -385,16 +397,39 @@ class ComponentManager:
 
     async def _ensure(
         self, comp_id: str, record: dict[str, Any], records: dict[str, Any] | None
-    ) -> None:
+    ) -> tuple[str, str, str | None]:
         """Create the instance if needed (with ``records``, its stored state, if read
-        already), then publish its ephemeral."""
+        already); what its ephemeral is to say: ``(comp_id, state, error)``."""
         component = self.instances.get(comp_id)
         if component is None and comp_id not in self._errors:
             component = await self._create(comp_id, str(record.get("type")), records)
         if component is not None:
-            await self._publish(comp_id, component.property.state.value, None)
-        else:
-            await self._publish(comp_id, ObjectState.ERROR.value, self._errors.get(comp_id))
+            return comp_id, component.property.state.value, None
+        return comp_id, ObjectState.ERROR.value, self._errors.get(comp_id)
+
+    async def _publish_many(self, items: list[tuple[str, str, str | None]]) -> None:
+        """Publish many ephemerals at once (a resume publishes a thousand): in
+        transactions that replace a previous session's node and create or update ours,
+        one write to ZooKeeper's log for hundreds of them.  A transaction that fails (a
+        node changed meanwhile) is done again the careful way, one by one."""
+        live = [paths.live_component(self.cm_id, cid) for cid, _, _ in items]
+        found = await self.zk.get_many(live)
+        ops: list[tuple[Op, int]] = []
+        for index, ((cid, state, error), path, got) in enumerate(
+            zip(items, live, found, strict=True)
+        ):
+            data = encode(self._live_data(cid, state, error))
+            if got is not None and got[1].ephemeral_owner == self.zk.session_id:
+                ops.append((Op("set", path, data), index))
+                continue
+            if got is not None:
+                ops.append((Op("delete", path), index))  # a previous session's
+            ops.append((Op("create", path, data, ephemeral=True), index))
+        by_op = {id(op): index for op, index in ops}
+        for chunk in chunked([op for op, _ in ops]):
+            if any(await self.zk.transaction(chunk)):
+                for index in sorted({by_op[id(op)] for op in chunk}):
+                    await self._publish(*items[index])
 
     async def _create(
         self, comp_id: str, comp_type: str, records: dict[str, Any] | None = None
@@ -421,7 +456,8 @@ class ComponentManager:
             return None
         component.state_listener = lambda state, cid=comp_id: self._state_changed(cid, state)
         self.instances[comp_id] = component
-        log.info("component %s (%s) created", comp_id, comp_type)
+        restored = f", {len(records)} record(s) restored" if records else ""
+        log.info("component %s (%s) created%s", comp_id, comp_type, restored)
         return component
 
     def _state_changed(self, comp_id: str, state: ObjectState) -> None:
@@ -455,7 +491,7 @@ class ComponentManager:
             # The next registration publishes every instance's state anyway.
             log.warning("component %s: state %s not published: %s", comp_id, state, err.message)
 
-    async def _publish(self, comp_id: str, state: str, error: str | None) -> None:
+    def _live_data(self, comp_id: str, state: str, error: str | None) -> dict[str, Any]:
         instance = self.instances.get(comp_id)
         data: dict[str, Any] = {
             "id": comp_id,
@@ -470,6 +506,10 @@ class ComponentManager:
         }
         if error:
             data["error"] = error
+        return data
+
+    async def _publish(self, comp_id: str, state: str, error: str | None) -> None:
+        data = self._live_data(comp_id, state, error)
         path = paths.live_component(self.cm_id, comp_id)
         try:
             await self.zk.create(path, data, ephemeral=True)
@@ -495,11 +535,7 @@ class ComponentManager:
             for path, got in zip(ours, found, strict=True)
             if got is not None and got[1].ephemeral_owner != self.zk.session_id
         ]
-        await asyncio.gather(*(self._delete_quietly(path) for path in stale))
-
-    async def _delete_quietly(self, path: str) -> None:
-        with contextlib.suppress(NodeMissing):
-            await self.zk.delete(path)
+        await self.zk.delete_many(stale)
 
     async def _delete_live_node(self, comp_id: str) -> None:
         with contextlib.suppress(NodeMissing):

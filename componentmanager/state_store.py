@@ -1,11 +1,18 @@
 """A component manager's store of its components' durable records (``/odenos/state``).
 
-Layout: ``/odenos/state/<comp_id>`` (data ``{"generation": <czxid of the desired
-record>}``) with bucket children, each holding records named by their
-percent-encoded key (:func:`odenos.zk.paths.state_record`).  The generation tells
-the records of this component from those an earlier component of the same id
-left behind (a crash between a delete and the removal of its records): those are
-wiped when the new one opens its records.
+Layout: ``/odenos/state/<comp_id>`` with one child per record, named by its
+percent-encoded key (:func:`odenos.zk.paths.state_record`): a resume lists a
+root and reads its records, two pipelined rounds for all components at once.  A
+root is created after its component's desired record, so a root older than the
+record (a lower czxid) holds what an earlier component of the same id left
+behind (a crash between a delete and the removal of its records): it is wiped
+when the new one opens its records.  (The root's data names the record's czxid
+for people reading the tree.)
+
+Each write goes in a transaction that first checks the component's desired
+record is at the version its instance was made at (its epoch): once the
+component is moved to another manager, ZooKeeper refuses the old instance's
+writes (fencing).
 
 Writing is a group commit.  :meth:`StateStore.submit` only queues the new bytes
 of a record (coalescing: only the latest value of a record is kept) and returns
@@ -25,31 +32,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
 from odenos.components.state import decode_record
 from odenos.errors import CoordinationUnavailable, NodeExists, NodeMissing, ObjectUnavailable
 from odenos.zk import paths
-from odenos.zk.client import Coordinator, Op, RolledBack
+from odenos.zk.client import TRANSACTION_BYTES, Coordinator, Op, RolledBack
 
 log = logging.getLogger(__name__)
 
-
-def decode_meta(data: bytes) -> dict[str, Any]:
-    """A records root's data (``{"generation": ...}``); empty if unreadable."""
-    try:
-        meta = json.loads(data) if data else {}
-    except ValueError:
-        return {}
-    return meta if isinstance(meta, dict) else {}
-
-
 Record = tuple[str, str]  # (component id, key)
-
-#: Bytes of data in one transaction (ZooKeeper refuses requests over jute.maxbuffer, 1 MiB).
-TRANSACTION_BYTES = 900_000
 
 #: Retry delays for a batch that met a lost connection: first, cap (seconds).
 RETRY_FIRST, RETRY_CAP = 0.05, 1.0
@@ -67,7 +60,6 @@ class StateStore:
         self._cm_id = cm_id
         self._epochs: dict[str, int] = {}  # comp_id -> version of its desired record
         self._fenced: set[str] = set()  # components whose writes ZooKeeper refused
-        self._buckets: set[tuple[str, str]] = set()  # bucket nodes known to exist
         self._durable_timeout = durable_timeout
         self._pending: dict[Record, bytes | None] = {}
         self._seq = 0  # the last write submitted
@@ -245,7 +237,7 @@ class StateStore:
             elif isinstance(err, NodeExists):
                 self._mark_existing(comp_id, op.path)
             elif isinstance(err, NodeMissing):
-                self._mark_missing(comp_id, op.path)
+                await self._mark_missing(comp_id, op.path)
             else:
                 log.error("state of %s: %s; retrying", comp_id, err.message)
             return pending
@@ -255,14 +247,13 @@ class StateStore:
         self, comp_id: str, items: dict[str, bytes | None]
     ) -> list[list[tuple[Op, str | None]]]:
         """The ops for ``items``, cut into transactions below ZooKeeper's request limit,
-        each beginning with the epoch check.  (op, record key or None for a bucket)."""
+        each beginning with the epoch check.  (op, record key or None for the check)."""
         check: list[tuple[Op, str | None]] = []
         epoch = self._epochs.get(comp_id)
         if epoch is not None:
             check.append((Op("check", paths.desired_component(comp_id), version=epoch), None))
         chunks: list[list[tuple[Op, str | None]]] = []
         current, size = list(check), 0
-        new_buckets: set[str] = set()
         for key, data in items.items():
             ops: list[tuple[Op, str | None]] = []
             path = paths.state_record(comp_id, key)
@@ -271,10 +262,6 @@ class StateStore:
             elif (comp_id, key) in self._known:
                 ops.append((Op("set", path, data), key))
             else:
-                bucket = paths.state_bucket_of(key)
-                if (comp_id, bucket) not in self._buckets and bucket not in new_buckets:
-                    new_buckets.add(bucket)
-                    ops.append((Op("create", paths.state_bucket(comp_id, bucket)), None))
                 ops.append((Op("create", path, data), key))
             weight = sum(len(op.data) + len(op.path) + 64 for op, _ in ops)
             if size + weight > TRANSACTION_BYTES and len(current) > len(check):
@@ -288,27 +275,24 @@ class StateStore:
 
     def _applied(self, comp_id: str, op: Op, key: str | None) -> None:
         if key is None:
-            if op.kind == "create":
-                self._buckets.add((comp_id, paths.basename(op.path)))
-        elif op.kind == "create" or op.kind == "set":
+            return
+        if op.kind in ("create", "set"):
             self._known.add((comp_id, key))
-            self._buckets.add((comp_id, paths.state_bucket_of(key)))
         elif op.kind == "delete":
             self._known.discard((comp_id, key))
 
     def _mark_existing(self, comp_id: str, path: str) -> None:
-        """A create met an existing node (a retried create whose answer was lost, or a
-        bucket another write made): it is set next time."""
-        parent, _, name = path.rpartition("/")
-        if parent == paths.state_root(comp_id):
-            self._buckets.add((comp_id, name))
-        else:
-            self._known.add((comp_id, paths.state_key_of(name)))
+        """A create met an existing record (a retried create whose answer was lost): it
+        is set next time."""
+        self._known.add((comp_id, paths.state_key_of(paths.basename(path))))
 
-    def _mark_missing(self, comp_id: str, path: str) -> None:
-        parent, _, name = path.rpartition("/")
-        self._known.discard((comp_id, paths.state_key_of(name)))
-        self._buckets.discard((comp_id, paths.basename(parent)))
+    async def _mark_missing(self, comp_id: str, path: str) -> None:
+        """A set or delete met no record, or a create no root (someone removed it by
+        hand): the record is created next time, under a root made again."""
+        self._known.discard((comp_id, paths.state_key_of(paths.basename(path))))
+        if paths.basename(path.rpartition("/")[0]) == comp_id:
+            with contextlib.suppress(NodeExists):
+                await self._zk.create(paths.state_root(comp_id), None, makepath=True)
 
     async def _still_ours(self, comp_id: str) -> bool:
         """The epoch check failed: is the record still ours (its version moved for another
@@ -342,63 +326,40 @@ class StateStore:
 
     async def open(self, comp_id: str, generation: int | None) -> dict[str, Any]:
         """The records of component ``comp_id`` of this ``generation`` (the czxid of its
-        desired record), read from ZooKeeper; records of another generation are wiped
-        first.  Raises :class:`CoordinationError`."""
-        self._closed.discard(comp_id)
-        self._fenced.discard(comp_id)
-        root = paths.state_root(comp_id)
-        meta = {"generation": generation}
-        try:
-            data, _ = await self._zk.get(root)
-        except NodeMissing:
-            with contextlib.suppress(NodeExists):
-                await self._zk.create(root, meta)
-                return {}
-            data, _ = await self._zk.get(root)
-        if not isinstance(data, dict) or data.get("generation") != generation:
-            log.info(
-                "state of %s: records of an earlier component of that id (generation %r) are wiped",
-                comp_id,
-                data.get("generation") if isinstance(data, dict) else None,
-            )
-            await self._wipe(comp_id, keep_root=True)
-            await self._zk.set(root, meta)
-            return {}
-        return await self._load(comp_id)
+        desired record), read from ZooKeeper; records of an earlier component of that id
+        are wiped first.  Raises :class:`CoordinationError`."""
+        return (await self.open_many({comp_id: generation}))[comp_id]
 
     async def open_many(self, generations: dict[str, int | None]) -> dict[str, dict[str, Any]]:
-        """:meth:`open` for many components at once, in five pipelined rounds whatever
-        their number (a manager resuming a thousand components)."""
+        """:meth:`open` for many components at once, in three pipelined rounds whatever
+        their number (a manager resuming a thousand components).
+
+        Which records are this component's: its root was created after its desired
+        record (the first manager to open it creates it), so a root whose czxid is
+        lower than the record's is an earlier component's (deleted, then created anew
+        under the same id) and is wiped.  A reassignment keeps the record's czxid."""
         ids = sorted(generations)
         for comp_id in ids:
             self._closed.discard(comp_id)
             self._fenced.discard(comp_id)
-        roots = await self._zk.get_many([paths.state_root(c) for c in ids])
+        roots = await self._zk.children_with_stat_many([paths.state_root(c) for c in ids])
         found: dict[str, dict[str, Any]] = {c: {} for c in ids}
-        loading: list[str] = []
+        loading: list[tuple[str, list[str]]] = []
         fresh: list[str] = []
         for comp_id, root in zip(ids, roots, strict=True):
-            if root is None:
-                fresh.append(comp_id)
+            generation = generations[comp_id]
+            if root is not None and (generation is None or root[1].czxid > generation):
+                loading.append((comp_id, root[0]))
                 continue
-            meta = decode_meta(root[0])
-            if meta.get("generation") == generations[comp_id]:
-                loading.append(comp_id)
-            else:
-                found[comp_id] = await self.open(comp_id, generations[comp_id])  # rare: wipe
+            if root is not None:
+                log.info("state of %s: records of an earlier component of that id wiped", comp_id)
+                await self._wipe(comp_id)
+            fresh.append(comp_id)
         await asyncio.gather(*(self._create_root(c, {"generation": generations[c]}) for c in fresh))
-        buckets = await self._zk.children_many([paths.state_root(c) for c in loading])
-        bucket_paths = [
-            (c, paths.state_bucket(c, b))
-            for c, names in zip(loading, buckets, strict=True)
-            for b in names or []
-        ]
-        self._buckets.update((c, paths.basename(p)) for c, p in bucket_paths)
-        listed = await self._zk.children_many([p for _, p in bucket_paths])
         record_paths = [
-            (c, f"{p}/{n}")
-            for (c, p), names in zip(bucket_paths, listed, strict=True)
-            for n in names or []
+            (c, paths.state_record(c, paths.state_key_of(name)))
+            for c, names in loading
+            for name in names
         ]
         raw = await self._zk.get_many([p for _, p in record_paths])
         for (comp_id, path), got in zip(record_paths, raw, strict=True):
@@ -417,24 +378,6 @@ class StateStore:
         with contextlib.suppress(NodeExists):
             await self._zk.create(paths.state_root(comp_id), meta)
 
-    async def _load(self, comp_id: str) -> dict[str, Any]:
-        root = paths.state_root(comp_id)
-        buckets = await self._zk.children(root)
-        self._buckets.update((comp_id, b) for b in buckets)
-        listed = await asyncio.gather(*(self._zk.children(f"{root}/{b}") for b in buckets))
-        names = [(b, n) for b, children in zip(buckets, listed, strict=True) for n in children]
-        raw = await asyncio.gather(*(self._zk.get_bytes(f"{root}/{b}/{n}") for b, n in names))
-        records: dict[str, Any] = {}
-        for (_, name), (data, _) in zip(names, raw, strict=True):
-            key = paths.state_key_of(name)
-            try:
-                records[key] = decode_record(data)
-            except ValueError as exc:
-                log.error("state of %s: record %r unreadable, left out: %s", comp_id, key, exc)
-                continue
-            self._known.add((comp_id, key))
-        return records
-
     async def drop(self, comp_id: str) -> None:
         """Delete every record of ``comp_id`` (the component was deleted).  Writes still
         queued for it are discarded; later ones are ignored until it is opened again."""
@@ -442,17 +385,8 @@ class StateStore:
         for record in [r for r in self._pending if r[0] == comp_id]:
             del self._pending[record]
         async with self._writing:
-            await self._wipe(comp_id, keep_root=False)
+            await self._wipe(comp_id)
 
-    async def _wipe(self, comp_id: str, *, keep_root: bool) -> None:
-        root = paths.state_root(comp_id)
+    async def _wipe(self, comp_id: str) -> None:
         self._known = {r for r in self._known if r[0] != comp_id}
-        self._buckets = {b for b in self._buckets if b[0] != comp_id}
-        if not keep_root:
-            await self._zk.delete_tree(root)
-            return
-        try:
-            buckets = await self._zk.children(root)
-        except NodeMissing:
-            return
-        await asyncio.gather(*(self._zk.delete_tree(f"{root}/{b}") for b in buckets))
+        await self._zk.delete_tree(paths.state_root(comp_id))

@@ -22,6 +22,7 @@ Node data (JSON) of the tree:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,8 +87,8 @@ class ClusterView:
             cache.add_listener(lambda *_: self._waiters.notify())
 
     async def start(self) -> None:
-        for cache in self._caches:
-            await cache.start()
+        # Together: each first read is many requests, and ZooKeeper serves them pipelined.
+        await asyncio.gather(*(cache.start() for cache in self._caches))
 
     def close(self) -> None:
         for cache in self._caches:

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import dataclasses
+import gc
 import logging
 import os
 import signal
@@ -176,6 +177,11 @@ class DaemonThreadExecutor(concurrent.futures.ThreadPoolExecutor):
 
 
 async def _main(make: Callable[[], Daemon], name: str, config: Config) -> int:
+    # What is loaded by now (modules, classes) lives as long as the process: out of the
+    # collector's sight.  And fewer collections: a manager resuming a thousand components
+    # allocates many objects at once, and each full collection walks all of them.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.set_default_executor(DaemonThreadExecutor())

@@ -152,13 +152,17 @@ async def test_only_the_latest_value_of_a_record_is_written(coordinator: Coordin
 async def test_records_of_an_earlier_component_of_that_id_are_wiped(
     coordinator: Coordinator,
 ) -> None:
+    """A component deleted and created anew under the same id has a desired record of a
+    later czxid than the records root of the earlier one: those records are wiped."""
     store = StateStore(coordinator, durable_timeout=5)
     await store.open("n0", 1)
     store.submit("n0", "old", b"1")
     await store.flush_all()
-    assert await store.open("n0", 2) == {}
-    assert await reopen(coordinator, "n0", 2) == {}
-    assert (await coordinator.get(paths.state_root("n0")))[0] == {"generation": 2}
+    created_anew = (await coordinator.create_with_stat("/created-anew", None)).czxid
+    assert await store.open("n0", created_anew) == {}
+    assert await reopen(coordinator, "n0", created_anew) == {}
+    data, stat = await coordinator.get(paths.state_root("n0"))
+    assert data == {"generation": created_anew} and stat.czxid > created_anew
     store.close()
 
 

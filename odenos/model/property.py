@@ -65,7 +65,17 @@ class ObjectProperty:
             return
         if new not in ALLOWED_TRANSITIONS[self.state]:
             raise InvalidStateTransition(self.id, self.state.value, new.value)
-        log.info("%s %s: %s -> %s", self.type, self.id, self.state.value, new.value)
+        # The usual start (initializing -> running) is not worth a line per object: a
+        # manager resuming a thousand components logs one line for each, not two.
+        usual = self.state == ObjectState.INITIALIZING and new == ObjectState.RUNNING
+        log.log(
+            logging.DEBUG if usual else logging.INFO,
+            "%s %s: %s -> %s",
+            self.type,
+            self.id,
+            self.state.value,
+            new.value,
+        )
         self.state = new
 
     def to_json(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -54,4 +55,36 @@ class LoopBridge:
                 fut.set_exception(result.exception)
 
         async_result.rawlink(lambda result: self.signal(settle, result))
+        return fut
+
+    def future_of_all(self, async_results: list[Any]) -> asyncio.Future[list[Any]]:
+        """One future for many kazoo results: each a value or an exception, in order.
+
+        The loop is woken once, when the last one completes (not once per result:
+        a bulk read of thousands of nodes would otherwise wake it thousands of
+        times).  Must be called on the loop.
+        """
+        fut: asyncio.Future[list[Any]] = self._loop.create_future()
+        if not async_results:
+            fut.set_result([])
+            return fut
+        values: list[Any] = [None] * len(async_results)
+        remaining = [len(async_results)]
+        lock = threading.Lock()
+
+        def settle() -> None:
+            if not fut.done():
+                fut.set_result(values)
+
+        def done(index: int, result: Any) -> None:
+            # kazoo's thread: record, and wake the loop for the last one only.
+            values[index] = result.value if result.successful() else result.exception
+            with lock:
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if last:
+                self.signal(settle)
+
+        for index, async_result in enumerate(async_results):
+            async_result.rawlink(lambda result, index=index: done(index, result))
         return fut

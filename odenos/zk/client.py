@@ -21,6 +21,8 @@ import contextlib
 import enum
 import json
 import logging
+import selectors
+import types
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +41,8 @@ from kazoo.exceptions import (
     RolledBackError,
     SessionExpiredError,
 )
-from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.handlers.threading import KazooTimeoutError, SequentialThreadingHandler
+from kazoo.handlers.utils import selector_select
 from kazoo.protocol.states import KazooState
 
 from odenos.errors import (
@@ -107,6 +110,7 @@ class Op:
     path: str
     data: bytes = b""
     version: int = -1
+    ephemeral: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,27 @@ def _data(value: Any) -> bytes:
     return b"" if value is None else encode(value)
 
 
+#: Bytes in one transaction, well below ZooKeeper's limit on a request (jute.maxbuffer, 1 MiB).
+TRANSACTION_BYTES = 500_000
+
+
+def chunked(ops: list[Op], limit: int = TRANSACTION_BYTES) -> list[list[Op]]:
+    """``ops`` cut into transactions of at most ``limit`` bytes (roughly: data and paths)."""
+    chunks: list[list[Op]] = []
+    current: list[Op] = []
+    size = 0
+    for op in ops:
+        weight = len(op.data) + len(op.path) + 64
+        if current and size + weight > limit:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(op)
+        size += weight
+    if current:
+        chunks.append(current)
+    return chunks
+
+
 def _present(result: Any, convert: Callable[[Any], Any]) -> Any:
     """A bulk result: converted, None for a missing node, raised for any other error."""
     if isinstance(result, NodeMissing):
@@ -157,6 +182,27 @@ def decode(data: bytes | None) -> Any:
         return json.loads(data)
     except ValueError:
         return None
+
+
+class PollHandler(SequentialThreadingHandler):  # type: ignore[misc]
+    """kazoo's threading handler, waiting with poll(2).
+
+    Its default builds an epoll instance for every wait of the connection thread and
+    closes it after (three system calls and a few Python objects each time).  Under
+    load that thread waits once per request and reply, and it is what a manager
+    resuming a thousand components waits on.  poll(2) costs one system call, and
+    has no limit on descriptor numbers either.
+    """
+
+    def select(self, *args: Any, **kwargs: Any) -> Any:
+        return selector_select(*args, selectors_module=_POLL_SELECTORS, **kwargs)
+
+
+_POLL_SELECTORS = types.SimpleNamespace(
+    DefaultSelector=selectors.PollSelector,
+    EVENT_READ=selectors.EVENT_READ,
+    EVENT_WRITE=selectors.EVENT_WRITE,
+)
 
 
 def translate(exc: BaseException, path: str) -> CoordinationError:
@@ -212,6 +258,7 @@ class Coordinator:
         self.bridge = LoopBridge(asyncio.get_running_loop())
         self.kazoo = KazooClient(
             hosts=connect_string,
+            handler=PollHandler(),
             timeout=self.session_timeout,
             connection_retry={"max_tries": -1, "delay": 0.1, "backoff": 2, "max_delay": 1.0},
             command_retry={"max_tries": 0},
@@ -368,11 +415,9 @@ class Coordinator:
     async def _run_many(self, items: list[tuple[str, Any]]) -> list[Any]:
         """Await many kazoo results at once (one timeout for all): each a result or the
         translated error.  Cheaper per request than :meth:`_run` for bulk reads."""
-        futures = [self.bridge.future_of(result) for _, result in items]
+        future = self.bridge.future_of_all([result for _, result in items])
         try:
-            results = await asyncio.wait_for(
-                asyncio.gather(*futures, return_exceptions=True), self.op_timeout
-            )
+            results = await asyncio.wait_for(future, self.op_timeout)
         except TimeoutError as exc:
             raise translate(exc, items[0][0] if items else "/") from exc
         return [
@@ -385,6 +430,27 @@ class Coordinator:
         pipelined requests.  Raises :class:`CoordinationUnavailable`."""
         results = await self._run_many([(p, self.kazoo.get_async(p)) for p in paths])
         return [_present(r, lambda r: (bytes(r[0] or b""), NodeStat.of(r[1]))) for r in results]
+
+    async def delete_many(self, paths: list[str]) -> None:
+        """Delete each path; one already gone is fine.  In transactions of many deletes
+        (one write to ZooKeeper's log each, not one per node); a transaction that fails
+        (a node went meanwhile) is done again one delete at a time.  Raises
+        :class:`CoordinationUnavailable`."""
+        for chunk in chunked([Op("delete", p) for p in paths]):
+            if any(await self.transaction(chunk)):
+                for op in chunk:
+                    with contextlib.suppress(NodeMissing):
+                        await self.delete(op.path)
+
+    async def children_with_stat_many(
+        self, paths: list[str]
+    ) -> list[tuple[list[str], NodeStat] | None]:
+        """The sorted child names and the stat of each path (None where it does not
+        exist), pipelined.  Raises :class:`CoordinationUnavailable`."""
+        results = await self._run_many(
+            [(p, self.kazoo.get_children_async(p, include_data=True)) for p in paths]
+        )
+        return [_present(r, lambda r: (sorted(r[0]), NodeStat.of(r[1]))) for r in results]
 
     async def children_many(self, paths: list[str]) -> list[list[str] | None]:
         """The sorted child names of each path (None where it does not exist), pipelined.
@@ -402,7 +468,7 @@ class Coordinator:
             if op.kind == "check":
                 request.check(op.path, op.version)
             elif op.kind == "create":
-                request.create(op.path, op.data)
+                request.create(op.path, op.data, ephemeral=op.ephemeral)
             elif op.kind == "set":
                 request.set_data(op.path, op.data, op.version)
             elif op.kind == "delete":

@@ -9,7 +9,7 @@ The tree, as ``zkCli.sh ls`` shows it (reference section 3)::
     /odenos/components/<comp_id>           persistent: desired components (type, cm_id)
     /odenos/connections/<conn_id>          persistent: connections and their state
     /odenos/subscriptions/<subscriber_id>  persistent: event filters of a subscriber
-    /odenos/state/<comp_id>/<bucket>/<key> persistent: a component's durable records
+    /odenos/state/<comp_id>/<key>          persistent: a component's durable records
     /odenos/lock/                          the global lock (kazoo's Lock recipe)
     /odenos/election/                      the system managers' election (same recipe)
     /odenos/cluster                        persistent: the cluster id (odenos.identity)
@@ -20,7 +20,6 @@ reference kept in memory (and lost on a restart) lives under ``/odenos``.
 
 from __future__ import annotations
 
-import zlib
 from urllib.parse import quote, unquote
 
 SYSTEM_MANAGER = "/system_manager"
@@ -118,27 +117,15 @@ def subscription(subscriber_id: str) -> str:
     return f"{SUBSCRIPTIONS}/{subscriber_id}"
 
 
-#: A component's records are spread over this many bucket nodes, so that no child list
-#: (which ZooKeeper returns in one reply of at most 1 MiB) grows past a few thousand names.
-STATE_BUCKETS = 64
-
-
 def state_root(comp_id: str) -> str:
-    """Persistent: the root of a component's records; its data names their generation."""
+    """Persistent: the root of a component's records (one child per record)."""
     return f"{STATE}/{comp_id}"
 
 
-def state_bucket(comp_id: str, bucket: str) -> str:
-    return f"{state_root(comp_id)}/{bucket}"
-
-
 def state_record(comp_id: str, key: str) -> str:
-    """The znode of record ``key`` (any string) of ``comp_id``."""
-    return f"{state_bucket(comp_id, state_bucket_of(key))}/{state_key_name(key)}"
-
-
-def state_bucket_of(key: str) -> str:
-    return f"{zlib.crc32(key.encode()) % STATE_BUCKETS:02x}"
+    """The znode of record ``key`` (any string) of ``comp_id``.  A component with tens of
+    thousands of records lists past 1 MiB: kazoo reads that, Java's zkCli does not."""
+    return f"{state_root(comp_id)}/{state_key_name(key)}"
 
 
 def state_key_name(key: str) -> str:

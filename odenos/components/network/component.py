@@ -82,7 +82,7 @@ class Network(Component):
         for problem in durable.restore(self.state, self.topology, self.flows):
             log.error("%s: stored record not restored: %s", self.id, problem)
         if self.topology.nodes or self.flows.flows:
-            log.info(
+            log.debug(
                 "%s: restored %d node(s), %d link(s), %d flow(s)",
                 self.id,
                 len(self.topology.nodes),
