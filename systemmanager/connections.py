@@ -30,7 +30,7 @@ from odenos.model.connection import IDENTITY_KEYS, ConnectionState, new_connecti
 from odenos.model.ids import check_id
 from odenos.zk import paths
 from odenos.zk.client import Coordinator, NodeStat
-from odenos.zk.exactly import create_exactly, delete_exactly
+from odenos.zk.exactly import create_exactly, delete_exactly, outcome_deadline, read_record
 from systemmanager.per_id import PerIdLocks
 
 log = logging.getLogger(__name__)
@@ -149,16 +149,10 @@ class ConnectionRegistry:
 
     @property
     def _deadline(self) -> float:
-        """How long to find out what became of a write whose connection was lost."""
-        return min(self._timeout, self._zk.session_timeout + 1.0)
+        return outcome_deadline(self._zk, self._timeout)
 
     async def _read(self, conn_id: str) -> tuple[dict[str, Any], NodeStat] | None:
-        """The record as ZooKeeper has it now (the cache may lag our own writes)."""
-        try:
-            data, stat = await self._zk.get(paths.connection(conn_id))
-        except NodeMissing:
-            return None
-        return (data if isinstance(data, dict) else {}), stat
+        return await read_record(self._zk, paths.connection(conn_id))
 
     async def _update(self, conn_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply a client's changes to the record as it is in ZooKeeper now (version-checked),

@@ -26,7 +26,6 @@ from odenos.errors import (
     CoordinationUnavailable,
     Forbidden,
     NodeExists,
-    NodeMissing,
     NodeVersionMismatch,
     ObjectUnavailable,
     OdenosError,
@@ -37,7 +36,13 @@ from odenos.model.ids import check_id, is_reserved
 from odenos.model.property import ObjectState
 from odenos.zk import paths
 from odenos.zk.client import Coordinator, NodeStat
-from odenos.zk.exactly import create_exactly, delete_exactly, delete_when_reachable
+from odenos.zk.exactly import (
+    create_exactly,
+    delete_exactly,
+    delete_when_reachable,
+    outcome_deadline,
+    read_record,
+)
 from systemmanager.per_id import PerIdLocks
 from systemmanager.reassign import POLICIES, Move
 
@@ -285,16 +290,10 @@ class ComponentRegistry:
 
     @property
     def _deadline(self) -> float:
-        """How long to find out what became of a write whose connection was lost."""
-        return min(self._create_timeout, self._zk.session_timeout + 1.0)
+        return outcome_deadline(self._zk, self._create_timeout)
 
     async def _read(self, comp_id: str) -> tuple[dict[str, Any], NodeStat] | None:
-        """The desired record as ZooKeeper has it now (the cache may lag our own writes)."""
-        try:
-            data, stat = await self._zk.get(paths.desired_component(comp_id))
-        except NodeMissing:
-            return None
-        return (data if isinstance(data, dict) else {}), stat
+        return await read_record(self._zk, paths.desired_component(comp_id))
 
     async def _confirm_existing(
         self,

@@ -46,6 +46,22 @@ UNDO_FOR = 3600.0
 _undoing: set[asyncio.Task[None]] = set()
 
 
+def outcome_deadline(zk: Coordinator, limit: float) -> float:
+    """How long to find out what became of a write whose connection was lost: the
+    session timeout and a second (the session is back, or gone, by then), at most ``limit``."""
+    return min(limit, zk.session_timeout + 1.0)
+
+
+async def read_record(zk: Coordinator, path: str) -> tuple[dict[str, Any], NodeStat] | None:
+    """A record (a JSON object) as ZooKeeper has it now, with its stat; None if absent.
+    Read before writing it: a watch-fed cache may lag the caller's own last write."""
+    try:
+        data, stat = await zk.get(path)
+    except NodeMissing:
+        return None
+    return (data if isinstance(data, dict) else {}), stat
+
+
 def _require_connected(zk: Coordinator, what: str) -> None:
     if zk.state != ConnState.CONNECTED:
         raise CoordinationUnavailable(f"not connected to ZooKeeper: {what} was not attempted")
