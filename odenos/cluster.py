@@ -33,6 +33,7 @@ from odenos.config import Config
 from odenos.errors import ObjectNotFound, ObjectUnavailable
 from odenos.model.property import ObjectState
 from odenos.zk import paths
+from odenos.zk.acl import AclPolicy, ensure_credentials, load_credentials
 from odenos.zk.cache import CachedNode, ChangeKind, ChildrenCache, Waiters
 from odenos.zk.client import Coordinator
 
@@ -303,6 +304,7 @@ async def connect(config: Config, name: str) -> tuple[Coordinator, ClusterView]:
         config.zookeeper.session_timeout_ms,
         name=name,
         status_file=status_file(config, name),
+        acl=acl_policy(config),
     )
     view = ClusterView(zk, config.manager_id)
     try:
@@ -329,6 +331,16 @@ def manager_away(cm_id: str, state: Any) -> str:
         # Registering under the global lock: on a restart, resuming its components' state.
         return f"component manager {cm_id!r} is restarting: resuming its components' state"
     return f"component manager {cm_id!r} is {state}"
+
+
+def acl_policy(config: Config) -> AclPolicy:
+    """The ZooKeeper credentials and ACLs of ``config`` (generated on first use for the
+    embedded server, see :mod:`odenos.zk.acl`)."""
+    zk = config.zookeeper
+    if zk.auth_file is None:
+        return AclPolicy(None)
+    make = ensure_credentials if zk.generate_auth else load_credentials
+    return AclPolicy(make(zk.auth_file), zk.world_read)
 
 
 def status_file(config: Config, name: str) -> Path:

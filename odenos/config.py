@@ -24,6 +24,7 @@ from pathlib import Path
 
 from odenos.errors import ConfigError
 from odenos.model.ids import ID_RULE, RESERVED_IDS, is_reserved, is_valid_id
+from odenos.zk.acl import load_credentials
 
 DEFAULT_MANAGER_ID = "systemmanager"
 DEFAULT_ZOOKEEPER_PORT = 2181
@@ -39,7 +40,7 @@ _HOST_RULE = (
 _FLAG_VALUES = dict.fromkeys(("on", "true", "yes", "1"), True) | dict.fromkeys(
     ("off", "false", "no", "0"), False
 )
-_FLAG_KEYS = ("manager.disabled", "zookeeper.embed")
+_FLAG_KEYS = ("manager.disabled", "zookeeper.embed", "zookeeper.world_read")
 _PORT = "a port number"
 _MS = "a time in milliseconds"
 #: Keys that need a value, with what the value should be (for messages).
@@ -55,6 +56,7 @@ _VALUE_KEYS = {
     "zookeeper.port": f"{_PORT} (1-65535)",
     "zookeeper.session_timeout": f"{_MS} (1000-600000)",
     "zookeeper.classpath": "a Java class path",
+    "zookeeper.auth": "a file holding 'user:password', readable by its owner only, or off",
     "var.dir": "a folder",
     "monitor": "a comma-separated list of object ids",
     "monitor.logging": "a comma-separated list of object ids",
@@ -87,6 +89,12 @@ class ZooKeeperConfig:
     embed: bool
     session_timeout_ms: int
     classpath: str | None
+    #: ``user:password`` for ZooKeeper (see :mod:`odenos.zk.acl`); None: no ACLs.
+    auth_file: Path | None = None
+    #: Others may read the public tree (/system_manager, /component_managers, /components).
+    world_read: bool = True
+    #: The credentials are generated there on first start if missing (the embedded default).
+    generate_auth: bool = False
 
     @property
     def connect_string(self) -> str:
@@ -361,7 +369,35 @@ class _Parser:
         joined = ",".join(_join_host(h, port if p is None else p) for h, p in hosts)
         timeout = self._integer("zookeeper.session_timeout", 4000, 1000, 600000, _MS)
         classpath = self.values.get("zookeeper.classpath", (None, 0))[0]
-        return ZooKeeperConfig(joined, port, chroot, embed, timeout, classpath)
+        auth_file, generate = self._zookeeper_auth(embed)
+        return ZooKeeperConfig(
+            joined,
+            port,
+            chroot,
+            embed,
+            timeout,
+            classpath,
+            auth_file,
+            self._flag("zookeeper.world_read", True),
+            generate,
+        )
+
+    def _zookeeper_auth(self, embed: bool) -> tuple[Path | None, bool]:
+        """(credentials file, generate it if missing).  By default the embedded server's
+        are generated under var.dir; an external ensemble's must be given."""
+        value, lineno = self.values.get("zookeeper.auth", (None, 0))
+        if value is None:
+            if not embed:
+                return None, False
+            return self._resolve(self._text("var.dir", "var")) / "zookeeper.auth", True
+        if value.lower() in ("off", "false", "no", "0"):
+            return None, False
+        path = self._resolve(value)
+        try:
+            load_credentials(path)
+        except ConfigError as err:
+            raise self._error(f"zookeeper.auth: {err.message}", lineno) from None
+        return path, False
 
     def config(self) -> Config:
         manager_id = self._text("MANAGER", DEFAULT_MANAGER_ID)

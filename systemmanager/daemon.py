@@ -13,7 +13,7 @@ import logging
 
 from aiohttp import web
 
-from odenos.cluster import ClusterView, disconnect, status_file
+from odenos.cluster import ClusterView, acl_policy, disconnect, status_file
 from odenos.config import Config
 from odenos.http.client import InternalClient
 from odenos.http.errors import error_middleware
@@ -78,6 +78,7 @@ class SystemManagerDaemon:
             config.zookeeper.session_timeout_ms,
             name=self.manager_id,
             status_file=status_file(config, self.manager_id),
+            acl=acl_policy(config),
         )
         await self.zk.start()
         # Not on a ZooKeeper that lost this cluster (a deleted data folder): refuse.

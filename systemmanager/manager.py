@@ -243,6 +243,10 @@ class SystemManager:
             )
             self.settings = await load_settings(self.zk, self.manager_id)
             await self._collect_orphan_state()
+            # A tree made before credentials were configured: closed to the world now.
+            secured = await self.zk.secure((*paths.PUBLIC_PARENTS, paths.ROOT))
+            if secured:
+                log.warning("ZooKeeper ACLs set on %d node(s) created without them", secured)
             await claim(
                 self.zk,
                 paths.system_manager(self.manager_id),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoAuthError
 
 from odenos.runtime import alive
 from odenos.zk.embedded import free_port
@@ -99,6 +102,18 @@ def test_start_status_stop_with_embedded_zookeeper(tmp_path: Path) -> None:
         reply = http("GET", f"http://127.0.0.1:{rest}/systemmanager/component_managers")
         assert sorted(m["id"] for m in reply.body) == ["romgr1", "romgr2"]
         assert (tmp_path / "var" / "zookeeper" / "data").is_dir()
+        # The embedded default is protected: credentials generated, owner-only.
+        auth = tmp_path / "var" / "zookeeper.auth"
+        assert auth.stat().st_mode & 0o777 == 0o600
+        port = next(line for line in conf.read_text().splitlines() if "zookeeper.port" in line)
+        anonymous = KazooClient(hosts=f"127.0.0.1:{port.split()[1]}")
+        anonymous.start(10)
+        try:
+            with pytest.raises(NoAuthError):
+                anonymous.create("/odenos/components/evil", b"{}")
+        finally:
+            anonymous.stop()
+            anonymous.close()
         assert (tmp_path / "var" / "log" / "romgr1.log").is_file()
 
         status = odenos("status", "-c", str(conf), "--json", cwd=tmp_path)
@@ -327,10 +342,13 @@ def test_a_host_with_manager_disabled_runs_only_its_component_managers(tmp_path:
         "PROCESS romgr3,python\n"
         f"rest.port {rest}\n"
         "zookeeper.embed off\n"
-        f"zookeeper.host 127.0.0.1:{zk_port}\n",
+        f"zookeeper.host 127.0.0.1:{zk_port}\n"
+        "zookeeper.auth zookeeper.auth\n",  # the cluster's credentials, copied over
     )
     try:
         assert odenos("start", "-c", str(core_conf), cwd=tmp_path / "host1").returncode == 0
+        shutil.copy(tmp_path / "host1" / "var" / "zookeeper.auth", host2 / "zookeeper.auth")
+        (host2 / "zookeeper.auth").chmod(0o600)
         started = odenos("start", "-c", str(conf2), cwd=host2)
         assert started.returncode == 0, started.stderr
         assert "romgr3: running" in started.stdout

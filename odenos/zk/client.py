@@ -30,10 +30,12 @@ from typing import Any
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import (
+    AuthFailedError,
     BadVersionError,
     ConnectionClosedError,
     ConnectionLoss,
     KazooException,
+    NoAuthError,
     NodeExistsError,
     NoNodeError,
     NotEmptyError,
@@ -53,6 +55,7 @@ from odenos.errors import (
     NodeVersionMismatch,
 )
 from odenos.zk import paths
+from odenos.zk.acl import NO_ACL, AclPolicy
 from odenos.zk.bridge import LoopBridge
 from odenos.zk.gate import ConnectionStatus, Gate
 
@@ -213,6 +216,12 @@ def translate(exc: BaseException, path: str) -> CoordinationError:
         return NodeExists(path)
     if isinstance(exc, BadVersionError):
         return NodeVersionMismatch(path)
+    if isinstance(exc, NoAuthError | AuthFailedError):
+        return CoordinationError(
+            f"ZooKeeper refused access to {path} ({type(exc).__name__}): this daemon lacks "
+            "the cluster's credentials; set zookeeper.auth to the file the other hosts use",
+            path=path,
+        )
     if isinstance(exc, NotEmptyError):
         return CoordinationError(f"znode {path} has children", path=path)
     if isinstance(
@@ -245,6 +254,7 @@ class Coordinator:
         op_timeout: float | None = None,
         name: str = "odenos",
         status_file: Path | None = None,
+        acl: AclPolicy = NO_ACL,
     ) -> None:
         self.connect_string = connect_string
         self.session_timeout = session_timeout_ms / 1000.0
@@ -255,10 +265,13 @@ class Coordinator:
             op_timeout if op_timeout is not None else max(10.0, self.session_timeout + 2.0)
         )
         self.name = name
+        self.acl = acl
         self.bridge = LoopBridge(asyncio.get_running_loop())
         self.kazoo = KazooClient(
             hosts=connect_string,
             handler=PollHandler(),
+            auth_data=acl.auth_data,
+            default_acl=acl.default_acl,
             timeout=self.session_timeout,
             connection_retry={"max_tries": -1, "delay": 0.1, "backoff": 2, "max_delay": 1.0},
             command_retry={"max_tries": 0},
@@ -327,7 +340,7 @@ class Coordinator:
         """
         hosts, _, chroot = self.connect_string.partition("/")
         if chroot:
-            await _ensure_chroot(hosts, "/" + chroot, timeout)
+            await _ensure_chroot(hosts, "/" + chroot, timeout, self.acl)
         await _connect(self.kazoo, self.connect_string, timeout)
         self._set_state(ConnState.CONNECTED)
         for parent in paths.PERSISTENT_PARENTS:
@@ -400,7 +413,12 @@ class Coordinator:
         """
         data = _data(value)
         result = self.kazoo.create_async(
-            path, data, ephemeral=ephemeral, sequence=sequence, makepath=makepath
+            path,
+            data,
+            acl=self.acl.acl_for(path),
+            ephemeral=ephemeral,
+            sequence=sequence,
+            makepath=makepath,
         )
 
         async def undo() -> None:
@@ -468,7 +486,9 @@ class Coordinator:
             if op.kind == "check":
                 request.check(op.path, op.version)
             elif op.kind == "create":
-                request.create(op.path, op.data, ephemeral=op.ephemeral)
+                request.create(
+                    op.path, op.data, acl=self.acl.acl_for(op.path), ephemeral=op.ephemeral
+                )
             elif op.kind == "set":
                 request.set_data(op.path, op.data, op.version)
             elif op.kind == "delete":
@@ -486,7 +506,9 @@ class Coordinator:
     async def create_with_stat(self, path: str, value: Any) -> NodeStat:
         """Create persistent ``path`` with ``value``; its stat (``czxid`` names this node
         apart from any later one of the same path).  Raises as :meth:`create`."""
-        result = self.kazoo.create_async(path, _data(value), include_data=True)
+        result = self.kazoo.create_async(
+            path, _data(value), acl=self.acl.acl_for(path), include_data=True
+        )
         _, stat = await self._run(path, result)
         return NodeStat.of(stat)
 
@@ -513,6 +535,39 @@ class Coordinator:
         (children) or :class:`CoordinationUnavailable`.  A delete reported unavailable may
         still happen once the connection is back."""
         await self._run(path, self.kazoo.delete_async(path, version))
+
+    async def secure(self, roots: tuple[str, ...]) -> int:
+        """Give every node under ``roots`` (and the roots) the ACL the policy wants, where
+        it has another (a tree created before credentials were configured); returns how
+        many were changed.  The roots are set last, so a tree is walked only until it
+        has been secured once."""
+        if self.acl.credentials is None or not await self._needs_acl(list(roots)):
+            return 0
+        fix: list[str] = []
+        level = list(roots)
+        while level:
+            fix += await self._needs_acl(level)
+            children = await self.children_many(level)
+            level = [
+                f"{p.rstrip('/')}/{c}"
+                for p, names in zip(level, children, strict=True)
+                for c in names or []
+            ]
+        fix.reverse()  # deepest first, the roots last
+        for start in range(0, len(fix), 1000):
+            part = fix[start : start + 1000]
+            await self._run_many(
+                [(p, self.kazoo.set_acls_async(p, self.acl.acl_for(p))) for p in part]
+            )
+        return len(fix)
+
+    async def _needs_acl(self, nodes: list[str]) -> list[str]:
+        found = await self._run_many([(p, self.kazoo.get_acls_async(p)) for p in nodes])
+        return [
+            p
+            for p, got in zip(nodes, found, strict=True)
+            if not isinstance(got, BaseException) and list(got[0]) != self.acl.acl_for(p)
+        ]
 
     async def delete_tree(self, path: str) -> None:
         """Delete ``path`` and everything below it (children first, each level pipelined);
@@ -572,9 +627,9 @@ def _close(client: KazooClient) -> None:
         client.close()
 
 
-async def _ensure_chroot(hosts: str, chroot: str, timeout: float) -> None:
+async def _ensure_chroot(hosts: str, chroot: str, timeout: float, acl: AclPolicy) -> None:
     """kazoo does not create the chroot: do it once with a chroot-less session."""
-    client = KazooClient(hosts=hosts)
+    client = KazooClient(hosts=hosts, auth_data=acl.auth_data, default_acl=acl.default_acl)
     await _connect(client, hosts, timeout)
     try:
         await asyncio.to_thread(client.ensure_path, chroot)

@@ -54,6 +54,15 @@ PERSISTENT_PARENTS = (
 COMPONENT_SEP = ":"
 
 
+#: The reference's tree: ODENOS's tools list it, so it may be world-readable (see
+#: :mod:`odenos.zk.acl`); everything under ``/odenos`` is the system's alone.
+PUBLIC_PARENTS = (SYSTEM_MANAGER, COMPONENT_MANAGERS, COMPONENTS)
+
+
+def is_public(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in PUBLIC_PARENTS)
+
+
 def system_manager(manager_id: str) -> str:
     return f"{SYSTEM_MANAGER}/{manager_id}"
 
