@@ -21,6 +21,7 @@ from odenos.errors import BadRequest, ComponentNotFound, ObjectUnavailable
 from odenos.http.errors import error_middleware, json_response, parse_json, read_json_object
 from odenos.http.internal import EVENTS_PATH, SHUTDOWN_PATH, SUBSCRIPTION_SEEN_PATH
 from odenos.http.objectpath import strict_path_middleware
+from odenos.http.signing import Signer, signed_only
 from odenos.subscriptions import wait_until_seen
 
 MANAGER = web.AppKey("manager", ComponentManager)
@@ -121,9 +122,12 @@ async def root(request: web.Request) -> web.Response:
     return json_response({"id": manager.cm_id, "state": manager.state.value})
 
 
-def build_app(manager: ComponentManager) -> web.Application:
+def build_app(manager: ComponentManager, signer: Signer) -> web.Application:
+    """Every route of a manager is for the other daemons only: signed requests (see
+    :mod:`odenos.http.signing`); clients come through the REST translator."""
     app = web.Application(
-        middlewares=[strict_path_middleware, error_middleware], client_max_size=16 * 1024**2
+        middlewares=[strict_path_middleware, signed_only(signer), error_middleware],
+        client_max_size=16 * 1024**2,
     )
     app[MANAGER] = manager
     prefix = f"/{manager.cm_id}"

@@ -17,6 +17,8 @@ from odenos.cluster import ClusterView, connect, disconnect
 from odenos.config import Config
 from odenos.http.client import InternalClient
 from odenos.http.server import HttpServer
+from odenos.http.signing import Signer
+from odenos.identity import follow_secret
 from odenos.zk.client import Coordinator
 
 log = logging.getLogger(__name__)
@@ -31,12 +33,14 @@ class ComponentManagerDaemon:
         self.view: ClusterView | None = None
         self.manager: ComponentManager | None = None
         self._server: HttpServer | None = None
-        self._client = InternalClient(config.forward_timeout)
+        self._signer = Signer()
+        self._client = InternalClient(config.forward_timeout, self._signer)
 
     async def start(self) -> None:
         types = load_component_types(self.spec.component_dirs)
         log.info("component manager %s offers %s", self.cm_id, ", ".join(sorted(types.types)))
         self.zk, self.view = await connect(self.config, self.cm_id)
+        await follow_secret(self.zk, self._signer)
         self.manager = ComponentManager(
             self.cm_id,
             self.zk,
@@ -48,7 +52,9 @@ class ComponentManagerDaemon:
             durable_timeout=max(1.0, self.config.forward_timeout - 1.0),
             var_dir=self.config.var_dir,
         )
-        self._server = HttpServer(build_app(self.manager), self.config.process_host, 0, self.cm_id)
+        self._server = HttpServer(
+            build_app(self.manager, self._signer), self.config.process_host, 0, self.cm_id
+        )
         await self._server.start()
         self.manager.address = self._server.address
         await self.manager.start()

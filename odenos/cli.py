@@ -15,6 +15,7 @@ when it is interrupted.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import signal
@@ -29,10 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from odenos import runtime
-from odenos.cluster import status_file
+from odenos.cluster import acl_policy, status_file
 from odenos.config import Config, load_config
 from odenos.errors import LaunchError, OdenosError
+from odenos.identity import rotate_secret
 from odenos.runtime import alive, log_dir, pid_file
+from odenos.zk.client import Coordinator
 from odenos.zk.embedded import die_with_parent, server_mode
 from odenos.zk.gate import read_status_file
 
@@ -329,9 +332,33 @@ def cmd_status(config: Config, as_json: bool) -> int:
     return 0 if every else 3
 
 
+def cmd_rotate_secret(config: Config) -> int:
+    """A new cluster secret for daemon-to-daemon requests; the old one stays accepted until
+    the next rotation, so nothing in flight is refused."""
+
+    async def rotate() -> None:
+        zk = Coordinator(
+            config.zookeeper.connect_string,
+            config.zookeeper.session_timeout_ms,
+            name="odenos rotate-secret",
+            acl=acl_policy(config),
+        )
+        await zk.start(timeout=10)
+        try:
+            await rotate_secret(zk)
+        finally:
+            await zk.stop()
+
+    asyncio.run(rotate())
+    print("cluster secret rotated: the daemons sign with the new one and accept both")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="odenos", description="Start and stop ODENOS.")
-    parser.add_argument("command", choices=["start", "stop", "status", "run", "restart"])
+    parser.add_argument(
+        "command", choices=["start", "stop", "status", "run", "restart", "rotate-secret"]
+    )
     parser.add_argument("-c", "--config", default="etc/odenos.conf")
     parser.add_argument("--json", action="store_true", help="status as JSON")
     parser.add_argument(
@@ -353,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "restart":
             cmd_stop(config)
             return cmd_start(config)
+        if args.command == "rotate-secret":
+            return cmd_rotate_secret(config)
         return cmd_status(config, args.json)
     except OdenosError as err:
         print(f"error: {err.message}", file=sys.stderr)

@@ -17,13 +17,21 @@ on the empty tree and every component manager would finalize its components as
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import uuid
 from pathlib import Path
 from typing import Any
 
-from odenos.errors import CoordinationError, NodeExists, NodeMissing, OdenosError
+from odenos.errors import (
+    CoordinationError,
+    NodeExists,
+    NodeMissing,
+    NodeVersionMismatch,
+    OdenosError,
+)
+from odenos.http.signing import Signer, new_secret
 from odenos.zk import paths
 from odenos.zk.client import Coordinator
 
@@ -135,6 +143,31 @@ async def check_member(zk: Coordinator, var_dir: Path, where: str) -> str:
         )
     _write_local(var_dir, str(stamp["id"]))
     return str(stamp["id"])
+
+
+async def ensure_secret(zk: Coordinator) -> None:
+    """The first system manager creates the cluster secret (see :mod:`odenos.http.signing`)."""
+    with contextlib.suppress(NodeExists):
+        await zk.create(paths.SECRET, {"current": new_secret(), "previous": None})
+        log.info("cluster secret created")
+
+
+async def rotate_secret(zk: Coordinator) -> None:
+    """A new current secret; the old one stays accepted (as ``previous``) until the next
+    rotation.  Raises :class:`NodeMissing` if the cluster has none yet."""
+    while True:
+        record, stat = await zk.get(paths.SECRET)
+        current = record.get("current") if isinstance(record, dict) else None
+        try:
+            await zk.set(paths.SECRET, {"current": new_secret(), "previous": current}, stat.version)
+            return
+        except NodeVersionMismatch:
+            continue
+
+
+async def follow_secret(zk: Coordinator, signer: Signer) -> None:
+    """Keep ``signer`` on the cluster's current secret (a watch)."""
+    await zk.watch_data(paths.SECRET, signer.set_record)
 
 
 async def _write_stamp(zk: Coordinator, stamp: dict[str, Any], *, replace: bool) -> bool:

@@ -15,6 +15,8 @@ from odenos.http.errors import error_middleware
 from odenos.http.forward import Forwarder
 from odenos.http.objectpath import strict_path_middleware
 from odenos.http.server import HttpServer
+from odenos.http.signing import Signer, signed_only
+from odenos.identity import follow_secret
 from odenos.metrics import register_cluster_metrics
 from odenos.zk.client import Coordinator
 from resttranslator.app import RestTranslator
@@ -31,16 +33,20 @@ class RestTranslatorDaemon:
         self._server: HttpServer | None = None
         self._intake: HttpServer | None = None
         self._events: RestSubscriptions | None = None
-        self._client = InternalClient(config.forward_timeout)
+        self._signer = Signer()
+        self._client = InternalClient(config.forward_timeout, self._signer)
 
     async def start(self) -> None:
         config = self.config
         self.zk, self.view = await connect(self.config, "resttranslator")
+        await follow_secret(self.zk, self._signer)
         self._forwarder = Forwarder(self.view, self._client, config.forward_timeout)
         register_cluster_metrics(self.view)
         # Where publishers' managers deliver the events of this translator's REST clients.
         intake = HttpServer(
-            web.Application(middlewares=[strict_path_middleware, error_middleware]),
+            web.Application(
+                middlewares=[strict_path_middleware, signed_only(self._signer), error_middleware]
+            ),
             config.process_host,
             0,
             "REST event intake",

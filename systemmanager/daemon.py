@@ -20,7 +20,8 @@ from odenos.http.errors import error_middleware
 from odenos.http.forward import Forwarder
 from odenos.http.objectpath import strict_path_middleware
 from odenos.http.server import HttpServer
-from odenos.identity import stamp_or_check
+from odenos.http.signing import Signer, signed_only
+from odenos.identity import ensure_secret, follow_secret, stamp_or_check
 from odenos.metrics import register_cluster_metrics
 from odenos.runtime import log_dir
 from odenos.zk.client import Coordinator
@@ -59,7 +60,8 @@ class SystemManagerDaemon:
         self._rest: HttpServer | None = None
         self._rest_events: RestSubscriptions | None = None
         self._reassigner: Reassigner | None = None
-        self._client = InternalClient(config.forward_timeout)
+        self._signer = Signer()
+        self._client = InternalClient(config.forward_timeout, self._signer)
 
     async def start(self) -> None:
         config = self.config
@@ -88,11 +90,15 @@ class SystemManagerDaemon:
             config.zookeeper.connect_string,
             reinitialize=self._reinitialize,
         )
+        await ensure_secret(self.zk)
+        await follow_secret(self.zk, self._signer)
         # Its caches are loaded by the manager's registration, under the global lock.
         self.view = ClusterView(self.zk, self.manager_id)
         self._forwarder = Forwarder(self.view, self._client, config.forward_timeout)
         self._internal = HttpServer(
-            web.Application(middlewares=[strict_path_middleware, error_middleware]),
+            web.Application(
+                middlewares=[strict_path_middleware, signed_only(self._signer), error_middleware]
+            ),
             config.process_host,
             0,
             "system manager",

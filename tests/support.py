@@ -21,6 +21,7 @@ from typing import Any
 from kazoo.client import KazooClient
 
 from odenos.components.base import Component, Request, Response
+from odenos.http.signing import HEADER, Signer
 from odenos.zk.embedded import EmbeddedZooKeeper, free_port
 
 SESSION_TIMEOUT_MS = 2000
@@ -351,3 +352,29 @@ class ThreadedProxy:
         self._run(self._proxy.close())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+
+def signer_of(zk: KazooClient) -> Signer:
+    """A signer holding the cluster secret as the daemons do (read from ZooKeeper)."""
+    signer = Signer()
+    data, _ = zk.get("/odenos/secret")
+    signer.set_record(json.loads(data))
+    return signer
+
+
+def signed_http(zk: KazooClient | Signer, method: str, url: str, body: Any = None) -> Reply:
+    """A request to a daemon's internal address, signed as a daemon would sign it (with
+    the secret read from ``zk``, or ``zk`` a signer already)."""
+    signer = zk if isinstance(zk, Signer) else signer_of(zk)
+    raw = b"" if body is None else json.dumps(body).encode()
+    target = url.split("://", 1)[1]
+    target = target[target.index("/") :] if "/" in target else "/"
+    request = urllib.request.Request(url, data=raw if body is not None else None, method=method)
+    request.add_header(HEADER, signer.sign(method, target, raw) or "")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            payload = resp.read()
+            return Reply(resp.status, json.loads(payload) if payload else None, dict(resp.headers))
+    except urllib.error.HTTPError as exc:
+        payload = exc.read()
+        return Reply(exc.code, json.loads(payload) if payload else None, dict(exc.headers))

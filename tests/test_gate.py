@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Cluster, ThreadedProxy, ZooKeeperServer, http, wait_until
+from tests.support import (
+    Cluster,
+    ThreadedProxy,
+    ZooKeeperServer,
+    signed_http,
+    signer_of,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -21,6 +28,7 @@ def test_a_stalled_connection_shows_recovering_then_up_again(
     proxy = ThreadedProxy(zk_server.address)
     try:
         cluster.start_core()
+        signer = signer_of(cluster.zk)  # before the test's own client goes through the proxy
         core_config = cluster.config_path
         # romgr1 alone reaches ZooKeeper through a proxy the test can stall.
         cluster.zk_address = proxy.address
@@ -30,7 +38,7 @@ def test_a_stalled_connection_shows_recovering_then_up_again(
         address = cluster.get("romgr1/property").body["address"]
 
         def zookeeper() -> dict[str, str]:
-            body = http("GET", f"{address}/romgr1/property").body
+            body = signed_http(signer, "GET", f"{address}/romgr1/property").body
             return body["zookeeper"] if isinstance(body, dict) else {}
 
         assert zookeeper()["gate"] == "UP" and zookeeper()["registration"] == "ONLINE"

@@ -36,6 +36,7 @@ from odenos.config import DEFAULT_MANAGER_ID
 from odenos.http.client import InternalClient
 from odenos.http.forward import Forwarder
 from odenos.http.openapi import load_spec
+from odenos.http.signing import Signer
 from odenos.zk.client import Coordinator
 from resttranslator.app import RestTranslator
 from resttranslator.events import RestSubscriptions
@@ -116,7 +117,7 @@ def component_manager_routes() -> list[Route]:
     serve them) and its dispatch to components (see :func:`component_routes`) left out."""
     stand_in = cast(ComponentManager, SimpleNamespace(cm_id="romgr1"))
     routes: list[Route] = []
-    for route in componentmanager.api.build_app(stand_in).router.routes():
+    for route in componentmanager.api.build_app(stand_in, Signer()).router.routes():
         if route.method == "HEAD" or route.handler in (
             componentmanager.api.root,
             componentmanager.api.receive_events,

@@ -17,10 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kazoo.client import KazooClient
 
 from odenos.zk.embedded import free_port
 from tests.netns import Hosts, available
-from tests.support import http, wait_until
+from tests.support import http, signer_of, wait_until
 
 pytestmark = [
     pytest.mark.timeout(240),
@@ -146,7 +147,15 @@ def test_a_cut_off_manager_takes_no_writes_and_gives_way_when_healed(
 
     wait_until(moved, 30, "n0 moved to romgr2")
     assert http("PUT", f"{d.rest}/n0/topology/nodes/b", node | {"node_id": "b"}).status == 201
-    # From inside romgr1's host, straight to romgr1: it is cut off, it takes no write.
+    # From inside romgr1's host, straight to romgr1 (signed, as a daemon would): it is cut
+    # off, it takes no write.
+    zk = KazooClient(hosts=f"{d.hosts.gateway}:{d.zk_port}")
+    zk.start(10)
+    try:
+        signature = signer_of(zk).sign("PUT", "/n0/topology/nodes/c", b'{"type": "Node"}')
+    finally:
+        zk.stop()
+        zk.close()
     inside = subprocess.run(
         d.hosts.argv(
             "romgr1",
@@ -155,7 +164,8 @@ def test_a_cut_off_manager_takes_no_writes_and_gives_way_when_healed(
                 "-c",
                 "import json, urllib.request, urllib.error\n"
                 f"r = urllib.request.Request('{romgr1}/n0/topology/nodes/c', "
-                "data=b'{\"type\": \"Node\"}', method='PUT')\n"
+                "data=b'{\"type\": \"Node\"}', method='PUT', "
+                f"headers={{'X-Odenos-Signature': '{signature}'}})\n"
                 "try:\n    print(urllib.request.urlopen(r, timeout=10).status)\n"
                 "except urllib.error.HTTPError as e:\n    print(e.code)\n",
             ],

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from odenos.http.objectpath import BadPath, ObjectPath
-from tests.support import TRAVERSALS, Cluster, http
+from tests.support import TRAVERSALS, Cluster, signed_http
 
 
 @pytest.mark.parametrize(
@@ -153,7 +153,7 @@ def test_internal_ports_take_only_canonical_paths(cluster: Cluster) -> None:
     cluster.start_core()
     cluster.start_cm("romgr1")
     address = cluster.get("romgr1/property").body["address"]
-    assert http("GET", f"{address}/romgr1/property").status == 200
+    assert signed_http(cluster.zk, "GET", f"{address}/romgr1/property").status == 200
     for raw in ("/romgr1/../metrics", "/romgr1/%2e%2e/_shutdown", "//romgr1/property"):
         request = urllib.request.Request(address + raw, data=b"{}", method="POST")
         try:

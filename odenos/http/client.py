@@ -24,6 +24,7 @@ import aiohttp
 from yarl import URL
 
 from odenos.errors import GatewayTimeout, ObjectUnavailable
+from odenos.http.signing import HEADER, Signer
 
 #: Connections kept per process (all peers together).
 POOL_LIMIT = 256
@@ -51,8 +52,9 @@ class InternalClient:
     """Pooled HTTP to the other daemons.  ``timeout``: seconds for a whole request, unless
     a call says otherwise."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, signer: Signer | None = None) -> None:
         self.timeout = timeout
+        self._signer = signer
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -88,6 +90,10 @@ class InternalClient:
         """
         seconds = self.timeout if timeout is None else timeout
         where = f"{url.scheme}://{url.raw_authority}"
+        if self._signer is not None:
+            signature = self._signer.sign(method, url.raw_path_qs, body or b"")
+            if signature is not None:
+                headers = {**(headers or {}), HEADER: signature}
         try:
             async with self._open().request(
                 method,

@@ -46,6 +46,7 @@ from kazoo.exceptions import (
 from kazoo.handlers.threading import KazooTimeoutError, SequentialThreadingHandler
 from kazoo.handlers.utils import selector_select
 from kazoo.protocol.states import KazooState
+from kazoo.recipe.watchers import DataWatch
 
 from odenos.errors import (
     CoordinationError,
@@ -568,6 +569,19 @@ class Coordinator:
             for p, got in zip(nodes, found, strict=True)
             if not isinstance(got, BaseException) and list(got[0]) != self.acl.acl_for(p)
         ]
+
+    async def watch_data(self, path: str, listener: Callable[[Any], None]) -> None:
+        """``listener(data)`` on the loop now and at every change of ``path``'s data
+        (decoded JSON; None while the node does not exist), for as long as the session
+        lives on (kazoo's ``DataWatch`` sets the watch again after each event)."""
+
+        def changed(data: bytes | None, stat: Any, event: Any = None) -> bool:
+            # kazoo's thread: hand over and return.
+            self.bridge.signal(listener, decode(data) if data is not None else None)
+            return True
+
+        # Its constructor reads the node at once (a blocking call): not on the loop.
+        await asyncio.to_thread(DataWatch, self.kazoo, path, changed)
 
     async def delete_tree(self, path: str) -> None:
         """Delete ``path`` and everything below it (children first, each level pipelined);

@@ -13,6 +13,7 @@ The tree, as ``zkCli.sh ls`` shows it (reference section 3)::
     /odenos/lock/                          the global lock (kazoo's Lock recipe)
     /odenos/election/                      the system managers' election (same recipe)
     /odenos/cluster                        persistent: the cluster id (odenos.identity)
+    /odenos/secret                         persistent: the cluster secret (odenos.http.signing)
 
 The first three are the reference's and stay as ODENOS had them.  What the
 reference kept in memory (and lost on a restart) lives under ``/odenos``.
@@ -36,6 +37,8 @@ ELECTION = f"{ROOT}/election"
 STATE = f"{ROOT}/state"
 #: ``{"id", "created", "reinitialized_from"?}``: which cluster this ZooKeeper holds.
 CLUSTER = f"{ROOT}/cluster"
+#: ``{"current", "previous"}``: the secret that signs daemon-to-daemon requests.
+SECRET = f"{ROOT}/secret"
 
 #: Persistent parents created at start-up by every daemon (idempotent).
 PERSISTENT_PARENTS = (
