@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -82,12 +83,22 @@ def rest_url(config: Config, path: str) -> str:
         host = "::1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{config.rest_port}/{config.manager_id}/{path}"
+    scheme = "https" if config.rest_tls else "http"
+    return f"{scheme}://{host}:{config.rest_port}/{config.manager_id}/{path}"
 
 
-def get_json(url: str, timeout: float = 2.0) -> tuple[int, Any]:
+def get_json(config: Config, url: str, timeout: float = 2.0) -> tuple[int, Any]:
+    """GET ``url`` on this host's REST port, as the operator's client: with a token of
+    the tokens file if the port wants one, trusting its own certificate if it has TLS."""
+    request = urllib.request.Request(url)
+    if config.rest_tokens:
+        request.add_header("Authorization", f"Bearer {config.rest_tokens[0].secret}")
+    context = None
+    if config.rest_tls:
+        context = ssl.create_default_context(cafile=str(config.rest_tls[0]))
+        context.check_hostname = False  # this host's own port, by loopback
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, None
@@ -97,8 +108,8 @@ def get_json(url: str, timeout: float = 2.0) -> tuple[int, Any]:
 
 def is_ready(config: Config, p: ProcessPlan) -> bool:
     if p.kind == "core":
-        return get_json(rest_url(config, "property"))[0] == 200
-    status, body = get_json(rest_url(config, f"component_managers/{p.name}"))
+        return get_json(config, rest_url(config, "property"))[0] == 200
+    status, body = get_json(config, rest_url(config, f"component_managers/{p.name}"))
     return status == 200 and isinstance(body, dict) and body.get("state") == "running"
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from odenos.errors import ConfigError
+from odenos.http.rest_auth import Token, load_tokens, tls_context
 from odenos.model.ids import ID_RULE, RESERVED_IDS, is_reserved, is_valid_id
 from odenos.zk.acl import load_credentials
 
@@ -50,6 +51,10 @@ _VALUE_KEYS = {
     "rest.host": _HOST_RULE,
     "rest.port": f"{_PORT} (1-65535)",
     "rest.root": "an existing folder of static files",
+    "rest.auth": "off (no authentication on the REST port: say so explicitly)",
+    "rest.auth.tokens": "a file of '<token> <role> [<name>]' lines, readable by its owner only",
+    "rest.tls.cert": "a PEM certificate (chain) file",
+    "rest.tls.key": "its PEM private key file",
     "rest.forward_timeout": f"{_MS} (100-600000)",
     "process.host": _HOST_RULE,
     "zookeeper.host": "host[:port][,host[:port]...][/chroot]",
@@ -114,6 +119,10 @@ class Config:
     rest_host: str
     rest_port: int
     rest_root: Path | None
+    #: Bearer tokens of the REST port (None: no authentication there).
+    rest_tokens: tuple[Token, ...] | None
+    #: The REST port's TLS certificate and key (None: plain HTTP).
+    rest_tls: tuple[Path, Path] | None
     process_host: str
     forward_timeout: float
     zookeeper: ZooKeeperConfig
@@ -250,6 +259,42 @@ class _Parser:
                 self.values["process.host"][1],
             )
         return host
+
+    def _rest_tokens(self) -> tuple[Token, ...] | None:
+        """The tokens, or None; a REST port open beyond loopback needs them, or an explicit
+        ``rest.auth off``."""
+        tokens = None
+        if "rest.auth.tokens" in self.values:
+            value, lineno = self.values["rest.auth.tokens"]
+            if value is None:
+                raise self._error("rest.auth.tokens: a file is needed", lineno)
+            tokens = load_tokens(self._resolve(value))
+        auth, lineno = self.values.get("rest.auth", (None, 0))
+        if auth is not None and auth.lower() != "off":
+            raise self._error(f"rest.auth: {auth!r}: the only value is off", lineno)
+        explicitly_off = "rest.auth" in self.values
+        if tokens is not None and explicitly_off:
+            raise self._error("rest.auth off, but rest.auth.tokens is set: choose", lineno)
+        host = self._host_name("rest.host", "localhost")
+        if tokens is None and not explicitly_off and not _is_loopback(host):
+            raise self._error(
+                f"rest.host {host!r} is reachable from other hosts, and the REST API has no "
+                "authentication: set rest.auth.tokens, or write 'rest.auth off' to mean it",
+                self._line("rest.host"),
+            )
+        return tokens
+
+    def _rest_tls(self) -> tuple[Path, Path] | None:
+        cert = self.values.get("rest.tls.cert")
+        key = self.values.get("rest.tls.key")
+        if cert is None and key is None:
+            return None
+        if cert is None or key is None or cert[0] is None or key[0] is None:
+            lineno = (cert or key or (None, 0))[1]
+            raise self._error("rest.tls.cert and rest.tls.key go together", lineno)
+        pair = (self._resolve(cert[0]), self._resolve(key[0]))
+        tls_context(*pair)  # a pair that cannot be loaded is an error now, not at start
+        return pair
 
     def _rest_root(self) -> Path | None:
         if "rest.root" not in self.values:
@@ -413,6 +458,8 @@ class _Parser:
             rest_host=self._host_name("rest.host", "localhost"),
             rest_port=self._integer("rest.port", 10080, 1, 65535, _PORT),
             rest_root=self._rest_root(),
+            rest_tokens=self._rest_tokens(),
+            rest_tls=self._rest_tls(),
             process_host=self._process_host(),
             forward_timeout=timeout_ms / 1000,
             zookeeper=self._zookeeper(),

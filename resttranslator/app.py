@@ -29,6 +29,7 @@ from odenos.http.errors import Handler, error_middleware
 from odenos.http.forward import Forwarder
 from odenos.http.objectpath import ObjectPath, canonical_path_middleware
 from odenos.http.openapi import serve_openapi, serve_openapi_yaml
+from odenos.http.rest_auth import Token, bearer_auth
 from odenos.http.routing import resolve
 from resttranslator.events import RestSubscriptions
 
@@ -56,8 +57,10 @@ class RestTranslator:
         static_root: Path | None = None,
         monitored: frozenset[str] = frozenset(),
         events: RestSubscriptions | None = None,
+        tokens: tuple[Token, ...] | None = None,
     ) -> None:
         self._view = view
+        self._tokens = tokens
         self._monitored = monitored
         self._events = events
         self._forwarder = forwarder
@@ -66,6 +69,8 @@ class RestTranslator:
 
     def build_app(self) -> web.Application:
         middlewares: list[Middleware] = [canonical_path_middleware]
+        if self._tokens is not None:
+            middlewares.append(bearer_auth(self._tokens))
         if self._monitored:
             middlewares.append(self._monitor)
         middlewares.append(error_middleware)

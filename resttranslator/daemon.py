@@ -14,6 +14,7 @@ from odenos.http.client import InternalClient
 from odenos.http.errors import error_middleware
 from odenos.http.forward import Forwarder
 from odenos.http.objectpath import strict_path_middleware
+from odenos.http.rest_auth import tls_context
 from odenos.http.server import HttpServer
 from odenos.http.signing import Signer, signed_only
 from odenos.identity import follow_secret
@@ -62,8 +63,10 @@ class RestTranslatorDaemon:
             config.rest_root,
             frozenset(config.monitor) | frozenset(config.monitor_logging),
             self._events,
+            config.rest_tokens,
         ).build_app()
-        self._server = HttpServer(app, config.rest_host, self.port, "REST translator")
+        tls = tls_context(*config.rest_tls) if config.rest_tls else None
+        self._server = HttpServer(app, config.rest_host, self.port, "REST translator", tls)
         await self._server.start()
         self.zk.status.registered()  # its clients' subscriptions live on its session
 

@@ -19,6 +19,7 @@ from odenos.http.client import InternalClient
 from odenos.http.errors import error_middleware
 from odenos.http.forward import Forwarder
 from odenos.http.objectpath import strict_path_middleware
+from odenos.http.rest_auth import tls_context
 from odenos.http.server import HttpServer
 from odenos.http.signing import Signer, signed_only
 from odenos.identity import ensure_secret, follow_secret, stamp_or_check
@@ -138,9 +139,14 @@ class SystemManagerDaemon:
                 config.rest_root,
                 frozenset(config.monitor) | frozenset(config.monitor_logging),
                 self._rest_events,
+                config.rest_tokens,
             )
             self._rest = HttpServer(
-                translator.build_app(), config.rest_host, config.rest_port, "REST translator"
+                translator.build_app(),
+                config.rest_host,
+                config.rest_port,
+                "REST translator",
+                tls_context(*config.rest_tls) if config.rest_tls else None,
             )
             await self._rest.start()
 

@@ -106,6 +106,7 @@ manager.disabled yes
 MANAGER sm1
 PROCESS cm.1,python
 rest.host 10.0.0.2
+rest.auth off
 rest.port 8080
 rest.forward_timeout 2500
 process.host 10.0.0.3
@@ -131,7 +132,9 @@ monitor.logging romgr1
 
 
 def test_comment_inside_value(tmp_path: Path) -> None:
-    cfg = parse(tmp_path, "rest.host example.org#not-this\nrest.port\t8080 # trailing\n")
+    cfg = parse(
+        tmp_path, "rest.host example.org#not-this\nrest.port\t8080 # trailing\nrest.auth off\n"
+    )
     assert cfg.rest_host == "example.org"
     assert cfg.rest_port == 8080
 
@@ -330,7 +333,8 @@ def test_bad_zookeeper_port(tmp_path: Path, hosts: str) -> None:
 def test_good_host(tmp_path: Path, key: str, value: str, host: str) -> None:
     if key == "process.host" and host in ("0.0.0.0", "::"):
         pytest.skip("a wildcard is a good bind address, but not one to publish")
-    cfg = parse(tmp_path, f"{key} {value}\n")
+    # Beyond loopback the REST port must be authenticated, or open on purpose.
+    cfg = parse(tmp_path, f"{key} {value}\nrest.auth off\n")
     assert (cfg.rest_host if key == "rest.host" else cfg.process_host) == host
 
 

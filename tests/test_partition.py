@@ -67,6 +67,7 @@ class Deployment:
                     f"rest.host {self.address['core']}",
                     f"rest.port {self.rest_port}",
                     "rest.forward_timeout 3000",
+                    "rest.auth off",  # the tests' own bridge
                     f"process.host {self.address[name]}",
                     "zookeeper.embed off",
                     f"zookeeper.host {self.hosts.gateway}:{self.zk_port}",

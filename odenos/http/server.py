@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 
 from aiohttp import web
 
@@ -18,8 +19,16 @@ class HttpServer:
     ``address`` is the base URL others use to reach it, once started.
     """
 
-    def __init__(self, app: web.Application, host: str, port: int, name: str) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        host: str,
+        port: int,
+        name: str,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.app = app
+        self._ssl = ssl_context
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         self._host = host
         self._port = port
@@ -29,11 +38,13 @@ class HttpServer:
     @property
     def address(self) -> str:
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self._ssl else 'http'}://{host}:{self.port}"
 
     async def start(self) -> None:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)
+        site = web.TCPSite(
+            self._runner, self._host, self._port, reuse_address=True, ssl_context=self._ssl
+        )
         try:
             await site.start()
         except OSError as exc:
