@@ -47,6 +47,7 @@ def _config(root: Path, name: str, rest_port: int, zk_port: int) -> Path:
                 f"rest.port {rest_port}",
                 "process.host 127.0.0.1",
                 "zookeeper.embed off",
+                "manager.auto_approve on",
                 f"zookeeper.host 127.0.0.1:{zk_port}",
                 f"zookeeper.session_timeout {SESSION_TIMEOUT_MS}",
                 f"var.dir {root / ('var-' + name)}",

@@ -58,13 +58,23 @@ LOCK_TIMEOUT = 120.0
 
 class ManagerState(enum.StrEnum):
     WAITING = "waiting"  # for the system manager
+    PENDING = "pending"  # registered, waiting to be approved (admission)
     INITIALIZING = "initializing"  # registering / resuming under the global lock
     RUNNING = "running"
     FINALIZING = "finalizing"
 
 
 _TRANSITIONS = {
-    ManagerState.WAITING: {ManagerState.INITIALIZING, ManagerState.FINALIZING},
+    ManagerState.WAITING: {
+        ManagerState.PENDING,
+        ManagerState.INITIALIZING,
+        ManagerState.FINALIZING,
+    },
+    ManagerState.PENDING: {
+        ManagerState.INITIALIZING,
+        ManagerState.WAITING,
+        ManagerState.FINALIZING,
+    },
     ManagerState.INITIALIZING: {
         ManagerState.RUNNING,
         ManagerState.WAITING,
@@ -200,7 +210,7 @@ class ComponentManager:
             await self.register()
 
         def failed() -> None:
-            if self.state == ManagerState.INITIALIZING:
+            if self.state in (ManagerState.INITIALIZING, ManagerState.PENDING):
                 self._set_state(ManagerState.WAITING)
 
         await register_until_done(
@@ -209,6 +219,30 @@ class ComponentManager:
             wanted=lambda: self.state == ManagerState.WAITING,
             on_failure=failed,
         )
+
+    async def _pending(self) -> None:
+        """Not approved: show ourselves as ``pending`` (in GET component_managers and
+        ``odenos status``) and take nothing until an operator approves us (or the system
+        manager does, with ``manager.auto_approve``)."""
+        self._set_state(ManagerState.PENDING)
+        log.warning(
+            "component manager %s is not approved: registered as pending; "
+            "approve it with 'odenos approve %s'",
+            self.cm_id,
+            self.cm_id,
+        )
+        while True:
+            # Claimed again each time round: a session lost meanwhile took the node with it.
+            await claim(
+                self.zk,
+                paths.component_manager(self.cm_id),
+                self._manager_data(),
+                self.client.answers,
+                f"component manager {self.cm_id}",
+            )
+            if await self.view.wait_for(lambda: self.view.approved(self.cm_id), 10.0):
+                break
+        log.info("component manager %s approved", self.cm_id)
 
     async def _wait_for_system_manager(self) -> None:
         while not await self.view.wait_for(lambda: self.view.system_manager() is not None, 10.0):
@@ -222,6 +256,8 @@ class ComponentManager:
         if self._var_dir is not None:
             # Never resume (and drop what is not desired) on a ZooKeeper that lost the cluster.
             await check_member(self.zk, self._var_dir, self.zk.connect_string)
+        if not self.view.approved(self.cm_id):
+            await self._pending()
         session = self.zk.session_id
         async with self._busy, GlobalLock(self.zk, process_label(self.cm_id), LOCK_TIMEOUT):
             self._set_state(ManagerState.INITIALIZING)

@@ -88,11 +88,19 @@ def rest_url(config: Config, path: str) -> str:
 
 
 def get_json(config: Config, url: str, timeout: float = 2.0) -> tuple[int, Any]:
-    """GET ``url`` on this host's REST port, as the operator's client: with a token of
-    the tokens file if the port wants one, trusting its own certificate if it has TLS."""
-    request = urllib.request.Request(url)
+    """GET ``url`` on this host's REST port (see :func:`call_rest`)."""
+    return call_rest(config, "GET", url, timeout)
+
+
+def call_rest(config: Config, method: str, url: str, timeout: float = 2.0) -> tuple[int, Any]:
+    """``method url`` on this host's REST port, as the operator's client: with an admin
+    token of the tokens file (any token for a GET) if the port wants one, trusting its own
+    certificate if it has TLS."""
+    request = urllib.request.Request(url, method=method)
     if config.rest_tokens:
-        request.add_header("Authorization", f"Bearer {config.rest_tokens[0].secret}")
+        tokens = [t for t in config.rest_tokens if method == "GET" or t.role == "admin"]
+        if tokens:
+            request.add_header("Authorization", f"Bearer {tokens[0].secret}")
     context = None
     if config.rest_tls:
         context = ssl.create_default_context(cafile=str(config.rest_tls[0]))
@@ -109,8 +117,12 @@ def get_json(config: Config, url: str, timeout: float = 2.0) -> tuple[int, Any]:
 def is_ready(config: Config, p: ProcessPlan) -> bool:
     if p.kind == "core":
         return get_json(config, rest_url(config, "property"))[0] == 200
-    status, body = get_json(config, rest_url(config, f"component_managers/{p.name}"))
-    return status == 200 and isinstance(body, dict) and body.get("state") == "running"
+    return manager_state(config, p.name) == "running"
+
+
+def manager_state(config: Config, cm_id: str) -> str | None:
+    status, body = get_json(config, rest_url(config, f"component_managers/{cm_id}"))
+    return str(body.get("state")) if status == 200 and isinstance(body, dict) else None
 
 
 def read_pid(config: Config, name: str) -> int | None:
@@ -157,6 +169,9 @@ def _wait_ready(
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if is_ready(config, p):
+            return
+        if p.kind != "core" and manager_state(config, p.name) == "pending":
+            print(f"{p.name}: pending approval ('odenos approve {p.name}')", flush=True)
             return
         if interrupted():
             raise LaunchError(f"interrupted while waiting for {p.name} to start")
@@ -343,6 +358,20 @@ def cmd_status(config: Config, as_json: bool) -> int:
     return 0 if every else 3
 
 
+def cmd_approval(config: Config, command: str, cm_id: str) -> int:
+    """``approve``/``revoke`` a component manager through this host's REST port."""
+    method = "PUT" if command == "approve" else "DELETE"
+    status, body = call_rest(
+        config, method, rest_url(config, f"component_managers/{cm_id}/approval")
+    )
+    if status in (200, 201):
+        print(f"{cm_id}: {'approved' if method == 'PUT' else 'approval revoked'}")
+        return 0
+    message = body.get("message") if isinstance(body, dict) else None
+    print(f"error: {command} {cm_id}: {status or 'no answer'} {message or ''}", file=sys.stderr)
+    return 1
+
+
 def cmd_rotate_secret(config: Config) -> int:
     """A new cluster secret for daemon-to-daemon requests; the old one stays accepted until
     the next rotation, so nothing in flight is refused."""
@@ -368,8 +397,10 @@ def cmd_rotate_secret(config: Config) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="odenos", description="Start and stop ODENOS.")
     parser.add_argument(
-        "command", choices=["start", "stop", "status", "run", "restart", "rotate-secret"]
+        "command",
+        choices=["start", "stop", "status", "run", "restart", "rotate-secret", "approve", "revoke"],
     )
+    parser.add_argument("cm_id", nargs="?", help="approve/revoke: the component manager's id")
     parser.add_argument("-c", "--config", default="etc/odenos.conf")
     parser.add_argument("--json", action="store_true", help="status as JSON")
     parser.add_argument(
@@ -393,6 +424,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_start(config)
         if args.command == "rotate-secret":
             return cmd_rotate_secret(config)
+        if args.command in ("approve", "revoke"):
+            if not args.cm_id:
+                parser.error(f"{args.command} needs the component manager's id")
+            return cmd_approval(config, args.command, args.cm_id)
         return cmd_status(config, args.json)
     except OdenosError as err:
         print(f"error: {err.message}", file=sys.stderr)

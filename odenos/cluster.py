@@ -75,6 +75,7 @@ class ClusterView:
         self.desired = ChildrenCache(coordinator, paths.DESIRED_COMPONENTS)
         self.connections = ChildrenCache(coordinator, paths.CONNECTIONS)
         self.subscriptions = ChildrenCache(coordinator, paths.SUBSCRIPTIONS)
+        self.approvals = ChildrenCache(coordinator, paths.APPROVALS)
         self._caches = (
             self.system_managers,
             self.managers,
@@ -82,6 +83,7 @@ class ClusterView:
             self.desired,
             self.connections,
             self.subscriptions,
+            self.approvals,
         )
         self._waiters = Waiters()
         for cache in self._caches:
@@ -118,6 +120,10 @@ class ClusterView:
         """The state a live manager published, None if it is not alive."""
         data = self.manager(cm_id)
         return None if data is None else str(data.get("state"))
+
+    def approved(self, cm_id: str) -> bool:
+        """May this manager take components (``odenos approve``, or auto-approval)?"""
+        return self.approvals.get(cm_id) is not None
 
     def manager_ids(self) -> list[str]:
         return sorted(self.managers.nodes)
@@ -185,8 +191,8 @@ class ClusterView:
         types: dict[str, dict[str, Any]] = {}
         for cm_id in self.manager_ids():
             data = self.manager(cm_id) or {}
-            if data.get("state") != RUNNING:
-                continue  # one that is registering or stopping cannot take new components
+            if data.get("state") != RUNNING or not self.approved(cm_id):
+                continue  # registering, stopping, or not approved: it takes no new component
             for info in data.get("component_types", []):
                 entry = types.setdefault(info["type"], type_entry(info, []))
                 entry["cm_id"].append(cm_id)
@@ -254,6 +260,7 @@ class ClusterView:
             "address": data.get("address"),
             "host": data.get("host"),
             "pid": data.get("pid"),
+            "approved": self.approved(cm_id),
         }
 
     # --- routing -----------------------------------------------------------------------------

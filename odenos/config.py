@@ -41,7 +41,12 @@ _HOST_RULE = (
 _FLAG_VALUES = dict.fromkeys(("on", "true", "yes", "1"), True) | dict.fromkeys(
     ("off", "false", "no", "0"), False
 )
-_FLAG_KEYS = ("manager.disabled", "zookeeper.embed", "zookeeper.world_read")
+_FLAG_KEYS = (
+    "manager.disabled",
+    "manager.auto_approve",
+    "zookeeper.embed",
+    "zookeeper.world_read",
+)
 _PORT = "a port number"
 _MS = "a time in milliseconds"
 #: Keys that need a value, with what the value should be (for messages).
@@ -114,6 +119,8 @@ class Config:
     path: Path
     base_dir: Path
     manager_disabled: bool
+    #: The active system manager approves every component manager that registers.
+    auto_approve: bool
     manager_id: str
     processes: tuple[ProcessSpec, ...]
     rest_host: str
@@ -453,6 +460,7 @@ class _Parser:
             path=self.path,
             base_dir=self.base_dir,
             manager_disabled=self._flag("manager.disabled", False),
+            auto_approve=self._flag("manager.auto_approve", self._flag("zookeeper.embed", True)),
             manager_id=manager_id,
             processes=self._processes(manager_id),
             rest_host=self._host_name("rest.host", "localhost"),

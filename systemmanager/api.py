@@ -26,6 +26,7 @@ from odenos.http.errors import Handler, json_response, read_json, read_json_obje
 from odenos.http.forward import Forwarder
 from odenos.http.objectpath import ObjectPath
 from odenos.http.routing import Route, addressed, resolve
+from systemmanager.admission import Admission
 from systemmanager.connections import ConnectionRegistry
 from systemmanager.eventmanager import new_property as event_manager_property
 from systemmanager.manager import SystemManager, SystemManagerState
@@ -40,6 +41,7 @@ class SystemManagerService:
     registry: ComponentRegistry
     connections: ConnectionRegistry
     forwarder: Forwarder
+    admission: Admission
 
     @property
     def view(self) -> ClusterView:
@@ -223,6 +225,31 @@ async def delete_connection(request: web.Request) -> web.Response:
 @routes.get("/event_manager")
 async def get_event_manager(request: web.Request) -> web.Response:
     return json_response(event_manager_property().to_json())
+
+
+# --- admission of component managers --------------------------------------------------------
+
+
+@routes.get("/component_managers/{cm_id}/approval")
+async def get_approval(request: web.Request) -> web.Response:
+    return json_response(_service(request).admission.get(request.match_info["cm_id"]))
+
+
+@routes.put("/component_managers/{cm_id}/approval")
+async def put_approval(request: web.Request) -> web.Response:
+    """Approve a component manager (before it registers, too): 201, or 200 if it was."""
+    admission = _service(request).admission
+    created = await admission.approve(request.match_info["cm_id"])
+    return json_response(admission.get(request.match_info["cm_id"]), 201 if created else 200)
+
+
+@routes.delete("/component_managers/{cm_id}/approval")
+async def delete_approval(request: web.Request) -> web.Response:
+    """Revoke: nothing new is placed on it (what it runs goes on); 404 if not approved."""
+    cm_id = request.match_info["cm_id"]
+    if not await _service(request).admission.revoke(cm_id):
+        raise NotFound(f"component manager {cm_id!r} is not approved", cm_id=cm_id)
+    return json_response(None, 200)
 
 
 # --- any object -----------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from odenos.zk.client import Coordinator
 from odenos.zk.embedded import EmbeddedZooKeeper
 from resttranslator.app import RestTranslator
 from resttranslator.events import RestSubscriptions
+from systemmanager.admission import Admission
 from systemmanager.api import SystemManagerService, build_app
 from systemmanager.connections import ConnectionRegistry
 from systemmanager.eventmanager import EVENT_MANAGER_ID, EventManager
@@ -112,11 +113,14 @@ class SystemManagerDaemon:
         # While this one is active: components of managers that stay dead move elsewhere.
         self._reassigner = Reassigner(self.view, registry.reassign)
         self.manager.on_active.append(self._reassigner.set_active)
+        admission = Admission(self.zk, self.view, auto=config.auto_approve)
+        self.manager.on_active.append(admission.set_active)
         service = SystemManagerService(
             manager=self.manager,
             registry=registry,
             connections=ConnectionRegistry(self.zk, self.view, config.forward_timeout),
             forwarder=self._forwarder,
+            admission=admission,
         )
         events = EventManager.create(self.zk, self.view, self._client)
         self._rest_events = RestSubscriptions(

@@ -218,6 +218,12 @@ class ComponentRegistry:
         else the least loaded running manager that offers it.  A manager that is known
         but away (restarting) is a 503, an unknown one a 400."""
         if cm_id is not None:
+            if not self._view.approved(cm_id) and self._view.manager(cm_id) is not None:
+                raise Conflict(
+                    f"component manager {cm_id!r} is not approved to take components: "
+                    f"'odenos approve {cm_id}' (or PUT component_managers/{cm_id}/approval)",
+                    cm_id=cm_id,
+                )
             state = self._view.manager_state(cm_id)
             if state is None and cm_id in self._view.known_manager_ids():
                 raise ObjectUnavailable(cm_id, "component manager is not alive (restarting?)")

@@ -136,6 +136,7 @@ class Cluster:
             f"rest.port {self.rest_port}",
             "rest.forward_timeout 3000",
             "zookeeper.embed off",
+            "manager.auto_approve on",  # admission is tested on its own (test_admission)
             f"zookeeper.host {self.zk_address}{self.chroot}",
             f"zookeeper.session_timeout {SESSION_TIMEOUT_MS}",
             extra,

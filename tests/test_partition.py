@@ -70,6 +70,7 @@ class Deployment:
                     "rest.auth off",  # the tests' own bridge
                     f"process.host {self.address[name]}",
                     "zookeeper.embed off",
+                    "manager.auto_approve on",
                     f"zookeeper.host {self.hosts.gateway}:{self.zk_port}",
                     "zookeeper.session_timeout 2000",
                     f"var.dir {self.tmp_path / ('var-' + name)}",

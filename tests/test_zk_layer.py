@@ -213,6 +213,7 @@ async def test_persistent_parents_exist_after_start(coordinator: Coordinator) ->
         "/odenos/lock",
         "/odenos/state",
         "/odenos/election",
+        "/odenos/approvals",
     )
     assert set(expected) == set(paths.PERSISTENT_PARENTS)
     for path in expected:

@@ -9,6 +9,7 @@ The tree, as ``zkCli.sh ls`` shows it (reference section 3)::
     /odenos/components/<comp_id>           persistent: desired components (type, cm_id)
     /odenos/connections/<conn_id>          persistent: connections and their state
     /odenos/subscriptions/<subscriber_id>  persistent: event filters of a subscriber
+    /odenos/approvals/<cm_id>              persistent: a component manager may take components
     /odenos/state/<comp_id>/<key>          persistent: a component's durable records
     /odenos/lock/                          the global lock (kazoo's Lock recipe)
     /odenos/election/                      the system managers' election (same recipe)
@@ -31,6 +32,8 @@ ROOT = "/odenos"
 DESIRED_COMPONENTS = f"{ROOT}/components"
 CONNECTIONS = f"{ROOT}/connections"
 SUBSCRIPTIONS = f"{ROOT}/subscriptions"
+#: ``<cm_id>``: the component managers that may take components (admission).
+APPROVALS = f"{ROOT}/approvals"
 GLOBAL_LOCK = f"{ROOT}/lock"
 #: The system managers' election (kazoo's Lock recipe): the holder is the active one.
 ELECTION = f"{ROOT}/election"
@@ -48,6 +51,7 @@ PERSISTENT_PARENTS = (
     DESIRED_COMPONENTS,
     CONNECTIONS,
     SUBSCRIPTIONS,
+    APPROVALS,
     GLOBAL_LOCK,
     ELECTION,
     STATE,
@@ -123,6 +127,10 @@ def desired_component(comp_id: str) -> str:
 
 def connection(conn_id: str) -> str:
     return f"{CONNECTIONS}/{conn_id}"
+
+
+def approval(cm_id: str) -> str:
+    return f"{APPROVALS}/{cm_id}"
 
 
 def subscription(subscriber_id: str) -> str:
