@@ -103,6 +103,14 @@ class Conflict(OdenosError):
     code = "Conflict"
 
 
+class PayloadTooLarge(OdenosError):
+    """413: something the request would store passes a limit (ZooKeeper's 1 MB, a bound of
+    this project): refused before anything is stored."""
+
+    status = 413
+    code = "PayloadTooLarge"
+
+
 class Unavailable(OdenosError):
     """503: the target exists but cannot answer now; ``retry_after`` seconds is a hint."""
 
@@ -119,6 +127,13 @@ class BadGateway(OdenosError):
 
     status = 502
     code = "BadGateway"
+
+
+class TooManyRequests(Unavailable):
+    """429: this client holds as many as it may; ``Retry-After`` says when one may go."""
+
+    status = 429
+    code = "TooManyRequests"
 
 
 class GatewayTimeout(OdenosError):

@@ -14,10 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import gc
 import logging
 import os
+import resource
 import signal
 import sys
 import threading
@@ -140,7 +142,17 @@ def with_manager_id(config: Config, manager_id: str) -> Config:
 
 def run(make: Callable[[], Daemon], name: str, config: Config) -> int:
     """Run the daemon until SIGTERM/SIGINT.  Returns the process exit code."""
+    _raise_file_limit()
     return asyncio.run(_main(make, name, config))
+
+
+def _raise_file_limit() -> None:
+    """Up to the hard limit: each listening socket takes up to MAX_CONNECTIONS clients
+    (odenos.http.server), more than a default soft limit of 1024 descriptors allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 class DaemonThreadExecutor(concurrent.futures.ThreadPoolExecutor):

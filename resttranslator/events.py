@@ -35,7 +35,7 @@ import aiohttp
 from aiohttp import web
 
 from odenos.cluster import ClusterView
-from odenos.errors import BadRequest, NotFound, Unavailable
+from odenos.errors import BadRequest, NotFound, TooManyRequests, Unavailable
 from odenos.http.client import InternalClient
 from odenos.http.errors import json_response, read_json_object
 from odenos.http.internal import EVENTS_PATH
@@ -62,6 +62,8 @@ class SubscriptionNotFound(NotFound):
 class RestSubscriber:
     sid: str
     limit: int
+    owner: str = ""  # the client's address
+    used: bool = False  # polled or subscribed since it was opened
     queue: collections.deque[dict[str, Any]] = field(default_factory=collections.deque)
     filters: dict[str, list[str]] = field(default_factory=dict)
     dropped: int = 0
@@ -95,8 +97,12 @@ class RestSubscriptions:
         limit: int = 10000,
         idle_timeout: float = 600.0,
         max_subscribers: int = 1000,
+        per_client: int = 16,
+        unused_timeout: float = 30.0,
     ) -> None:
         self._max_subscribers = max_subscribers
+        self._per_client = per_client
+        self._unused_timeout = unused_timeout
         self._zk = zk
         self._view = view
         self._client = client
@@ -115,6 +121,7 @@ class RestSubscriptions:
         if subscriber is None:
             raise SubscriptionNotFound(sid)
         subscriber.last_seen = time.monotonic()
+        subscriber.used = True
         return subscriber
 
     # --- receiving from publishers -----------------------------------------------------------
@@ -131,6 +138,15 @@ class RestSubscriptions:
     async def stream(self, request: web.Request) -> web.StreamResponse:
         sid = request.query.get("subscription_id")
         if sid is None:
+            owner = str(request.remote)
+            mine = sum(1 for s in self._subscribers.values() if s.owner == owner)
+            if mine >= self._per_client:
+                raise TooManyRequests(
+                    f"{owner} holds {mine} event subscriptions on this translator, the most "
+                    "one client may: use one of them, or close one (DELETE "
+                    "/event/subscriptions/<sid>)",
+                    retry_after=int(self._unused_timeout),
+                )
             if len(self._subscribers) >= self._max_subscribers:
                 raise Unavailable(
                     f"this translator holds {self._max_subscribers} event subscriptions "
@@ -138,7 +154,7 @@ class RestSubscriptions:
                     retry_after=10,
                 )
             sid = uuid.uuid4().hex
-            self._subscribers[sid] = RestSubscriber(sid, self._limit)
+            self._subscribers[sid] = RestSubscriber(sid, self._limit, owner)
             if self._reaper is None:
                 self._reaper = asyncio.get_running_loop().create_task(self._reap())
             log.info("REST event subscription %s opened", sid)
@@ -239,11 +255,14 @@ class RestSubscriptions:
         log.info("REST event subscription %s closed", sid)
 
     async def _reap(self) -> None:
+        """Forget clients that stopped asking: after ``idle_timeout``, or, for a subscription
+        opened and never used (polled or subscribed), after ``unused_timeout``."""
         while True:
-            await asyncio.sleep(min(60.0, self._idle_timeout / 2))
+            await asyncio.sleep(min(60.0, self._idle_timeout / 2, self._unused_timeout / 2))
             now = time.monotonic()
             for sid, subscriber in list(self._subscribers.items()):
-                if now - subscriber.last_seen > self._idle_timeout:
+                limit = self._idle_timeout if subscriber.used else self._unused_timeout
+                if now - subscriber.last_seen > limit:
                     try:
                         await self._forget(sid)
                     except Exception:

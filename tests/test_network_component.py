@@ -606,7 +606,7 @@ async def test_bad_post_bodies_are_bad_requests(net: Network, path: str) -> None
 async def test_method_not_allowed_and_unknown_paths(net: Network) -> None:
     with pytest.raises(MethodNotAllowed) as err:
         await call(net, "POST", "topology/nodes/x", {})
-    assert err.value.details["allowed"] == ["DELETE", "GET", "PUT"]
+    assert err.value.details["allowed"] == ["DELETE", "GET", "HEAD", "PUT"]
     with pytest.raises(MethodNotAllowed):
         await call(net, "DELETE", "topology")
     with pytest.raises(MethodNotAllowed):

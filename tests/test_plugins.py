@@ -169,7 +169,7 @@ async def test_loaded_echo_is_created_and_dispatched(plugin_dir: Path) -> None:
     }
     with pytest.raises(MethodNotAllowed) as info:
         await echo.dispatch(Request("DELETE", "echo/hello"))
-    assert info.value.details["allowed"] == ["GET"]
+    assert info.value.details["allowed"] == ["GET", "HEAD"]
     with pytest.raises(NotFound):
         await echo.dispatch(Request("GET", "nothing/here"))
 

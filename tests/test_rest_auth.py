@@ -61,12 +61,9 @@ def test_tokens_and_roles(cluster: Cluster, tmp_path: Path) -> None:
     wait_until(lambda: call("GET", url, READER)[0] == 200, 30, "the core")
     cluster.spawn("romgr1", "componentmanager", "--id", "romgr1")
     components = f"{cluster.rest}/systemmanager/components"
+    manager = f"{cluster.rest}/systemmanager/component_managers/romgr1"
     wait_until(
-        lambda: (
-            call("GET", f"{cluster.rest}/systemmanager/component_managers/romgr1", READER)[0] == 200
-        ),
-        30,
-        "romgr1",
+        lambda: (call("GET", manager, READER)[2] or {}).get("state") == "running", 30, "romgr1"
     )
 
     for token in (None, "", "wrong-token-0123456789abcdef", ADMIN[:-1]):

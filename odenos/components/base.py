@@ -310,13 +310,17 @@ class Component:
         :class:`MethodNotAllowed` when patterns match but not for this method.
         """
         path = request.path.strip("/")
+        # HEAD is a GET whose body is not sent (the HTTP layer drops it).
+        method = "GET" if request.method == "HEAD" else request.method
         allowed: list[str] = []
         for r in self._routes:
             m = r.regex.match(path)
             if m is None:
                 continue
-            if r.method != request.method:
+            if r.method != method:
                 allowed.append(r.method)
+                if r.method == "GET":
+                    allowed.append("HEAD")
                 continue
             handler: Handler = getattr(self, r.handler_name)
             return await handler(request, **m.groupdict())

@@ -39,7 +39,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
-from odenos.errors import BadRequest, OdenosError
+from odenos.errors import BadRequest, PayloadTooLarge
 
 #: The largest encoded record: ZooKeeper refuses requests over jute.maxbuffer (1 MiB).
 MAX_RECORD_BYTES = 1_000_000
@@ -50,8 +50,7 @@ MAX_KEY_LENGTH = 512
 _COMPRESSED = b"z"  # JSON never starts with it
 
 
-class RecordTooLarge(OdenosError):
-    status = 413
+class RecordTooLarge(PayloadTooLarge):
     code = "RecordTooLarge"
 
     def __init__(self, component_id: str, key: str, size: int) -> None:

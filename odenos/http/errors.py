@@ -37,18 +37,55 @@ def json_response(
 
 def error_response(err: OdenosError) -> web.Response:
     headers = {"Retry-After": str(err.retry_after)} if isinstance(err, Unavailable) else None
+    allowed = err.details.get("allowed") if err.status == 405 else None
+    if isinstance(allowed, list):
+        headers = {"Allow": ", ".join(allowed)}
     return json_response(err.to_json(), err.status, headers)
+
+
+#: How deep a request body may nest (objects and arrays); deeper is a 400.
+MAX_JSON_DEPTH = 64
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def parse_json(raw: bytes) -> Any:
     """A request body as JSON (``None`` if empty).  No Content-Type is required,
-    as in ODENOS; a body that is not JSON is a :class:`BadRequest`."""
+    as in ODENOS; a body that is not JSON, uses NaN or Infinity (not JSON, though
+    Python reads them), or nests deeper than :data:`MAX_JSON_DEPTH` is a
+    :class:`BadRequest`."""
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        value = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest(f"request body nests deeper than {MAX_JSON_DEPTH} levels") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise BadRequest(f"request body nests deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How deep ``value`` nests, without recursion."""
+    deepest = 0
+    todo = [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if level > MAX_JSON_DEPTH:
+            break
+        todo.extend((child, level + 1) for child in children)
+    return deepest
 
 
 async def read_json(request: web.Request) -> Any:
@@ -76,9 +113,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status, exc.reason)
+        code = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}.get(
+            exc.status, exc.reason
+        )
         message = f"{request.method} {request.path}: {exc.reason}"
-        return json_response({"error": code, "message": message}, exc.status)
+        allow = exc.headers.get("Allow")
+        return json_response(
+            {"error": code, "message": message}, exc.status, {"Allow": allow} if allow else None
+        )
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return json_response(

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 #: Seconds the system manager gets beyond the forward timeout (see :meth:`Forwarder.forward`).
 SYSTEM_MANAGER_MARGIN = 5.0
 
+#: Answer headers relayed to the client (the rest is the hop's own business).
+_RELAY_HEADERS = ("Retry-After", "Allow")
+
 #: Request headers passed on; hop-by-hop and length headers are aiohttp's business.
 _PASS_HEADERS = ("Content-Type", "Accept", "X-Request-Id")
 
@@ -105,9 +108,7 @@ class Forwarder:
         reply = await self._client.send(
             method, url, body=body, headers=headers, timeout=timeout, peer=target.object_id
         )
-        out_headers = {}
-        if "Retry-After" in reply.headers:
-            out_headers["Retry-After"] = reply.headers["Retry-After"]
+        out_headers = {h: reply.headers[h] for h in _RELAY_HEADERS if h in reply.headers}
         return web.Response(
             status=reply.status,
             body=reply.body,

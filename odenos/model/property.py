@@ -9,11 +9,12 @@ that validates a transition.
 from __future__ import annotations
 
 import enum
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from odenos.errors import BadRequest, InvalidStateTransition
+from odenos.errors import BadRequest, InvalidStateTransition, PayloadTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,10 @@ def parse_state(value: Any) -> ObjectState:
     except ValueError:
         allowed = ", ".join(s.value for s in ObjectState)
         raise BadRequest(f"unknown state {value!r} (one of: {allowed})") from None
+
+
+#: The most a property's description and free keys may take, encoded.
+MAX_PROPERTY_BYTES = 64 * 1024
 
 
 @dataclass
@@ -107,10 +112,9 @@ class ObjectProperty:
         for key in ("id", "type", "super_type", "cm_id"):
             if key in body and body[key] != getattr(self, key):
                 raise BadRequest(f"property {key!r} is read-only", key=key)
-        if "description" in body:
-            if not isinstance(body["description"], str):
-                raise BadRequest("property 'description' must be a string")
-            self.description = body["description"]
+        if "description" in body and not isinstance(body["description"], str):
+            raise BadRequest("property 'description' must be a string")
+        extra = dict(self.extra)
         for key, value in body.items():
             if key not in (
                 "id",
@@ -122,6 +126,16 @@ class ObjectProperty:
                 "component_types",
                 "connection_types",
             ):
-                self.extra[key] = value
+                extra[key] = value
+        size = len(json.dumps([body.get("description", self.description), extra]))
+        if size > MAX_PROPERTY_BYTES:
+            raise PayloadTooLarge(
+                f"a property of {size} bytes is over the limit of {MAX_PROPERTY_BYTES}",
+                size=size,
+                limit=MAX_PROPERTY_BYTES,
+            )
+        if "description" in body:
+            self.description = body["description"]
+        self.extra = extra
         if "state" in body:
             self.set_state(parse_state(body["state"]))

@@ -54,6 +54,7 @@ from odenos.errors import (
     NodeExists,
     NodeMissing,
     NodeVersionMismatch,
+    PayloadTooLarge,
 )
 from odenos.zk import paths
 from odenos.zk.acl import NO_ACL, AclPolicy
@@ -140,11 +141,22 @@ def encode(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
 
 
+#: The most a znode holds: ZooKeeper drops the connection of a client whose request passes
+#: its limit (jute.maxbuffer, 1 MiB), failing its other requests with it.  Refused here first.
+MAX_ZNODE_BYTES = 1_000_000
+
+
 def _data(value: Any) -> bytes:
-    """What is stored for ``value``: bytes as they are, anything else as JSON."""
-    if isinstance(value, bytes):
-        return value
-    return b"" if value is None else encode(value)
+    """What is stored for ``value``: bytes as they are, anything else as JSON.  Raises
+    :class:`PayloadTooLarge` past :data:`MAX_ZNODE_BYTES`."""
+    data = value if isinstance(value, bytes) else (b"" if value is None else encode(value))
+    if len(data) > MAX_ZNODE_BYTES:
+        raise PayloadTooLarge(
+            f"{len(data)} bytes to store in ZooKeeper, over the limit of {MAX_ZNODE_BYTES}",
+            size=len(data),
+            limit=MAX_ZNODE_BYTES,
+        )
+    return data
 
 
 #: Bytes in one transaction, well below ZooKeeper's limit on a request (jute.maxbuffer, 1 MiB).
@@ -487,10 +499,12 @@ class Coordinator:
             if op.kind == "check":
                 request.check(op.path, op.version)
             elif op.kind == "create":
+                _data(op.data)  # the size check
                 request.create(
                     op.path, op.data, acl=self.acl.acl_for(op.path), ephemeral=op.ephemeral
                 )
             elif op.kind == "set":
+                _data(op.data)  # the size check
                 request.set_data(op.path, op.data, op.version)
             elif op.kind == "delete":
                 request.delete(op.path, op.version)
