@@ -1,5 +1,6 @@
 # make run: install what is missing, then start the whole system on its embedded ZooKeeper.
 # make test: install what is missing, then run the linters and the whole test suite.
+# make fuzz: schemathesis against a system it starts on loopback (tests/fuzz/run.py).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ CONF ?= etc/odenos.conf
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: install run start stop status test lint bench clean
+.PHONY: install run start stop status test lint fuzz bench clean
 
 install: $(VENV)/.installed $(ZK_JAR)
 
@@ -42,6 +43,9 @@ lint: install
 
 test: install lint
 	$(BIN)/pytest
+
+fuzz: install
+	$(BIN)/python tests/fuzz/run.py
 
 bench: install
 	$(BIN)/python -m bench

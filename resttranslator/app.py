@@ -24,7 +24,7 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from odenos.cluster import ClusterView
-from odenos.errors import ObjectNotFound, OdenosError
+from odenos.errors import MethodNotAllowed, ObjectNotFound, OdenosError
 from odenos.http.errors import Handler, error_middleware
 from odenos.http.forward import Forwarder
 from odenos.http.objectpath import ObjectPath, canonical_path_middleware
@@ -87,8 +87,15 @@ class RestTranslator:
         return app
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = ObjectPath.parse(request.rel_url.raw_path)
+        own = _own_resource_methods(path)
+        if own is not None:
+            # The translator's own resource, asked with another method: not an object id.
+            raise MethodNotAllowed(
+                f"{request.method} is not allowed on {path.encoded}", allowed=list(own)
+            )
         try:
-            route = resolve(self._view, ObjectPath.parse(request.rel_url.raw_path))
+            route = resolve(self._view, path)
         except ObjectNotFound:
             static = self._static_file(request)
             if static is not None:
@@ -136,6 +143,19 @@ class RestTranslator:
             return None
         content_type = mimetypes.guess_type(candidate.name)[0] or "application/octet-stream"
         return web.FileResponse(candidate, headers={"Content-Type": content_type})
+
+
+def _own_resource_methods(path: ObjectPath) -> tuple[str, ...] | None:
+    """The methods of a resource the translator serves itself, if ``path`` is one (the
+    catch-all route sees the others' methods); None otherwise."""
+    seg = path.segments
+    if len(seg) == 1 and seg[0] in ("metrics", "openapi.json", "openapi.yaml"):
+        return ("GET", "HEAD")
+    if seg == ("event", "stream"):
+        return ("GET", "HEAD")
+    if len(seg) == 3 and seg[:2] == ("event", "subscriptions"):
+        return ("DELETE", "GET", "HEAD", "PUT")
+    return None
 
 
 async def metrics(request: web.Request) -> web.Response:

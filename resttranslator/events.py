@@ -25,6 +25,7 @@ import collections
 import contextlib
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -136,6 +137,7 @@ class RestSubscriptions:
     # --- HTTP ----------------------------------------------------------------------------------
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
+        timeout = _poll_timeout(request)  # checked whatever else the request asks
         sid = request.query.get("subscription_id")
         if sid is None:
             owner = str(request.remote)
@@ -162,10 +164,6 @@ class RestSubscriptions:
         subscriber = self._get(sid)
         if "text/event-stream" in request.headers.get("Accept", ""):
             return await self._sse(request, subscriber)
-        try:
-            timeout = min(float(request.query.get("timeout", "30")), MAX_POLL)
-        except ValueError:
-            raise BadRequest("timeout must be a number of seconds") from None
         if not subscriber.queue:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(subscriber.arrived.wait(), timeout)
@@ -267,3 +265,16 @@ class RestSubscriptions:
                         await self._forget(sid)
                     except Exception:
                         log.exception("could not close idle subscription %s", sid)
+
+
+def _poll_timeout(request: web.Request) -> float:
+    """The ``timeout`` query parameter of a long poll: seconds, 0 to MAX_POLL (larger
+    values are capped); 30 when absent."""
+    raw = request.query.get("timeout", "30")
+    try:
+        timeout = float(raw)
+    except ValueError:
+        timeout = math.nan
+    if not 0 <= timeout < math.inf:
+        raise BadRequest(f"timeout must be a number of seconds (0 or more), not {raw!r}")
+    return min(timeout, MAX_POLL)

@@ -221,6 +221,17 @@ def test_rest_clients_long_poll_and_stream(cluster: Cluster) -> None:
     assert cluster.put("event/subscriptions/nope", filters).status == 404
     reopened = cluster.get("event/stream").body["subscription_id"]
     assert cluster.put(f"event/subscriptions/{reopened}", {"network0": "x"}).status == 400
+    # Filters name object ids and event types (identifiers), as the OpenAPI says.
+    for bad in ({"net work": ["NodeChanged"]}, {"network0": ["Node Changed"]}, {"": []}):
+        assert cluster.put(f"event/subscriptions/{reopened}", bad).status == 400, bad
+        settings = {"event_subscriptions": {"sub1": {"event_filters": bad}}}
+        assert cluster.put("eventmanager/settings", settings).status == 400, bad
+    assert cluster.put("eventmanager/settings", {"event_subscriptions": {"a b": {}}}).status == 400
+    # A poll's timeout is a number of seconds, checked whether or not it opens a subscription.
+    for timeout in ("-1", "nan", "inf", "soon"):
+        assert cluster.get(f"event/stream?timeout={timeout}").status == 400, timeout
+        query = f"subscription_id={reopened}&timeout={timeout}"
+        assert cluster.get(f"event/stream?{query}").status == 400, timeout
 
 
 def test_replacing_the_topology_publishes_topology_changed(cluster: Cluster) -> None:

@@ -113,6 +113,7 @@ def test_the_http_parser_refusals_are_json_too(system: Cluster) -> None:
         b"GARBAGE\r\n\r\n",
         b"GET /x HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n",
         b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET /systemmanager/property HTTP/1.1\r\nHost: a\r\nX-Null: \x00\r\n\r\n",
     ):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             sock.sendall(raw)
@@ -123,6 +124,9 @@ def test_the_http_parser_refusals_are_json_too(system: Cluster) -> None:
         assert head.startswith((b"HTTP/1.1 4", b"HTTP/1.0 4")), head[:80]
         assert b"application/json" in head, head
         assert json.loads(body)["error"], body
+    # A client's malformed request is a line in the log, not a traceback.
+    log = system.logs["systemmanager"].read_text()
+    assert "refused a malformed request" in log and "Traceback" not in log
 
 
 def test_event_subscriptions_are_bounded_per_client(system: Cluster) -> None:

@@ -481,8 +481,11 @@ def test_put_property_finalizing_deletes_and_error_can_be_repaired(cluster: Clus
     assert cluster.put("network1/property", {"state": "running"}).status == 200
     wait_until(lambda: cluster.get("network1/topology").status == 200, 5, "network1 repaired")
 
-    # finalizing: the reference's way to delete an object.
-    assert cluster.put("network0/property", {"state": "finalizing"}).status == 200
+    # finalizing: the reference's way to delete an object (what else the body changes is
+    # answered, and goes with it).
+    reply = cluster.put("network0/property", {"state": "finalizing", "description": "bye"})
+    assert reply.status == 200, reply.body
+    assert (reply.body["state"], reply.body["description"]) == ("finalizing", "bye")
     wait_until(lambda: cluster.get("systemmanager/components/network0").status == 404, 5, "deleted")
     wait_until(lambda: cluster.ls("/components") == ["romgr1:network1"], 5, "its node gone")
     assert "romgr1:network0" not in cluster.ls("/components")

@@ -254,6 +254,57 @@ async def test_attribute_query_filters(net: Network) -> None:
         await ids("vendor")
 
 
+async def test_attribute_query_is_strict_about_its_form(net: Network) -> None:
+    """What the OpenAPI pattern ``AttributesQuery`` admits is what the Network reads:
+    quotes and blanks around pairs, keys and values are dropped; an empty pair, a pair
+    without ``=`` or a key of only blanks and quotes is a 400."""
+    await call(net, "PUT", "topology/nodes/a", node_body("a", vendor="x"))
+
+    async def ids(query: str) -> set[str]:
+        resp = await call(net, "GET", "topology/nodes", query={"attributes": query})
+        return set(resp.body)
+
+    assert await ids('"oper_status=UP","vendor=x"') == {"a"}
+    assert await ids(" 'vendor' = \"x\" ") == {"a"}
+    assert await ids("") == {"a"}  # no filter
+    for bad in (
+        "vendor=x,",
+        ",vendor=x",
+        "vendor=x,,oper_status=UP",
+        " =x",
+        "''=x",
+        "\u0080\u00a0",
+    ):
+        with pytest.raises(BadRequest, match="key=value"):
+            await ids(bad)
+
+
+async def test_ids_in_bodies_are_path_segments(net: Network) -> None:
+    """An id a body names (a link's ends, a port map's keys, a physical id) must be
+    addressable in a URL: no control characters, not only dots."""
+    for bad in ("a\x00b", "..", ".", "a/b", "\x7f"):
+        with pytest.raises(BadRequest):
+            await call(net, "PUT", "topology/nodes/n", {"ports": {bad: {}}})
+        with pytest.raises(BadRequest):
+            await call(net, "PUT", "topology/nodes/n", {"attributes": {"physical_id": bad}})
+    assert await call(net, "PUT", "topology/nodes/n", {"ports": {"...x": {}}})
+
+
+async def test_integral_numbers_and_string_attributes(net: Network) -> None:
+    """JSON does not tell 3 from 3.0: a version 0.0 is the version 0; the attributes
+    ODENOS defines as strings are strings (or null)."""
+    created = await call(net, "PUT", "topology/nodes/n", {"version": 0.0})
+    assert created.status == 201
+    assert (await call(net, "PUT", "topology/nodes/n", {"version": 1.0})).status == 200
+    with pytest.raises(BadRequest, match="version"):
+        await call(net, "PUT", "topology/nodes/n", {"version": 1.5})
+    for key in ("oper_status", "vendor"):
+        with pytest.raises(BadRequest, match=key):
+            await call(net, "PUT", "topology/nodes/m", {"attributes": {key: 5}})
+    assert await call(net, "PUT", "topology/nodes/m", {"attributes": {"oper_status": None}})
+    assert (await call(net, "GET", "topology/nodes/m")).body["attributes"]["oper_status"] == "UP"
+
+
 async def test_attribute_query_compares_as_text(net: Network) -> None:
     await call(net, "PUT", "topology/nodes/a", {"attributes": {"cost": 10, "edge": True}})
     resp = await call(net, "GET", "topology/nodes", query={"attributes": "cost=10,edge=true"})
@@ -286,7 +337,7 @@ async def test_physical_nodes(net: Network) -> None:
     assert merged.body["attributes"]["x"] == "1"
     assert (await call(net, "GET", f"topology/nodes/{node_id}")).body == merged.body
 
-    with pytest.raises(BadRequest):
+    with pytest.raises(Conflict, match="other"):  # phy1 is another node's
         await call(net, "PUT", "topology/physical_nodes/phy1", {"node_id": "other"})
     with pytest.raises(BadRequest):
         await call(net, "PUT", "topology/physical_nodes/phy1", {"attributes": {"physical_id": "z"}})
@@ -302,6 +353,10 @@ async def test_physical_node_create_with_given_id(net: Network) -> None:
     await call(net, "PUT", "topology/nodes/n2", node_body("n2"))
     with pytest.raises(Conflict):
         await call(net, "PUT", "topology/physical_nodes/phy2", {"node_id": "n2"})
+    # Once phy1 is n1's, a body naming another node is a conflict with what is stored.
+    with pytest.raises(Conflict, match="n1"):
+        await call(net, "PUT", "topology/physical_nodes/phy1", {"node_id": "n2"})
+    assert (await call(net, "PUT", "topology/physical_nodes/phy1", {"node_id": "n1"})).body
 
 
 async def test_physical_id_belongs_to_one_node(net: Network) -> None:
@@ -326,6 +381,9 @@ async def test_physical_ports(net: Network) -> None:
     assert created.body["attributes"]["physical_id"] == "pp1"
     assert (await call(net, "GET", "topology/physical_ports/pp1")).body["port_id"] == "p1"
 
+    for other in ({"node_id": "n2"}, {"port_id": "p9"}):
+        with pytest.raises(Conflict, match="p1"):
+            await call(net, "PUT", "topology/physical_ports/pp1", other)
     updated = await call(net, "PUT", "topology/physical_ports/pp1", {"attributes": {"a": "1"}})
     assert (updated.status, updated.body["version"]) == (200, "2")
     merged = await call(net, "PUT", "topology/physical_ports/pp1/attributes", {"b": "2"})

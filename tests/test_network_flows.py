@@ -105,6 +105,10 @@ async def test_update_versions_and_conflicts(net: Network) -> None:
     assert (updated.status, updated.body["version"], updated.body["priority"]) == (200, "2", "200")
     same = await put_flow(net, "f1", priority=200)
     assert (same.status, same.body["version"]) == (200, "2")
+    same = await put_flow(net, "f1", priority=200.0)  # JSON does not tell 200 from 200.0
+    assert (same.status, same.body["version"]) == (200, "2")
+    with pytest.raises(BadRequest, match="priority"):
+        await put_flow(net, "f1", priority=200.5)
     with pytest.raises(Conflict) as err:
         await put_flow(net, "f1", priority=300, version="1")
     assert (err.value.details["version"], err.value.details["requested"]) == ("2", "1")

@@ -33,6 +33,7 @@ from componentmanager.plugins import BUILTIN_TYPES
 from odenos.cluster import EVENT_MANAGER_ID, ClusterView
 from odenos.components.base import Component
 from odenos.config import DEFAULT_MANAGER_ID
+from odenos.errors import BadRequest
 from odenos.http.client import InternalClient
 from odenos.http.forward import Forwarder
 from odenos.http.openapi import load_spec
@@ -184,6 +185,85 @@ def resolve(obj: dict[str, Any]) -> dict[str, Any]:
 
 def test_description_is_valid_openapi() -> None:
     validate(load_spec())
+
+
+#: Strings to try each pattern of the description against the rule of the code.
+SAMPLES = (
+    "n0",
+    "network0",
+    "a.b-c_d",
+    "0",
+    "-a",
+    ".",
+    "..",
+    "...",
+    "...x",
+    "a/b",
+    "a b",
+    "a\x00",
+    "\x7f",
+    "",
+    "x" * 128,
+    "x" * 129,
+    "of:0000000000000001",
+    "Ñ",
+    "NodeChanged",
+    "_x",
+    "n0\n",
+    "a=1",
+    "a=1,b=2",
+    '"a=1","b=2"',
+    "a=1,",
+    ",a=1",
+    " =1",
+    "''=1",
+    "a",
+    "a=b=c",
+    "\u00a0=1",
+)
+
+
+def _agrees(pattern: str, rule: Callable[[str], object]) -> None:
+    # JSON Schema patterns are ECMA-262: ``$`` is the end of the string, Python's ``\Z``.
+    ecma = re.sub(r"\$$", r"\\Z", pattern)
+    for sample in SAMPLES:
+        assert bool(re.search(ecma, sample)) == bool(rule(sample)), (pattern, sample)
+
+
+def test_patterns_say_what_the_code_checks() -> None:
+    """The description's patterns and the checks of the code admit the same strings:
+    object ids, ids inside a Network (path segments), event types, attribute queries."""
+    from odenos.components.network.basic_flow import parse_priority
+    from odenos.components.network.objects import ATTRIBUTE_QUERY
+    from odenos.components.network.objects import check_id as check_segment
+    from odenos.model.event import EVENT_TYPE
+    from odenos.model.ids import is_valid_id
+
+    def accepts(check: Callable[[str, str], object]) -> Callable[[str], bool]:
+        def rule(value: str) -> bool:
+            try:
+                check(value, "x")
+            except BadRequest:
+                return False
+            return True
+
+        return rule
+
+    spec = load_spec()
+    schemas, parameters = spec["components"]["schemas"], spec["components"]["parameters"]
+    _agrees(parameters["ObjectId"]["schema"]["pattern"], is_valid_id)
+    _agrees(schemas["Segment"]["pattern"], accepts(check_segment))
+    _agrees(parameters["NodeId"]["schema"]["pattern"], accepts(check_segment))
+    filters = schemas["EventFilters"]
+    _agrees(filters["propertyNames"]["pattern"], is_valid_id)
+    _agrees(filters["additionalProperties"]["items"]["pattern"], EVENT_TYPE.fullmatch)
+    _agrees(parameters["AttributesQuery"]["schema"]["pattern"], ATTRIBUTE_QUERY.fullmatch)
+    priority = schemas["BasicFlow"]["properties"]["priority"]["pattern"]
+    ecma = re.sub(r"\$$", r"\\Z", priority)
+    for text in ("", "0", "7", "0065535", "65535", "65536", "99999", "100000", "6553", "1e3"):
+        assert bool(re.search(ecma, text)) == accepts(lambda value, _: parse_priority(value))(
+            text
+        ), text
 
 
 def test_no_two_paths_differ_only_in_parameter_names() -> None:

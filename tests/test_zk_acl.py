@@ -31,6 +31,11 @@ def credentials(tmp_path: Path, mode: int = 0o600) -> Path:
 
 @pytest.fixture
 def anonymous(zk_server: ZooKeeperServer, chroot: str) -> Iterator[KazooClient]:
+    root = KazooClient(hosts=zk_server.address)  # the chroot exists before a client uses it
+    root.start(10)
+    root.ensure_path(chroot)
+    root.stop()
+    root.close()
     client = KazooClient(hosts=zk_server.address + chroot)
     client.start(10)
     yield client

@@ -343,7 +343,10 @@ class Component:
         state = parse_state(body["state"]) if "state" in body else None
         kept = (self.property.description, dict(self.property.extra))
         self.property.update_from({k: v for k, v in body.items() if k != "state"})
-        if (self.property.description, self.property.extra) != kept:
+        # Finalizing is how a client deletes the component (its records go with it): what
+        # else the body changes is answered, not stored.
+        going = state == ObjectState.FINALIZING and self.property.state != state
+        if (self.property.description, self.property.extra) != kept and not going:
             record = {"description": self.property.description, "extra": self.property.extra}
             try:
                 self.state.put(PROPERTY_KEY, record)

@@ -128,8 +128,13 @@ class GuardedHandler(RequestHandler):  # type: ignore[misc]
         message: str | None = None,
     ) -> web.StreamResponse:
         """A request the HTTP parser refused (or a failure outside the handlers): the
-        usual JSON error body, never a traceback."""
-        response = super().handle_error(request, status, exc, message)
+        usual JSON error body, never a traceback.  A client's malformed request is one
+        log line, not a traceback (a flood of them must not flood the log)."""
+        self._client_fault = status < 500
+        try:
+            response = super().handle_error(request, status, exc, message)
+        finally:
+            self._client_fault = False
         code = {400: "BadRequest", 413: "PayloadTooLarge", 431: "HeadersTooLarge"}.get(
             status, "InternalError" if status >= 500 else "BadRequest"
         )
@@ -141,6 +146,16 @@ class GuardedHandler(RequestHandler):  # type: ignore[misc]
         json_response.force_close()
         del response
         return json_response
+
+    _client_fault = False
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        if self._client_fault:
+            exc = kw.get("exc_info")
+            text = str(getattr(exc, "message", None) or exc or "malformed request")
+            log.info("%s: refused a malformed request: %s", self._guard.name, text.splitlines()[0])
+            return
+        super().log_exception(*args, **kw)
 
 
 class _GuardedServer(web.Server):  # type: ignore[misc]

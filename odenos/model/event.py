@@ -8,10 +8,12 @@ add), ``curr`` (absent on delete), and for topology objects ``id`` and
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from odenos.errors import BadRequest
+from odenos.model.ids import ID_RULE, is_valid_id
 
 
 @dataclass(frozen=True)
@@ -58,13 +60,22 @@ def change_body(
     return body
 
 
+EVENT_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
 def check_filters(value: Any) -> dict[str, list[str]]:
-    """``{publisher_id: [event_type, ...]}``, as subscriptions carry them; 400 otherwise."""
+    """``{publisher_id: [event_type, ...]}``, as subscriptions carry them; 400 otherwise
+    (publisher ids follow the object id rule, event types are identifiers such as
+    ``NodeChanged``)."""
     if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, list) and all(isinstance(t, str) for t in v)
+        is_valid_id(k)
+        and isinstance(v, list)
+        and all(isinstance(t, str) and EVENT_TYPE.fullmatch(t) for t in v)
         for k, v in value.items()
     ):
         raise BadRequest(
-            'event filters are {"<publisher_id>": ["<event_type>", ...]}', field="event_filters"
+            'event filters are {"<publisher_id>": ["<event_type>", ...]}: publisher ids '
+            f"are object ids ({ID_RULE}), event types identifiers such as NodeChanged",
+            field="event_filters",
         )
     return {k: list(v) for k, v in value.items()}

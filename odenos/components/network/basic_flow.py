@@ -33,6 +33,7 @@ from odenos.components.network.objects import (
     body_id,
     check_id,
     check_type,
+    integer_value,
     json_type,
     requested_version,
     require_object,
@@ -122,11 +123,7 @@ def parse_priority(raw: Any) -> int:
     """A priority 0..65535, from a number or a digit string; absent or null is the default."""
     if raw is None or raw == "":
         return DEFAULT_PRIORITY
-    value: int | None = None
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        value = raw
-    elif isinstance(raw, str) and raw.isascii() and raw.isdigit():
-        value = int(raw)
+    value = integer_value(raw)
     if value is None or not 0 <= value <= MAX_PRIORITY:
         raise BadRequest(
             f"flow priority must be an integer from 0 to {MAX_PRIORITY}, got {raw!r}",

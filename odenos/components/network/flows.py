@@ -207,6 +207,7 @@ class FlowTable(ChangeRecorder):
     def add(self, body: Any) -> BasicFlow:
         """Create a flow from ``body`` under a generated id (its flow_id and version ignored)."""
         obj = require_object(body, "a BasicFlow")
+        requested_version(obj, "a new flow")  # ignored, but a malformed one is a 400
         flow_id = self._new_id()
         flow, _ = self.put(
             flow_id, {k: v for k, v in obj.items() if k not in ("flow_id", "version")}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -53,15 +54,37 @@ def require_object(body: Any, what: str) -> dict[str, Any]:
     return body
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def check_id(value: Any, what: str) -> str:
-    """``value`` if it is a usable object id: a non-empty string without ``/``
-    (an id is a URL path segment)."""
+    """``value`` if it is a usable object id.  An id is a URL path segment: a non-empty
+    string without ``/`` or control characters, and not only dots (``.`` and ``..`` are
+    resolved away in a path).  The OpenAPI schema ``Segment`` says the same."""
     if not isinstance(value, str) or not value:
         got = "an empty string" if value == "" else json_type(value)
         raise BadRequest(f"{what} must be a non-empty string, got {got}", field=what)
     if "/" in value:
         raise BadRequest(f"{what} {value!r} must not contain '/'", field=what)
+    if _CONTROL.search(value):
+        raise BadRequest(f"{what} {value!r} must not contain control characters", field=what)
+    if not value.strip("."):
+        raise BadRequest(f"{what} {value!r} must not be only dots", field=what)
     return value
+
+
+def integer_value(raw: Any) -> int | None:
+    """``raw`` as an int if it is a JSON integer (``3``, also ``3.0``: JSON does not tell
+    them apart) or a string of ASCII digits; None otherwise."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit():
+        return int(raw)
+    return None
 
 
 def body_id(body: Mapping[str, Any], key: str, what: str) -> str | None:
@@ -81,10 +104,9 @@ def requested_version(body: Mapping[str, Any], what: str) -> int | None:
     raw = body.get("version")
     if raw is None or raw == "":
         return None
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
-        return raw
-    if isinstance(raw, str) and raw.isascii() and raw.isdigit():
-        return int(raw)
+    value = integer_value(raw)
+    if value is not None and value >= 0:
+        return value
     raise BadRequest(
         f'{what} version must be a non-negative integer string such as "1", got {raw!r}',
         field="version",
@@ -136,13 +158,26 @@ def parse_attributes(raw: Any, what: str) -> dict[str, Any]:
     if raw is None:
         return with_defaults({})
     attributes = copy.deepcopy(require_object(raw, f"{what} attributes"))
-    physical_id = attributes.get("physical_id")
-    if physical_id is not None and not isinstance(physical_id, str):
-        raise BadRequest(
-            f"{what} attributes.physical_id must be a string, got {json_type(physical_id)}",
-            field="attributes.physical_id",
-        )
+    check_string_attributes(attributes, what)
     return with_defaults(attributes)
+
+
+STRING_ATTRIBUTES = ("oper_status", "vendor")
+
+
+def check_string_attributes(attributes: Mapping[str, Any], what: str) -> None:
+    """The attributes ODENOS defines as strings are strings (or null) when present;
+    ``physical_id`` is an id, since objects are addressed by it in URLs."""
+    for key in STRING_ATTRIBUTES:
+        value = attributes.get(key)
+        if value is not None and not isinstance(value, str):
+            raise BadRequest(
+                f"{what} attributes.{key} must be a string, got {json_type(value)}",
+                field=f"attributes.{key}",
+            )
+    physical_id = attributes.get("physical_id")
+    if physical_id is not None:
+        check_id(physical_id, f"{what} attributes.physical_id")
 
 
 def with_defaults(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -161,32 +196,31 @@ def physical_id_of(attributes: Mapping[str, Any]) -> str | None:
 # --- attribute queries ------------------------------------------------------------------------
 
 
+_QUERY_PAIR = r"""[^,=]*[^,= \t"'][^,=]*=[^,]*"""
+ATTRIBUTE_QUERY = re.compile(rf"(?:{_QUERY_PAIR}(?:,{_QUERY_PAIR})*)?")
+"""``k=v[,k=v...]``: every pair has a ``=`` and a key with something other than blanks
+and quotes (the OpenAPI schema's ``AttributesQuery`` pattern is this one)."""
+
+
 def parse_attribute_query(raw: str) -> dict[str, str]:
     """Parse the ``attributes`` query parameter: ``k=v[,k=v...]``, optionally quoted.
 
-    Quotes around the whole value or around each pair are dropped, so
+    Blanks and quotes around a pair, a key or a value are dropped, so
     ``"oper_status=UP"``, ``oper_status=UP,vendor=x`` and ``"a=1","b=2"`` all parse.
     """
+    if not ATTRIBUTE_QUERY.fullmatch(raw):
+        raise BadRequest(
+            f"attributes query {raw!r} is not of the form key=value[,key=value...]",
+            query=raw,
+        )
     query: dict[str, str] = {}
-    for item in _unquote(raw.strip()).split(","):
-        pair = _unquote(item.strip())
-        if not pair:
-            continue
-        key, sep, value = pair.partition("=")
-        key = _unquote(key.strip())
-        if not sep or not key:
-            raise BadRequest(
-                f"attributes query {raw!r}: {pair!r} is not of the form key=value",
-                query=raw,
-            )
-        query[key] = _unquote(value.strip())
+    for pair in raw.split(","):
+        key, _, value = pair.partition("=")
+        query[key.strip(_WRAPPING)] = value.strip(_WRAPPING)
     return query
 
 
-def _unquote(text: str) -> str:
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-        return text[1:-1]
-    return text
+_WRAPPING = " \t\"'"
 
 
 def attributes_match(attributes: Mapping[str, Any], query: Mapping[str, str]) -> bool:

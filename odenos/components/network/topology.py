@@ -393,6 +393,13 @@ class Topology(ChangeRecorder):
         existing = self._find_node_by_physical_id(physical_id)
         if existing is not None:
             node_id = existing.node_id
+            given = body_id(obj, "node_id", "node")
+            if given is not None and given != node_id:
+                raise Conflict(
+                    f"physical_id {physical_id!r} is node {node_id!r}'s, not {given!r}'s",
+                    node_id=node_id,
+                    physical_id=physical_id,
+                )
         else:
             node_id = body_id(obj, "node_id", "node") or self._new_id(self.nodes)
             other = self.nodes.get(node_id)
@@ -489,6 +496,16 @@ class Topology(ChangeRecorder):
         existing = self._find_port_by_physical_id(physical_id)
         if existing is not None:
             node, port_id = self.nodes[existing.node_id], existing.port_id
+            for key, value in (("node_id", node.node_id), ("port_id", port_id)):
+                given = body_id(obj, key, "port")
+                if given is not None and given != value:
+                    raise Conflict(
+                        f"physical_id {physical_id!r} is port {port_id!r} of node "
+                        f"{node.node_id!r}: the body's {key} {given!r} names another",
+                        node_id=node.node_id,
+                        port_id=port_id,
+                        physical_id=physical_id,
+                    )
         else:
             node_id = body_id(obj, "node_id", "port")
             if node_id is None:
