@@ -128,6 +128,8 @@ class Config:
     rest_root: Path | None
     #: Bearer tokens of the REST port (None: no authentication there).
     rest_tokens: tuple[Token, ...] | None
+    #: The file they come from (read again when it changes; None without tokens).
+    rest_tokens_path: Path | None
     #: The REST port's TLS certificate and key (None: plain HTTP).
     rest_tls: tuple[Path, Path] | None
     process_host: str
@@ -290,6 +292,10 @@ class _Parser:
                 self._line("rest.host"),
             )
         return tokens
+
+    def _rest_tokens_path(self) -> Path | None:
+        value, _ = self.values.get("rest.auth.tokens", (None, 0))
+        return None if value is None else self._resolve(value)
 
     def _rest_tls(self) -> tuple[Path, Path] | None:
         cert = self.values.get("rest.tls.cert")
@@ -467,6 +473,7 @@ class _Parser:
             rest_port=self._integer("rest.port", 10080, 1, 65535, _PORT),
             rest_root=self._rest_root(),
             rest_tokens=self._rest_tokens(),
+            rest_tokens_path=self._rest_tokens_path(),
             rest_tls=self._rest_tls(),
             process_host=self._process_host(),
             forward_timeout=timeout_ms / 1000,

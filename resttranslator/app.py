@@ -29,7 +29,7 @@ from odenos.http.errors import Handler, error_middleware
 from odenos.http.forward import Forwarder
 from odenos.http.objectpath import ObjectPath, canonical_path_middleware
 from odenos.http.openapi import serve_openapi, serve_openapi_yaml
-from odenos.http.rest_auth import Token, bearer_auth
+from odenos.http.rest_auth import Token, TokenSource, bearer_auth
 from odenos.http.routing import resolve
 from resttranslator.events import RestSubscriptions
 
@@ -58,9 +58,11 @@ class RestTranslator:
         monitored: frozenset[str] = frozenset(),
         events: RestSubscriptions | None = None,
         tokens: tuple[Token, ...] | None = None,
+        tokens_path: Path | None = None,
     ) -> None:
         self._view = view
         self._tokens = tokens
+        self._tokens_path = tokens_path
         self._monitored = monitored
         self._events = events
         self._forwarder = forwarder
@@ -70,7 +72,7 @@ class RestTranslator:
     def build_app(self) -> web.Application:
         middlewares: list[Middleware] = [canonical_path_middleware]
         if self._tokens is not None:
-            middlewares.append(bearer_auth(self._tokens))
+            middlewares.append(bearer_auth(TokenSource(self._tokens, self._tokens_path)))
         if self._monitored:
             middlewares.append(self._monitor)
         middlewares.append(error_middleware)

@@ -64,6 +64,7 @@ class RestTranslatorDaemon:
             frozenset(config.monitor) | frozenset(config.monitor_logging),
             self._events,
             config.rest_tokens,
+            config.rest_tokens_path,
         ).build_app()
         tls = tls_context(*config.rest_tls) if config.rest_tls else None
         self._server = HttpServer(app, config.rest_host, self.port, "REST translator", tls)

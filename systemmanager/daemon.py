@@ -144,6 +144,7 @@ class SystemManagerDaemon:
                 frozenset(config.monitor) | frozenset(config.monitor_logging),
                 self._rest_events,
                 config.rest_tokens,
+                config.rest_tokens_path,
             )
             self._rest = HttpServer(
                 translator.build_app(),

@@ -7,6 +7,7 @@ import json
 import shutil
 import ssl
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -84,6 +85,33 @@ def test_tokens_and_roles(cluster: Cluster, tmp_path: Path) -> None:
     # Tokens are never written to a log.
     for name in ("systemmanager", "romgr1"):
         assert ADMIN not in cluster.log(name) and READER not in cluster.log(name)
+
+
+def test_tokens_are_rotated_by_editing_the_file(cluster: Cluster, tmp_path: Path) -> None:
+    """A new token works and a withdrawn one is refused within seconds of the edit,
+    without a restart; a file that no longer loads leaves the tokens in force."""
+    path = tokens_file(tmp_path)
+    cluster.write_config(extra=f"rest.auth.tokens {path}")
+    core = cluster.spawn("systemmanager", "systemmanager")
+    url = f"{cluster.rest}/systemmanager/property"
+    wait_until(lambda: call("GET", url, ADMIN)[0] == 200, 30, "the core")
+
+    fresh = "fresh-admin-token-0123456789abcdef"
+    path.write_text(f"{fresh} admin ops\n{READER} read dashboards\n")
+    wait_until(lambda: call("GET", url, fresh)[0] == 200, 10, "the new token")
+    assert call("GET", url, ADMIN)[0] == 401
+    assert call("GET", url, READER)[0] == 200
+
+    path.write_text("not a token line\n")  # a mistake while editing: nothing changes
+    time.sleep(2.5)
+    assert call("GET", url, fresh)[0] == 200
+    path.write_text(f"{fresh} admin ops\n")
+    path.chmod(0o644)  # open to others: refused, the previous tokens stay
+    time.sleep(2.5)
+    assert call("GET", url, READER)[0] == 200
+    log = cluster.log("systemmanager")
+    assert "not reloaded" in log and fresh not in log and READER not in log
+    assert core.poll() is None
 
 
 def test_the_config_refuses_what_would_leave_the_api_open(tmp_path: Path) -> None:

@@ -8,6 +8,11 @@ everything.  A request without a token, or with one that is not in the file, is 
 both with the usual JSON error body.  Tokens are compared in constant time, each
 against all, and never logged (only a token's name, if it has one).
 
+The file is read again when it changes (checked at most once a second), so tokens are
+added and withdrawn by editing it, without a restart; a file that no longer loads
+(malformed, opened to others) leaves the previous tokens in force, with an error in
+the log.
+
 ``rest.tls.cert`` and ``rest.tls.key`` put the public port behind TLS.
 """
 
@@ -17,6 +22,7 @@ import hmac
 import logging
 import ssl
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +84,47 @@ def load_tokens(path: Path) -> tuple[Token, ...]:
     return tuple(tokens)
 
 
+class TokenSource:
+    """The tokens in force: those of the file as it was last loaded."""
+
+    def __init__(
+        self, tokens: tuple[Token, ...], path: Path | None = None, check_every: float = 1.0
+    ) -> None:
+        self._tokens = tokens
+        self._path = path
+        self._check_every = check_every
+        self._checked = time.monotonic()
+        self._seen = self._signature()
+        self._refused: tuple[int, int, int] | None = None
+
+    def _signature(self) -> tuple[int, int, int] | None:
+        if self._path is None:
+            return None
+        try:
+            info = self._path.stat()
+        except OSError:
+            return None
+        return (info.st_mtime_ns, info.st_size, info.st_mode)
+
+    def current(self) -> tuple[Token, ...]:
+        now = time.monotonic()
+        if self._path is None or now - self._checked < self._check_every:
+            return self._tokens
+        self._checked = now
+        signature = self._signature()
+        if signature is None or signature in (self._seen, self._refused):
+            return self._tokens
+        try:
+            tokens = load_tokens(self._path)
+        except ConfigError as err:
+            self._refused = signature
+            log.error("REST tokens not reloaded, the previous ones stay in force: %s", err)
+            return self._tokens
+        self._tokens, self._seen, self._refused = tokens, signature, None
+        log.info("REST tokens reloaded from %s: %d token(s)", self._path, len(tokens))
+        return tokens
+
+
 def _find(tokens: tuple[Token, ...], given: str) -> Token | None:
     """The token equal to ``given``; every one is compared, whatever matches, so that the
     time taken says nothing of which or how much matched."""
@@ -88,14 +135,14 @@ def _find(tokens: tuple[Token, ...], given: str) -> Token | None:
     return found
 
 
-def bearer_auth(tokens: tuple[Token, ...]) -> Any:
+def bearer_auth(tokens: TokenSource) -> Any:
     """The public port's middleware (inside the canonical-path one)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         header = request.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
-        token = _find(tokens, given.strip()) if scheme.lower() == "bearer" else None
+        token = _find(tokens.current(), given.strip()) if scheme.lower() == "bearer" else None
         if token is None:
             response = error_response(
                 Unauthorized("a valid bearer token is needed: Authorization: Bearer <token>")
