@@ -39,6 +39,7 @@ from odenos.runtime import alive, log_dir, pid_file
 from odenos.zk.client import Coordinator
 from odenos.zk.embedded import die_with_parent, server_mode
 from odenos.zk.gate import read_status_file
+from odenos.zk.rekey import rekey
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
@@ -394,13 +395,43 @@ def cmd_rotate_secret(config: Config) -> int:
     return 0
 
 
+def cmd_rekey(config: Config, new_file: Path) -> int:
+    """New ZooKeeper credentials for a stopped system (see :mod:`odenos.zk.rekey`)."""
+    running = [p.name for p in plan(config) if alive(read_pid(config, p.name))]
+    if running:
+        print(f"error: {', '.join(running)} still run here: odenos stop first", file=sys.stderr)
+        return 1
+    changed = asyncio.run(rekey(config, new_file))
+    assert config.zookeeper.auth_file is not None
+    print(
+        f"{changed} znode(s) now belong to the new credentials, written to "
+        f"{config.zookeeper.auth_file}: copy that file to every other host, then start"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="odenos", description="Start and stop ODENOS.")
     parser.add_argument(
         "command",
-        choices=["start", "stop", "status", "run", "restart", "rotate-secret", "approve", "revoke"],
+        choices=[
+            "start",
+            "stop",
+            "status",
+            "run",
+            "restart",
+            "rotate-secret",
+            "rekey-zookeeper",
+            "approve",
+            "revoke",
+        ],
     )
-    parser.add_argument("cm_id", nargs="?", help="approve/revoke: the component manager's id")
+    parser.add_argument(
+        "cm_id",
+        nargs="?",
+        help="approve/revoke: the component manager's id; "
+        "rekey-zookeeper: the file of the new credentials",
+    )
     parser.add_argument("-c", "--config", default="etc/odenos.conf")
     parser.add_argument("--json", action="store_true", help="status as JSON")
     parser.add_argument(
@@ -424,6 +455,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_start(config)
         if args.command == "rotate-secret":
             return cmd_rotate_secret(config)
+        if args.command == "rekey-zookeeper":
+            if not args.cm_id:
+                parser.error("rekey-zookeeper needs the file of the new credentials")
+            return cmd_rekey(config, Path(args.cm_id))
         if args.command in ("approve", "revoke"):
             if not args.cm_id:
                 parser.error(f"{args.command} needs the component manager's id")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,71 @@ def test_a_tree_made_without_credentials_is_closed_when_they_come(
     assert refused(lambda: anonymous.delete("/odenos/state/network0/node%2Fn1"))
     assert "ZooKeeper ACLs set on" in cluster.log("systemmanager")
     assert cluster.get("network0/topology/nodes/n1").status == 200
+
+
+def test_credentials_are_changed_with_rekey_zookeeper(
+    cluster: Cluster, tmp_path: Path, anonymous: KazooClient
+) -> None:
+    """odenos rekey-zookeeper: refused while a daemon runs; then every znode belongs to the
+    new credentials (the old ones and anonymous clients change nothing), the file holds
+    them, and the system starts on them with its components' state."""
+    auth = credentials(tmp_path)
+    start(cluster, f"zookeeper.auth {auth}")
+    new = tmp_path / "new.auth"
+    new.write_text("odenos:the-new-s3cret-for-the-test\n")
+    new.chmod(0o600)
+    conf = str(cluster.config_path)
+    busy = subprocess.run(
+        [sys.executable, "-m", "odenos.cli", "rekey-zookeeper", str(new), "-c", conf],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert busy.returncode != 0 and "stop" in busy.stderr, busy
+    # Seen from another host (no pid files of these daemons): ZooKeeper says who still runs.
+    elsewhere = tmp_path / "elsewhere.conf"
+    elsewhere.write_text(cluster.config_path.read_text() + f"\nvar.dir {tmp_path / 'elsewhere'}\n")
+    busy = subprocess.run(
+        [sys.executable, "-m", "odenos.cli", "rekey-zookeeper", str(new), "-c", str(elsewhere)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert busy.returncode != 0 and "still registered in ZooKeeper" in busy.stderr, busy
+    assert "romgr1" in busy.stderr and auth.read_text() != new.read_text()
+    for name in ("romgr1", "systemmanager"):
+        assert cluster.stop(name) == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "odenos.cli", "rekey-zookeeper", str(new), "-c", conf],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done
+    assert "znode(s) now belong to the new credentials" in done.stdout
+    assert auth.read_text() == new.read_text() and auth.stat().st_mode & 0o777 == 0o600
+
+    def client(secret: str) -> KazooClient:
+        zk = KazooClient(
+            hosts=cluster.zk_address + cluster.chroot, auth_data=[("digest", f"odenos:{secret}")]
+        )
+        zk.start(10)
+        return zk
+
+    old_client, new_client = client("s3cret-for-the-test"), client("the-new-s3cret-for-the-test")
+    try:
+        for zk in (old_client, anonymous):
+            assert refused(lambda zk=zk: zk.set("/odenos/components/network0", b"{}"))
+            assert refused(lambda zk=zk: zk.get_children("/odenos/state/network0"))
+        assert new_client.get_children("/odenos/state/network0")
+    finally:
+        for zk in (old_client, new_client):
+            zk.stop()
+            zk.close()
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    assert cluster.get("network0/topology/nodes/n1").status == 200
+    assert "ZooKeeper ACLs set on" not in cluster.log("systemmanager")  # nothing left to fix
 
 
 def test_a_credentials_file_open_to_others_is_a_config_error(tmp_path: Path) -> None:

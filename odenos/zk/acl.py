@@ -87,9 +87,18 @@ def ensure_credentials(path: Path) -> Credentials:
 class AclPolicy:
     """The ACLs of the system's znodes, and the session's authentication."""
 
-    def __init__(self, credentials: Credentials | None, world_read: bool = True) -> None:
+    def __init__(
+        self,
+        credentials: Credentials | None,
+        world_read: bool = True,
+        also: tuple[Credentials, ...] = (),
+    ) -> None:
+        """``also``: identities the session authenticates with besides ``credentials``
+        (never given to new nodes): the old ones, while :mod:`odenos.zk.rekey` moves the
+        tree to new credentials."""
         self.credentials = credentials
         self.world_read = world_read
+        self.also = also
         if credentials is None:
             self._private: list[Any] | None = None
             self._public: list[Any] | None = None
@@ -102,7 +111,7 @@ class AclPolicy:
     def auth_data(self) -> list[tuple[str, str]] | None:
         if self.credentials is None:
             return None
-        return [("digest", f"{self.credentials.user}:{self.credentials.password}")]
+        return [("digest", f"{c.user}:{c.password}") for c in (self.credentials, *self.also)]
 
     @property
     def default_acl(self) -> list[Any] | None:
