@@ -29,7 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from kazoo.client import KazooClient
+
+from odenos.cluster import acl_policy
+from odenos.config import load_config
+from odenos.http.signing import Signer
 from odenos.zk.embedded import free_port
+from odenos.zk.paths import SECRET
 
 SESSION_TIMEOUT_MS = 2000
 MANAGER_ID = "systemmanager"
@@ -89,9 +95,13 @@ class HttpClient:
         host, _, port = hostport.rpartition(":")
         return cls(host.strip("[]"), int(port), timeout)
 
-    def request(self, method: str, path: str, body: Any = None) -> Reply:
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> Reply:
         data = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"} if data is not None else {}
+        headers = dict(headers or {})
+        if data is not None:
+            headers["Content-Type"] = "application/json"
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
@@ -102,8 +112,8 @@ class HttpClient:
             self.close()
             return Reply(0, b"")
 
-    def get(self, path: str) -> Reply:
-        return self.request("GET", path)
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
+        return self.request("GET", path, headers=headers)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -261,6 +271,23 @@ class OdenosSystem:
             code = None if proc is None else proc.returncode
             raise BenchError(f"{name} exited (code {code}) while the bench waited for it")
         return True
+
+    def signer(self) -> Signer:
+        """Signs requests as the daemons do: what a request straight to a manager's port
+        needs (it answers 401 otherwise).  The secret is read from ZooKeeper with the
+        system's own credentials."""
+        config = load_config(self.config)
+        policy = acl_policy(config)
+        zk = KazooClient(hosts=config.zookeeper.connect_string, auth_data=policy.auth_data)
+        zk.start(10)
+        try:
+            data, _ = zk.get(SECRET)
+        finally:
+            zk.stop()
+            zk.close()
+        signer = Signer()
+        signer.set_record(json.loads(data))
+        return signer
 
     def cm_address(self, cm_id: str) -> str:
         reply = self.rest.get(f"/{MANAGER_ID}/component_managers/{cm_id}")

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -43,7 +44,9 @@ class LoadResult:
 class LoadGenerator(Protocol):
     name: str
 
-    def run(self, url: str, seconds: float, concurrency: int) -> LoadResult: ...
+    def run(
+        self, url: str, seconds: float, concurrency: int, headers: Mapping[str, str] | None = None
+    ) -> LoadResult: ...
 
 
 # --- wrk --------------------------------------------------------------------------------------
@@ -93,8 +96,12 @@ class Wrk:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def run(self, url: str, seconds: float, concurrency: int) -> LoadResult:
+    def run(
+        self, url: str, seconds: float, concurrency: int, headers: Mapping[str, str] | None = None
+    ) -> LoadResult:
         argv = [self.path, "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s"]
+        for name, value in (headers or {}).items():
+            argv += ["-H", f"{name}: {value}"]
         argv += ["--timeout", "10s", "--latency", url]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
         if done.returncode != 0:
@@ -138,16 +145,22 @@ class PythonLoad:
 
     name = "python-aiohttp"
 
-    def run(self, url: str, seconds: float, concurrency: int) -> LoadResult:
+    def run(
+        self, url: str, seconds: float, concurrency: int, headers: Mapping[str, str] | None = None
+    ) -> LoadResult:
         argv = [sys.executable, "-m", "bench.loadgen", url]
         argv += ["--seconds", str(seconds), "--concurrency", str(concurrency)]
+        for name, value in (headers or {}).items():
+            argv += ["--header", f"{name}: {value}"]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
         if done.returncode != 0:
             raise RuntimeError(f"bench.loadgen failed ({done.returncode}): {done.stderr.strip()}")
         return LoadResult(**json.loads(done.stdout))
 
 
-async def _load(url: str, seconds: float, concurrency: int) -> LoadResult:
+async def _load(
+    url: str, seconds: float, concurrency: int, headers: Mapping[str, str]
+) -> LoadResult:
     import aiohttp  # only the generator process needs it
 
     latencies: list[float] = []
@@ -168,7 +181,9 @@ async def _load(url: str, seconds: float, concurrency: int) -> LoadResult:
 
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, headers=dict(headers)
+    ) as session:
         async with session.get(url) as resp:  # open one connection before the clock starts
             await resp.read()
         start = time.perf_counter()
@@ -201,8 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("url")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--header", action="append", default=[], help="'Name: value'")
     args = parser.parse_args(argv)
-    result = asyncio.run(_load(args.url, args.seconds, args.concurrency))
+    headers = dict(h.split(": ", 1) for h in args.header)
+    result = asyncio.run(_load(args.url, args.seconds, args.concurrency, headers))
     print(json.dumps(asdict(result)))
     return 0
 

@@ -26,6 +26,7 @@ from typing import Any
 from bench.harness import BenchError, HttpClient, OdenosSystem, cpu_seconds
 from bench.loadgen import LoadGenerator, LoadResult
 from bench.report import Report, Row
+from odenos.http.signing import HEADER
 
 COMPONENT = "network0"
 MANAGER = "romgr1"
@@ -110,14 +111,16 @@ def populate(rest: HttpClient) -> tuple[int, int, int]:
     return NODES, NODES * PORTS_PER_NODE, links
 
 
-def _sequential(client: HttpClient, path: str, count: int) -> list[float]:
+def _sequential(
+    client: HttpClient, path: str, count: int, headers: dict[str, str] | None = None
+) -> list[float]:
     """Latencies (ms) of ``count`` GETs, one after the other, after a short warm-up."""
     for _ in range(10):
-        client.get(path)
+        client.get(path, headers)
     latencies = []
     for _ in range(count):
         start = time.perf_counter()
-        reply = client.get(path)
+        reply = client.get(path, headers)
         latencies.append((time.perf_counter() - start) * 1000)
         if reply.status != 200:
             raise BenchError(f"GET {path}: {reply.status} {reply.body[:200]!r}")
@@ -135,7 +138,15 @@ def measure(
     translator_client = HttpClient.for_url(system.rest_url)
     direct_client = HttpClient.for_url(address)
     path = f"/{COMPONENT}/topology"
-    a, b = translator_client.get(path), direct_client.get(path)
+    # A manager's port takes only requests signed with the cluster secret, as the
+    # translator's are: the direct side signs too (a signature is good for 60 s, so one
+    # per round), and both sides pay for one HMAC check in the manager.
+    signer = system.signer()
+
+    def signed() -> dict[str, str]:
+        return {HEADER: signer.sign("GET", path, b"") or ""}
+
+    a, b = translator_client.get(path), direct_client.get(path, signed())
     if a.status != 200 or b.status != 200 or a.body != b.body:
         raise BenchError(f"translator and direct answers differ: {a.status} vs {b.status}")
 
@@ -154,12 +165,13 @@ def measure(
     pids = {"core": system.core.pid, MANAGER: system.cms[MANAGER].pid}
     cpu = {side: dict.fromkeys(pids, 0.0) for side in loaded}
     loadgen.run(via, 1, c)  # warm-up: connection pools, caches, the JIT-less but cold paths
-    loadgen.run(direct, 1, c)
+    loadgen.run(direct, 1, c, signed())
     for r in range(settings.rounds):
         order = (("via", via), ("direct", direct))
         for side, url in order if r % 2 == 0 else reversed(order):
             before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-            loaded[side].append(loadgen.run(url, settings.seconds, c))
+            headers = signed() if side == "direct" else None
+            loaded[side].append(loadgen.run(url, settings.seconds, c, headers))
             for name, pid in pids.items():
                 cpu[side][name] += cpu_seconds(pid) - before[name]
         rps_via.samples.append(loaded["via"][-1].rps)
@@ -169,7 +181,8 @@ def measure(
         one: dict[str, list[float]] = {}
         sides = (("via", translator_client), ("direct", direct_client))
         for side, client in sides if r % 2 == 0 else reversed(sides):
-            one[side] = _sequential(client, path, settings.sequential_requests)
+            headers = signed() if side == "direct" else None
+            one[side] = _sequential(client, path, settings.sequential_requests, headers)
         lat_via.samples += one["via"]
         lat_direct.samples += one["direct"]
         added.samples.append(statistics.median(one["via"]) - statistics.median(one["direct"]))

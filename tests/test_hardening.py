@@ -142,6 +142,25 @@ def test_bad_paths_ids_and_methods_get_json_errors(system: Cluster) -> None:
             assert resp.status == 200 and resp.read() == b"", path
 
 
+def test_a_property_sent_back_does_not_overwrite_what_the_system_derives(
+    system: Cluster,
+) -> None:
+    """GET property, change the description, PUT it back (derived keys included, or
+    nulled): 200, the description is taken, and ``reason``, ``role``, ``instances``,
+    ``restart_policy``... stay the system's (found by make fuzz: a null ``reason`` was
+    stored and answered, against the schema)."""
+    for path in ("systemmanager/property", "romgr1/property", "network0/property"):
+        sent = {**system.get(path).body, "description": "changed"}
+        sent.update({"reason": None, "role": "standby", "instances": [], "pid": 1})
+        reply = system.put(path, sent)
+        assert reply.status == 200, (path, reply.body)
+        got = system.get(path).body
+        assert got["description"] == "changed" and "reason" not in got, (path, got)
+        assert got.get("pid") != 1 and got.get("role") != "standby", (path, got)
+    assert system.put("network0/property", {"restart_policy": "reassign"}).status == 200
+    assert system.get("systemmanager/components/network0").body["restart_policy"] == "stay"
+
+
 def test_the_http_parser_refusals_are_json_too(system: Cluster) -> None:
     port = system.rest_port
     for raw in (

@@ -45,6 +45,28 @@ def parse_state(value: Any) -> ObjectState:
 #: The most a property's description and free keys may take, encoded.
 MAX_PROPERTY_BYTES = 64 * 1024
 
+#: Keys the system fills in when it answers ``GET property`` (why a component is not
+#: running, a daemon's process and connection state, its role, a component's restart
+#: policy).  A ``PUT property`` naming them (a GET's answer sent back with a new
+#: description, say) leaves them to the system: they are not stored as free keys.
+DERIVED_KEYS = frozenset(
+    {
+        "reason",
+        "role",
+        "instance",
+        "instances",
+        "zookeeper",
+        "address",
+        "host",
+        "pid",
+        "approved",
+        "events",
+        "state_store",
+        "restart_policy",
+        "reassign_after",
+    }
+)
+
 
 @dataclass
 class ObjectProperty:
@@ -108,7 +130,8 @@ class ObjectProperty:
     def update_from(self, body: dict[str, Any]) -> None:
         """Apply a ``PUT property`` body: ``state`` goes through the state machine,
         read-only keys (``id``, ``type``, ``super_type``, ``cm_id``) must not change,
-        other keys are stored."""
+        derived ones (:data:`DERIVED_KEYS`) are left to the system, other keys are
+        stored."""
         for key in ("id", "type", "super_type", "cm_id"):
             if key in body and body[key] != getattr(self, key):
                 raise BadRequest(f"property {key!r} is read-only", key=key)
@@ -116,6 +139,8 @@ class ObjectProperty:
             raise BadRequest("property 'description' must be a string")
         extra = dict(self.extra)
         for key, value in body.items():
+            if key in DERIVED_KEYS:
+                continue
             if key not in (
                 "id",
                 "type",
