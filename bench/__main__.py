@@ -32,13 +32,16 @@ from bench.harness import SESSION_TIMEOUT_MS, BenchError, OdenosSystem
 from bench.loadgen import LoadGenerator, choose
 from bench.report import Report, Row, number, render
 
-ALL = "abcdefghij"
+ALL = "abcdefghijkl"
 TARGET_A_MS = 50.0
 TARGET_B_SLACK_MS = 500.0
 TARGET_C_MS = 100.0
 TARGET_D_RATIO = 50.0
 TARGET_F_S = 3.0
 TARGET_G_S = 2.0
+TARGET_K_RATIO = 60.0
+TARGET_K_ADDED_MS = 0.3
+TARGET_L_RATIO = 25.0
 
 
 @dataclass(frozen=True)
@@ -54,13 +57,15 @@ def make_plan(args: argparse.Namespace) -> Plan:
     only = "".join(sorted(set(args.only.replace(",", "").replace(" ", "")))) if args.only else ALL
     unknown = set(only) - set(ALL)
     if unknown:
-        raise SystemExit(f"--only: unknown rows {','.join(sorted(unknown))} (rows are a-j)")
+        raise SystemExit(f"--only: unknown rows {','.join(sorted(unknown))} (rows are a-l)")
     if args.quick:
         return Plan(
             only,
             args.trials or 3,
             throughput.Settings(rounds=2, seconds=2, concurrency=16, sequential_requests=100),
-            create_rate.Settings(batches=2, sequential=10, concurrent=16, concurrency=8),
+            create_rate.Settings(
+                batches=2, sequential=10, concurrent=16, concurrency=8, burst=200, burst_rounds=1
+            ),
             durability.Settings(
                 components=200, resume_trials=1, rounds=2, seconds=2, concurrency=16
             ),
@@ -139,6 +144,31 @@ def judge(report: Report, session_timeout_ms: int) -> None:
             )
         else:
             report.target("d", "translator throughput >= 50 % of direct", None, "no sample")
+    ratio = row("k", "%")
+    if ratio is not None and ratio.samples:
+        report.target(
+            "k",
+            "translator throughput >= 60 % of direct on GET property",
+            ratio.median >= TARGET_K_RATIO,
+            f"median ratio {number(ratio.median)} % over {ratio.n} round pairs "
+            f"(range {number(min(ratio.samples))}-{number(max(ratio.samples))} %)",
+        )
+    added = next((r for r in report.rows if r.key == "k" and r.name.startswith("added")), None)
+    if added is not None and added.samples:
+        report.target(
+            "k",
+            "added median latency <= 0.3 ms at concurrency 1",
+            added.median <= TARGET_K_ADDED_MS,
+            f"median {number(added.median)} ms over {added.n} round pairs",
+        )
+    ratio = row("l", "%")
+    if ratio is not None and ratio.samples:
+        report.target(
+            "l",
+            "REST creation >= 25 % of bare pipelined creates (16 clients)",
+            ratio.median >= TARGET_L_RATIO,
+            f"median ratio {number(ratio.median)} % over {ratio.n} rounds",
+        )
     bound("f", "s", "odenos start to ready <= 3 s", TARGET_F_S)
     bound("g", "s", "resume of a manager's components, with their state, <= 2 s", TARGET_G_S)
     limit = session_timeout_ms / 1000 + 1
@@ -149,16 +179,16 @@ def run(plan: Plan, args: argparse.Namespace, root: Path, report: Report) -> int
     """The measurements in ``root``; returns the exit code.  Every process started
     here is stopped before it returns or raises."""
     loadgen: LoadGenerator | None = None
-    if "d" in plan.only:
+    if set(plan.only) & set("dk"):
         try:
             loadgen, remark = choose(args.loadgen, install=not args.no_install)
         except RuntimeError as err:
-            report.note(f"(d) skipped: {err}")
+            report.note(f"(d, k) skipped: {err}")
         else:
-            report.note(f"(d) {remark}")
+            report.note(f"(d, k) {remark}")
     system: OdenosSystem | None = None
     try:
-        if set(plan.only) & set("abcdeghj"):
+        if set(plan.only) & set("abcdeghjkl"):
             durability.install_plugin(root / "system")
             system = OdenosSystem(root / "system")
             try:
@@ -173,7 +203,16 @@ def run(plan: Plan, args: argparse.Namespace, root: Path, report: Report) -> int
             if loadgen is not None:
                 gen = loadgen
                 steps.append(("d", lambda: throughput.measure(live, gen, plan.throughput, report)))
+                steps.append(
+                    (
+                        "k",
+                        lambda: throughput.measure(
+                            live, gen, plan.throughput, report, throughput.PROPERTY
+                        ),
+                    )
+                )
             steps.append(("e", lambda: create_rate.measure(live, plan.creation, report)))
+            steps.append(("l", lambda: create_rate.measure_burst(live, plan.creation, report)))
             steps.append(("h", lambda: durability.measure_writes(live, plan.durability, report)))
             steps.append(("g", lambda: durability.measure_resume(live, plan.durability, report)))
             steps.append(

@@ -32,6 +32,9 @@ class Settings:
     sequential: int  # components per sequential batch
     concurrent: int  # components per concurrent batch
     concurrency: int
+    burst: int = 1000  # (l) components per burst
+    burst_concurrency: int = 16
+    burst_rounds: int = 3
 
 
 class _Clients:
@@ -155,4 +158,75 @@ def measure(system: OdenosSystem, settings: Settings, report: Report) -> None:
         f"(e) {settings.batches} batches of {settings.sequential} sequential and "
         f"{settings.concurrent} concurrent creations (type Network, cm_id left to the "
         "system manager), each batch deleted before the next"
+    )
+
+
+def pipelined_creates(zk_address: str, count: int) -> tuple[float, float]:
+    """(creates/s, deletes/s) of ``count`` bare znodes created with every request in flight
+    at once (kazoo's ``create_async``), then deleted the same way, under ``/bench-burst``:
+    what ZooKeeper allows this machine, the ceiling of row (l)."""
+    client = KazooClient(hosts=zk_address)
+    client.start(10)
+    try:
+        client.ensure_path("/bench-burst")
+        paths = [f"/bench-burst/n{i:05d}" for i in range(count)]
+        start = time.perf_counter()
+        for result in [
+            client.create_async(path, b'{"id": "x", "type": "Network"}') for path in paths
+        ]:
+            result.get(30)
+        created = count / (time.perf_counter() - start)
+        start = time.perf_counter()
+        for result in [client.delete_async(path) for path in paths]:
+            result.get(30)
+        deleted = count / (time.perf_counter() - start)
+        client.delete("/bench-burst", recursive=True)
+        return created, deleted
+    finally:
+        client.stop()
+        client.close()
+
+
+def measure_burst(system: OdenosSystem, settings: Settings, report: Report) -> None:
+    """(l) ``settings.burst`` components created by ``burst_concurrency`` clients through
+    REST, against bare pipelined znode creates in the same round: the share of what
+    ZooKeeper allows that a component creation reaches."""
+    n, c = settings.burst, settings.burst_concurrency
+    bare_create = report.add(Row("l", f"bare pipelined znode create, {n}", "op/s", rate=True))
+    rest_create = report.add(Row("l", f"create {n} via REST, {c} clients", "comp/s", rate=True))
+    ratio = report.add(Row("l", "REST create / bare create", "%", rate=True))
+    latency = report.add(Row("l", f"PUT component latency, {c} clients", "ms"))
+    bare_delete = report.add(Row("l", f"bare pipelined znode delete, {n}", "op/s", rate=True))
+    rest_delete = report.add(Row("l", f"delete {n} via REST, {c} clients", "comp/s", rate=True))
+    failures: collections.Counter[str] = collections.Counter()
+    clients = _Clients(system.rest_port)
+    zk = f"127.0.0.1:{system.zk_port}"
+    try:
+        for r in range(settings.burst_rounds):
+            ids = [f"burst-{r}-c{c}-{i:05d}" for i in range(n)]
+            if r % 2:  # alternate which side goes first
+                rate, answers = _batch(clients, "PUT", ids, c)
+                created, removed = pipelined_creates(zk, n)
+            else:
+                created, removed = pipelined_creates(zk, n)
+                rate, answers = _batch(clients, "PUT", ids, c)
+            ok = [a for a in answers if a.status == 201]
+            rest_create.samples.append(rate * len(ok) / n)
+            latency.samples += [a.ms for a in ok]
+            bare_create.samples.append(created)
+            bare_delete.samples.append(removed)
+            ratio.samples.append(100 * rest_create.samples[-1] / created)
+            failures.update(_describe("PUT", a) for a in answers if a.status != 201)
+            rate, answers = _batch(clients, "DELETE", ids, c)
+            rest_delete.samples.append(rate)
+            failures.update(_describe("DELETE", a) for a in answers if a.status != 200)
+    finally:
+        clients.close()
+    if failures:
+        said = "; ".join(f"{k}x {text}" for text, k in failures.most_common())
+        report.note(f"(l) {sum(failures.values())} requests failed: {said}")
+    report.note(
+        f"(l) {settings.burst_rounds} rounds: {n} Networks created by {c} client threads "
+        "(one keep-alive connection each, cm_id left to the system manager), then deleted; "
+        f"the ceiling: {n} znodes created with every request in flight (kazoo create_async)"
     )

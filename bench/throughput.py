@@ -1,4 +1,6 @@
-"""(d) ``GET /network0/topology`` through the REST translator versus straight to its manager.
+"""(d) ``GET /network0/topology`` and (k) ``GET /network0/property`` through the REST
+translator versus straight to its manager: (d) a large body whose JSON work dominates,
+(k) a cheap request where the hop itself is most of the cost.
 
 The direct URL is ``<address>/network0/topology`` with the address the system
 manager publishes for romgr1, so both paths end in the same handler of the
@@ -32,6 +34,18 @@ COMPONENT = "network0"
 MANAGER = "romgr1"
 NODES = 6
 PORTS_PER_NODE = 4
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What one row family fetches."""
+
+    key: str  # the row
+    resource: str  # under /network0/
+
+
+TOPOLOGY = Probe("d", "topology")
+PROPERTY = Probe("k", "property")
 
 
 @dataclass(frozen=True)
@@ -127,17 +141,29 @@ def _sequential(
     return latencies
 
 
+def prepare(system: OdenosSystem) -> tuple[int, int, int]:
+    """network0 on romgr1 with its ring topology (once for rows d and k)."""
+    if system.rest.get(f"/systemmanager/components/{COMPONENT}").status != 200:
+        system.create_component(COMPONENT, MANAGER)
+        return populate(system.rest)
+    return NODES, NODES * PORTS_PER_NODE, 2 * NODES
+
+
 def measure(
-    system: OdenosSystem, loadgen: LoadGenerator, settings: Settings, report: Report
+    system: OdenosSystem,
+    loadgen: LoadGenerator,
+    settings: Settings,
+    report: Report,
+    probe: Probe = TOPOLOGY,
 ) -> None:
-    system.create_component(COMPONENT, MANAGER)
-    counts = populate(system.rest)
+    counts = prepare(system)
+    key, what = probe.key, probe.resource
+    path = f"/{COMPONENT}/{what}"
     address = system.cm_address(MANAGER)
-    via = f"{system.rest_url}/{COMPONENT}/topology"
-    direct = f"{address}/{COMPONENT}/topology"
+    via = f"{system.rest_url}{path}"
+    direct = f"{address}{path}"
     translator_client = HttpClient.for_url(system.rest_url)
     direct_client = HttpClient.for_url(address)
-    path = f"/{COMPONENT}/topology"
     # A manager's port takes only requests signed with the cluster secret, as the
     # translator's are: the direct side signs too (a signature is good for 60 s, so one
     # per round), and both sides pay for one HMAC check in the manager.
@@ -151,12 +177,12 @@ def measure(
         raise BenchError(f"translator and direct answers differ: {a.status} vs {b.status}")
 
     c = settings.concurrency
-    rps_via = report.add(Row("d", f"GET topology via translator, c={c}", "req/s", rate=True))
-    rps_direct = report.add(Row("d", f"GET topology direct to romgr1, c={c}", "req/s", rate=True))
-    ratio = report.add(Row("d", "throughput translator/direct", "%", rate=True))
-    lat_via = report.add(Row("d", "latency via translator, c=1", "ms"))
-    lat_direct = report.add(Row("d", "latency direct, c=1", "ms"))
-    added = report.add(Row("d", "added latency (median difference), c=1", "ms", rate=True))
+    rps_via = report.add(Row(key, f"GET {what} via translator, c={c}", "req/s", rate=True))
+    rps_direct = report.add(Row(key, f"GET {what} direct to romgr1, c={c}", "req/s", rate=True))
+    ratio = report.add(Row(key, "throughput translator/direct", "%", rate=True))
+    lat_via = report.add(Row(key, "latency via translator, c=1", "ms"))
+    lat_direct = report.add(Row(key, "latency direct, c=1", "ms"))
+    added = report.add(Row(key, "added latency (median difference), c=1", "ms", rate=True))
 
     loaded: dict[str, list[LoadResult]] = {"via": [], "direct": []}
     # CPU seconds each server process spent in each side's loaded rounds: which one is the
@@ -202,10 +228,15 @@ def measure(
             if side == "via" or name != "core"
         )
         label = "via translator" if side == "via" else "direct"
-        report.note(f"(d) CPU under load, {label}: {usage}")
+        report.note(f"({key}) CPU under load, {label}: {usage}")
+    body = (
+        f"topology of {counts[0]} nodes, {counts[1]} ports, {counts[2]} links"
+        if what == "topology"
+        else what
+    )
     report.note(
-        f"(d) load generator: {loadgen.name}, {c} connections, {settings.rounds} rounds of "
-        f"{settings.seconds:g} s per side; topology of {counts[0]} nodes, {counts[1]} ports, "
-        f"{counts[2]} links = {len(a.body)} bytes of JSON; non-2xx or socket errors: {bad}; "
+        f"({key}) load generator: {loadgen.name}, {c} connections, {settings.rounds} rounds of "
+        f"{settings.seconds:g} s per side; {body} = {len(a.body)} bytes of JSON; "
+        f"non-2xx or socket errors: {bad}; "
         f"p50 under load: translator {p50['via']:.2f} ms, direct {p50['direct']:.2f} ms"
     )
