@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from bench import create_rate, durability, failover, logs, standby, startup, throughput
+from bench import create_rate, durability, failover, harness, logs, standby, startup, throughput
 from bench.harness import SESSION_TIMEOUT_MS, BenchError, OdenosSystem
 from bench.loadgen import LoadGenerator, choose
 from bench.report import Report, Row, number, render
@@ -99,6 +99,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--loadgen", choices=("auto", "wrk", "python"), default="auto", help="for row (d)"
     )
     parser.add_argument("--no-install", action="store_true", help="never apt-get install wrk")
+    parser.add_argument(
+        "--event-loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the daemons' process.event_loop (default uvloop, the system's default)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder and its logs")
     return parser.parse_args(argv)
 
@@ -251,6 +257,7 @@ def run(plan: Plan, args: argparse.Namespace, root: Path, report: Report) -> int
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plan = make_plan(args)
+    harness.EVENT_LOOP = args.event_loop
     # SIGINT too: a shell that starts us in the background leaves it ignored.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
@@ -270,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         report.note(
             f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
             f"{platform.python_version()}; load average {load_before[0]:.2f} before, "
-            f"{load_after[0]:.2f} after; run time {time.monotonic() - began:.0f} s"
+            f"{load_after[0]:.2f} after; run time {time.monotonic() - began:.0f} s; "
+            f"daemons on the {harness.EVENT_LOOP} event loop"
         )
         print(render(report))
         print("\nlogs (warnings, errors, tracebacks of the daemons):")

@@ -177,6 +177,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+#: ``process.event_loop`` of every system the bench starts (``--event-loop``).
+EVENT_LOOP = "uvloop"
+
+
 def write_config(
     root: Path,
     rest_port: int,
@@ -193,6 +197,7 @@ def write_config(
         "rest.host 127.0.0.1",
         f"rest.port {rest_port}",
         "process.host 127.0.0.1",
+        f"process.event_loop {EVENT_LOOP}",
         "zookeeper.embed",
         f"zookeeper.port {zk_port}",
         f"zookeeper.session_timeout {session_timeout_ms}",

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench import harness
 from bench.harness import (
     MANAGER_ID,
     SESSION_TIMEOUT_MS,
@@ -46,6 +47,7 @@ def _config(root: Path, name: str, rest_port: int, zk_port: int) -> Path:
                 "rest.host 127.0.0.1",
                 f"rest.port {rest_port}",
                 "process.host 127.0.0.1",
+                f"process.event_loop {harness.EVENT_LOOP}",
                 "zookeeper.embed off",
                 "manager.auto_approve on",
                 f"zookeeper.host 127.0.0.1:{zk_port}",

@@ -30,6 +30,8 @@ from odenos.zk.acl import load_credentials
 DEFAULT_MANAGER_ID = "systemmanager"
 DEFAULT_ZOOKEEPER_PORT = 2181
 SUPPORTED_LANGUAGES = ("python",)
+#: ``process.event_loop``: the first is the default.
+EVENT_LOOPS = ("uvloop", "asyncio")
 
 _DECIMAL = re.compile(r"[0-9]+")
 # RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens.
@@ -62,6 +64,7 @@ _VALUE_KEYS = {
     "rest.tls.key": "its PEM private key file",
     "rest.forward_timeout": f"{_MS} (100-600000)",
     "process.host": _HOST_RULE,
+    "process.event_loop": "uvloop or asyncio",
     "zookeeper.host": "host[:port][,host[:port]...][/chroot]",
     "zookeeper.port": f"{_PORT} (1-65535)",
     "zookeeper.session_timeout": f"{_MS} (1000-600000)",
@@ -133,6 +136,8 @@ class Config:
     #: The REST port's TLS certificate and key (None: plain HTTP).
     rest_tls: tuple[Path, Path] | None
     process_host: str
+    #: The daemons' event loop: "uvloop" (default) or "asyncio" (the standard library's).
+    event_loop: str
     forward_timeout: float
     zookeeper: ZooKeeperConfig
     var_dir: Path
@@ -236,6 +241,15 @@ class _Parser:
             expected = "on/off, true/false, yes/no, 1/0; the key alone means on"
             raise self._error(f"{key}: {value!r} is not a flag value ({expected})", lineno)
         return _FLAG_VALUES[value.lower()]
+
+    def _choice(self, key: str, choices: tuple[str, ...]) -> str:
+        """``key``'s value, one of ``choices`` (the first is the default)."""
+        if key not in self.values:
+            return choices[0]
+        value, lineno = self.values[key]
+        if value not in choices:
+            raise self._error(f"{key}: {value!r} is not {' or '.join(choices)}", lineno)
+        return value
 
     def _integer(self, key: str, default: int, low: int, high: int, noun: str) -> int:
         if key not in self.values:
@@ -476,6 +490,7 @@ class _Parser:
             rest_tokens_path=self._rest_tokens_path(),
             rest_tls=self._rest_tls(),
             process_host=self._process_host(),
+            event_loop=self._choice("process.event_loop", EVENT_LOOPS),
             forward_timeout=timeout_ms / 1000,
             zookeeper=self._zookeeper(),
             var_dir=self._resolve(self._text("var.dir", "var")),

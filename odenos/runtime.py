@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, Protocol, TypeVar
 
+import uvloop
+
 from odenos.config import Config, load_config
 from odenos.errors import OdenosError
 
@@ -143,6 +145,10 @@ def with_manager_id(config: Config, manager_id: str) -> Config:
 def run(make: Callable[[], Daemon], name: str, config: Config) -> int:
     """Run the daemon until SIGTERM/SIGINT.  Returns the process exit code."""
     _raise_file_limit()
+    if config.event_loop == "uvloop":
+        # libuv's loop: the same asyncio API, its transports and scheduling in C (measured
+        # in docs/benchmarks.md, rows d and k, with and without).
+        return uvloop.run(_main(make, name, config))
     return asyncio.run(_main(make, name, config))
 
 
@@ -213,7 +219,7 @@ async def _main(make: Callable[[], Daemon], name: str, config: Config) -> int:
             pid_path.unlink(missing_ok=True)
         return 1
     if started:
-        log.info("%s ready (pid %d)", name, os.getpid())
+        log.info("%s ready (pid %d, event loop %s)", name, os.getpid(), config.event_loop)
         await stop.wait()
         log.info("%s stopping", name)
     else:
