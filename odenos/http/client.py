@@ -15,6 +15,7 @@ Use on the daemon's loop; :meth:`close` when the daemon stops.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +29,12 @@ from odenos.http.signing import HEADER, Signer
 
 #: Connections kept per process (all peers together).
 POOL_LIMIT = 256
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """One (immutable) ClientTimeout per distinct timeout, not one per request."""
+    return aiohttp.ClientTimeout(total=seconds)
 
 
 class PeerUnavailable(ObjectUnavailable):
@@ -98,9 +105,10 @@ class InternalClient:
             async with self._open().request(
                 method,
                 url,
-                data=body,
+                # No payload object (nor a second write) for an empty body.
+                data=body or None,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=seconds),
+                timeout=_timeout(seconds),
             ) as resp:
                 payload = await resp.read()
                 return Reply(resp.status, payload, resp.content_type, resp.headers)

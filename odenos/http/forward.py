@@ -43,16 +43,19 @@ class Forwarder:
         self._view = view
         self._client = client
         self._timeout = timeout
-        self._in_flight: dict[str, set[asyncio.Future[None]]] = {}
+        self._in_flight: dict[str, set[asyncio.Future[web.Response]]] = {}
+        #: Hops cancelled because their manager went away (not because their client did).
+        self._gone: set[asyncio.Future[web.Response]] = set()
         view.on_manager_change(self._on_manager_change)
 
     def _on_manager_change(self, kind: ChangeKind, cm_id: str, data: dict[str, Any]) -> None:
         # Only a manager that is gone: one that is stopping still answers what it received.
         if kind != ChangeKind.REMOVED:
             return
-        for abort in self._in_flight.pop(cm_id, set()):
-            if not abort.done():
-                abort.set_result(None)
+        for call in self._in_flight.pop(cm_id, set()):
+            if not call.done():
+                self._gone.add(call)
+                call.cancel()
 
     async def forward(
         self, request: web.Request, route: Route, timeout: float | None = None
@@ -74,27 +77,27 @@ class Forwarder:
         body = await request.read()
         headers = {h: request.headers[h] for h in _PASS_HEADERS if h in request.headers}
         owner = target.cm_id or target.object_id
-        abort: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._in_flight.setdefault(owner, set()).add(abort)
+        # The hop runs as a task of its own, so that the manager's departure can cancel
+        # it (and only it: the handler then answers 503).
         call = asyncio.ensure_future(
             self._send(request.method, url, body, headers, target, timeout)
         )
+        waiting = self._in_flight.setdefault(owner, set())
+        waiting.add(call)
         try:
-            await asyncio.wait((call, abort), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiting = self._in_flight.get(owner)
-            if waiting is not None:
-                waiting.discard(abort)
-                if not waiting:
-                    del self._in_flight[owner]
-            if not call.done():
-                call.cancel()
-        if not call.done() or call.cancelled():
+            return await call
+        except asyncio.CancelledError:
+            if call not in self._gone:
+                raise  # the client went away: our own task is being cancelled
             raise ObjectUnavailable(
                 target.object_id,
                 f"component manager {owner!r} went away while the request was in flight",
-            )
-        return call.result()
+            ) from None
+        finally:
+            self._gone.discard(call)
+            waiting.discard(call)
+            if not waiting and self._in_flight.get(owner) is waiting:
+                del self._in_flight[owner]
 
     async def _send(
         self,
