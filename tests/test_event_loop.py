@@ -9,7 +9,7 @@ import pytest
 
 from odenos.config import load_config
 from odenos.errors import ConfigError
-from tests.support import Cluster, http
+from tests.support import Cluster, http, wait_until
 
 
 def _conf(tmp_path: Path, text: str) -> Path:
@@ -36,7 +36,8 @@ def test_the_system_runs_on_either_loop(cluster: Cluster, loop: str) -> None:
     cluster.start_core()
     cluster.start_cm("romgr1")
     for name in ("systemmanager", "romgr1"):
-        assert "(pid " in cluster.log(name)
+        # Logged once started, a moment after the daemon shows as registered.
+        wait_until(lambda name=name: "ready (pid " in cluster.log(name), 10, f"{name} ready")
         assert f"event loop {loop})" in cluster.log(name)
     assert cluster.create_network("network0", "romgr1").status == 201
     node = {"type": "Node", "node_id": "n1", "ports": {}, "attributes": {}}
