@@ -15,6 +15,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -87,11 +88,30 @@ def _entry_exists(entry: str) -> bool:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on ``host`` that was unused a moment ago (another process may still take it)."""
+    """A TCP port on ``host`` that was unused a moment ago, chosen below the kernel's
+    ephemeral range: a port the kernel hands out meanwhile (a daemon's internal server
+    bound to port 0, the source port of a connection) can then never be this one.
+    Another process choosing ports the same way may still take it, rarely."""
+    low = _ephemeral_range_start()
+    for _ in range(200):
+        port = random.randint(max(1024, low - 12000), low - 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
+
+
+def _ephemeral_range_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 async def four_letter(host: str, port: int, word: str, timeout: float = 1.0) -> str:
