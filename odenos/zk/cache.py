@@ -1,11 +1,22 @@
 """A watch-fed, in-memory copy of the children of one znode.
 
-Built on kazoo's ``TreeCache`` (a port of Curator's): it sets the watches,
-re-reads after a reconnect and tells us what was added, changed or removed.
-Its events arrive on its own thread; they are handed to the loop and applied
-there in order, so that the loop always reads a consistent ``dict`` without
-a ZooKeeper round trip.  Only the direct children of the watched node are
-kept; deeper nodes (the tree cache watches them too) are ignored.
+One child watch on the parent and one data watch per child: when the children
+change, the parent is listed again and only the new children are read; when a
+child's data changes it is read again; a deleted child is dropped at its own
+data watch, at once.  Reads that pile up while one is in flight are done
+together, pipelined, in the next round: under a burst of creations a cache
+lists its parent once per round, not once per creation.
+
+Everything happens on the loop (kazoo's threads only hand watch events over),
+so the loop always reads a consistent ``dict`` without a round trip.  After a
+reconnect or a new session the whole parent is read again and compared, so a
+change made meanwhile is reported like any other.  Grandchildren are neither
+read nor watched.
+
+(kazoo's ``TreeCache`` did this before: it also listed every child's own
+children and watched them, a third more requests and twice the watches, and it
+copied the whole ``dict`` at every change, which grows with the square of the
+number of components.)
 """
 
 from __future__ import annotations
@@ -17,9 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kazoo.recipe.cache import TreeCache, TreeEvent
+from kazoo.exceptions import NoNodeError
+from kazoo.protocol.states import EventType, WatchedEvent
 
-from odenos.zk.client import Coordinator, NodeStat, decode
+from odenos.zk.client import ConnState, Coordinator, NodeStat, decode
 
 log = logging.getLogger(__name__)
 
@@ -74,20 +86,29 @@ ChangeListener = Callable[[ChangeKind, str, CachedNode], None]
 class ChildrenCache:
     """The children of ``path`` with their data, kept current by watches.
 
-    All public methods are called on the loop.  ``nodes`` is replaced, never
-    mutated, so a caller may keep a reference as a snapshot.
+    All public methods are called on the loop.  ``nodes`` is updated in place:
+    read it without awaiting in between (a listener sees each change as it is
+    made).
     """
 
     def __init__(self, coordinator: Coordinator, path: str) -> None:
         self.path = path
-        self._coordinator = coordinator
-        self._tree = TreeCache(coordinator.kazoo, path)
-        self._tree.listen(self._on_tree_event)
-        self._tree.listen_fault(self._on_tree_fault)
+        self._zk = coordinator
         self._nodes: dict[str, CachedNode] = {}
         self._listeners: list[ChangeListener] = []
         self._initialized = asyncio.Event()
         self._waiters = Waiters()
+        # What the next round has to do.
+        self._list_again = False
+        self._read_again: set[str] = set()
+        # Children whose deletion was reported while a read of them was in flight: that
+        # read's answer may predate the deletion (answers and watch events reach us on
+        # different threads), so it is not applied; they are read once more instead.
+        self._reading: frozenset[str] = frozenset()
+        self._deleted_meanwhile: set[str] = set()
+        self._worker: asyncio.Task[None] | None = None
+        self._closed = False
+        coordinator.add_state_listener(self._on_state)
 
     @property
     def nodes(self) -> dict[str, CachedNode]:
@@ -101,47 +122,131 @@ class ChildrenCache:
 
     async def start(self, timeout: float = 30.0) -> None:
         """Start watching and wait until the first full read is in."""
-        # TreeCache.start() does a blocking ensure_path.
-        await asyncio.to_thread(self._tree.start)
+        await self._zk.ensure_path(self.path)
+        self._schedule(list_again=True)
         await asyncio.wait_for(self._initialized.wait(), timeout)
 
     def close(self) -> None:
-        self._tree.close()
+        self._closed = True
+        if self._worker is not None:
+            self._worker.cancel()
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until ``predicate()`` is true (checked after every change); False on timeout."""
         return await self._waiters.wait_for(predicate, timeout)
 
-    # --- kazoo's thread ----------------------------------------------------------------------
+    # --- kazoo's threads: hand over, nothing else ----------------------------------------------
 
-    def _on_tree_event(self, event: TreeEvent) -> None:
-        self._coordinator.bridge.signal(self._apply, event.event_type, event.event_data)
+    def _children_watch(self, event: WatchedEvent) -> None:
+        if event.type != EventType.NONE:  # NONE: the session ended; a resync follows
+            self._zk.bridge.signal(self._schedule, True)
 
-    def _on_tree_fault(self, exc: BaseException) -> None:
-        log.error("cache of %s: %r", self.path, exc)
+    def _data_watch(self, event: WatchedEvent) -> None:
+        if event.type != EventType.NONE:
+            self._zk.bridge.signal(self._data_event, event)
 
-    # --- the loop ----------------------------------------------------------------------------
+    # --- the loop ------------------------------------------------------------------------------
 
-    def _apply(self, event_type: int, node_data: Any) -> None:
-        if event_type == TreeEvent.INITIALIZED:
+    def _on_state(self, state: ConnState) -> None:
+        # Back on the same session (watches re-set by kazoo) or on a new one (watches
+        # gone): either way, read everything again and report what differs.
+        if state == ConnState.CONNECTED and self._initialized.is_set():
+            self._schedule(list_again=True, resync=True)
+
+    def _data_event(self, event: WatchedEvent) -> None:
+        name = event.path.rpartition("/")[2]
+        if event.type == EventType.DELETED:
+            if name in self._reading:
+                self._deleted_meanwhile.add(name)
+            self._remove(name)
+        elif event.type == EventType.CHANGED:
+            self._schedule(read=name)
+
+    def _schedule(
+        self, list_again: bool = False, read: str | None = None, resync: bool = False
+    ) -> None:
+        if self._closed:
+            return
+        self._list_again |= list_again
+        if resync:
+            self._read_again.update(self._nodes)
+        if read is not None:
+            self._read_again.add(read)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._work())
+
+    async def _work(self) -> None:
+        """Rounds until nothing is left to do: list the parent if asked, then read every
+        child that is new or changed, all at once."""
+        while (self._list_again or self._read_again) and not self._closed:
+            if self._zk.state != ConnState.CONNECTED:
+                return  # the reconnect schedules a full round
+            try:
+                await self._round()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._zk.state != ConnState.CONNECTED:
+                    return  # a lost connection: the reconnect reads it all again
+                log.warning("cache of %s: %r; trying again", self.path, exc)
+                await asyncio.sleep(0.5)
+
+    async def _round(self) -> None:
+        if self._list_again:
+            self._list_again = False
+            listed = await self._zk.bridge.future_of(
+                self._zk.kazoo.get_children_async(self.path, watch=self._children_watch)
+            )
+            present = set(listed)
+            for gone in [name for name in self._nodes if name not in present]:
+                self._remove(gone)
+            self._read_again.update(name for name in present if name not in self._nodes)
+        if self._read_again:
+            names = sorted(self._read_again)
+            self._read_again.clear()
+            self._reading = frozenset(names)
+            kazoo = self._zk.kazoo
+            try:
+                results = await self._zk.bridge.future_of_all(
+                    [
+                        kazoo.get_async(f"{self.path}/{name}", watch=self._data_watch)
+                        for name in names
+                    ]
+                )
+            finally:
+                self._reading = frozenset()
+            deleted, self._deleted_meanwhile = self._deleted_meanwhile, set()
+            failed: BaseException | None = None
+            for name, result in zip(names, results, strict=True):
+                if name in deleted:
+                    self._read_again.add(name)  # maybe created anew: the next round says
+                elif isinstance(result, NoNodeError):
+                    self._remove(name)
+                elif isinstance(result, BaseException):
+                    self._read_again.add(name)
+                    failed = result
+                else:
+                    self._put(name, *result)
+            if failed is not None:
+                raise failed
+        if not self._initialized.is_set() and not self._list_again:
             self._initialized.set()
             self._notify()
-            return
-        if node_data is None:
-            return  # connection events: the tree re-reads by itself on reconnect
-        path: str = node_data.path
-        parent, _, name = path.rpartition("/")
-        if parent != self.path:
-            return  # the root itself, or a grandchild
-        node = CachedNode(name, decode(node_data.data), NodeStat.of(node_data.stat))
-        nodes = dict(self._nodes)
-        if event_type == TreeEvent.NODE_REMOVED:
-            nodes.pop(name, None)
-            kind = ChangeKind.REMOVED
-        else:
-            nodes[name] = node
-            kind = ChangeKind.ADDED if event_type == TreeEvent.NODE_ADDED else ChangeKind.UPDATED
-        self._nodes = nodes
+
+    def _put(self, name: str, data: bytes | None, stat: Any) -> None:
+        old = self._nodes.get(name)
+        if old is not None and stat.mzxid <= old.stat.mzxid:
+            return  # read again, unchanged (or an answer older than what we have)
+        node = CachedNode(name, decode(data), NodeStat.of(stat))
+        self._nodes[name] = node
+        self._tell(ChangeKind.ADDED if old is None else ChangeKind.UPDATED, name, node)
+
+    def _remove(self, name: str) -> None:
+        node = self._nodes.pop(name, None)
+        if node is not None:
+            self._tell(ChangeKind.REMOVED, name, node)
+
+    def _tell(self, kind: ChangeKind, name: str, node: CachedNode) -> None:
         for listener in list(self._listeners):
             try:
                 listener(kind, name, node)
