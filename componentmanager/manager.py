@@ -372,9 +372,9 @@ class ComponentManager:
 
     def _mine(self) -> dict[str, dict[str, Any]]:
         mine = {}
-        for comp_id in self.view.desired_ids():
+        for comp_id in self.view.owned_by(self.cm_id):
             record = self.view.desired_component(comp_id)
-            if record is not None and record.get("cm_id") == self.cm_id:
+            if record is not None:
                 mine[comp_id] = record
         return mine
 

@@ -85,9 +85,27 @@ class ClusterView:
             self.subscriptions,
             self.approvals,
         )
+        # Which manager each desired component is on, both ways: kept at each change, so
+        # that no request scans every component (placement, routing, reconciliation).
+        self._owner: dict[str, str] = {}
+        self._owned: dict[str, set[str]] = {}
+        self.desired.add_listener(self._index_desired)  # before the waiters are told
         self._waiters = Waiters()
         for cache in self._caches:
             cache.add_listener(lambda *_: self._waiters.notify())
+
+    def _index_desired(self, kind: ChangeKind, comp_id: str, node: CachedNode) -> None:
+        old = self._owner.pop(comp_id, None)
+        if old is not None:
+            owned = self._owned[old]
+            owned.discard(comp_id)
+            if not owned:
+                del self._owned[old]
+        data = _data(node)
+        if kind != ChangeKind.REMOVED and data is not None:
+            cm_id = str(data.get("cm_id"))
+            self._owner[comp_id] = cm_id
+            self._owned.setdefault(cm_id, set()).add(comp_id)
 
     async def start(self) -> None:
         # Together: each first read is many requests, and ZooKeeper serves them pipelined.
@@ -143,8 +161,19 @@ class ClusterView:
 
     def known_manager_ids(self) -> set[str]:
         """Managers alive now or named by a desired component (alive or not)."""
-        named = {str((self.desired_component(c) or {}).get("cm_id")) for c in self.desired_ids()}
-        return named | set(self.manager_ids())
+        return self.named_manager_ids() | set(self.managers.nodes)
+
+    def named_manager_ids(self) -> set[str]:
+        """Managers named by at least one desired component (alive or not)."""
+        return set(self._owned)
+
+    def owned_by(self, cm_id: str) -> list[str]:
+        """Ids of the desired components placed on ``cm_id``, in id order."""
+        return sorted(self._owned.get(cm_id, ()))
+
+    def load_of(self, cm_id: str) -> int:
+        """How many desired components are placed on ``cm_id``."""
+        return len(self._owned.get(cm_id, ()))
 
     def desired_ids(self) -> list[str]:
         """Ids of the desired components (nodes whose data is not a JSON object, written
@@ -287,7 +316,7 @@ class ClusterView:
             return Target(object_id, "component_manager", _address(object_id, manager), object_id)
         desired = self.desired_component(object_id)
         if desired is None:
-            if any((d.data or {}).get("cm_id") == object_id for d in self.desired.nodes.values()):
+            if object_id in self._owned:
                 raise ObjectUnavailable(object_id, "component manager is not alive")
             raise ObjectNotFound(object_id)
         state, reason = self.component_status(object_id)

@@ -352,11 +352,7 @@ class SystemManager:
             return
         if kind != ChangeKind.REMOVED:
             return
-        owned = [
-            cid
-            for cid in self.view.desired_ids()
-            if (self.view.desired_component(cid) or {}).get("cm_id") == cm_id
-        ]
+        owned = self.view.owned_by(cm_id)
         suffix = (
             f"; its components {', '.join(owned)} are in state error until it returns"
             if owned

@@ -51,19 +51,15 @@ def due(view: ClusterView, dead_since: dict[str, float], now: float) -> list[Mov
     loaded running manager that offers its type (ties by id; loads count the moves made
     in this round)."""
     types = view.component_types()
-    load: dict[str, int] = {cm: 0 for cm in view.manager_ids()}
-    for comp_id in view.desired_ids():
-        owner = (view.desired_component(comp_id) or {}).get("cm_id")
-        if owner in load:
-            load[str(owner)] += 1
+    load: dict[str, int] = {cm: view.load_of(cm) for cm in view.manager_ids()}
     moves = []
-    for comp_id in view.desired_ids():
+    # Only the components of managers that are away (not every component, every look).
+    away = sorted(cm for cm in dead_since if view.manager(cm) is None)
+    for comp_id in sorted(c for cm in away for c in view.owned_by(cm)):
         record = view.desired_component(comp_id) or {}
         if record.get("restart_policy") != REASSIGN:
             continue
         owner = str(record.get("cm_id"))
-        if view.manager(owner) is not None or owner not in dead_since:
-            continue
         if now - dead_since[owner] < float(record.get("reassign_after", DEFAULT_REASSIGN_AFTER)):
             continue
         offering = [
@@ -101,10 +97,7 @@ class Reassigner:
             self._task = None
 
     def _observe(self, now: float) -> None:
-        named = {
-            str((self._view.desired_component(c) or {}).get("cm_id"))
-            for c in self._view.desired_ids()
-        }
+        named = self._view.named_manager_ids()
         for cm_id in named:
             if self._view.manager(cm_id) is None:
                 self._dead_since.setdefault(cm_id, now)

@@ -171,11 +171,7 @@ class ComponentRegistry:
         manager = self._view.manager(cm_id)
         if manager is None:
             raise ComponentManagerNotFound(cm_id)
-        owned = [
-            cid
-            for cid in self._view.desired_ids()
-            if (self._view.desired_component(cid) or {}).get("cm_id") == cm_id
-        ]
+        owned = self._view.owned_by(cm_id)
         connected = sorted({c for cid in owned for c in self._view.connections_of(cid)})
         if connected:
             raise Forbidden(
@@ -251,12 +247,7 @@ class ComponentRegistry:
                     type=comp_type,
                 )
             return cm_id
-        load = {m: 0 for m in offering}
-        for cid in self._view.desired_ids():
-            owner = (self._view.desired_component(cid) or {}).get("cm_id")
-            if owner in load:
-                load[owner] += 1
-        return min(offering, key=lambda m: (load[m], m))
+        return min(offering, key=lambda m: (self._view.load_of(m), m))
 
     async def _update_policy(
         self, comp_id: str, existing: tuple[dict[str, Any], NodeStat], policy: dict[str, Any]
@@ -387,10 +378,18 @@ class ComponentRegistry:
         path = paths.desired_component(comp_id)
         async with self._serial(comp_id):
             try:
-                return await delete_exactly(self._zk, path, czxid, self._deadline)
+                deleted = await delete_exactly(self._zk, path, czxid, self._deadline)
             except CoordinationUnavailable:
                 delete_when_reachable(self._zk, path, czxid)
                 return None
+        if deleted:
+            # Answered once our cache has seen it too: a GET right after the error must
+            # not find the record (the deletion's watch event and the answer to the delete
+            # reach this process on different threads, in either order).
+            await self._view.wait_for(
+                lambda: self._view.desired_generation(comp_id) != czxid, self._create_timeout
+            )
+        return deleted
 
 
 def _restart_policy(body: dict[str, Any]) -> dict[str, Any]:
