@@ -9,7 +9,7 @@ CONF ?= etc/odenos.conf
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: install run start stop status test lint fuzz bench clean
+.PHONY: install run start stop status test lint fuzz bench bench-scale clean
 
 install: $(VENV)/.installed $(ZK_JAR)
 
@@ -49,6 +49,10 @@ fuzz: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# How costs grow with 100, 1,000 and 10,000 components over 2 and 10 managers (~20 min).
+bench-scale: install
+	$(BIN)/python -m bench.scale
 
 clean:
 	rm -rf $(VENV) var *.egg-info .pytest_cache .mypy_cache .ruff_cache
