@@ -15,26 +15,19 @@ Use on the daemon's loop; :meth:`close` when the daemon stops.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from yarl import URL
 
 from odenos.errors import GatewayTimeout, ObjectUnavailable
 from odenos.http.signing import HEADER, Signer
+from odenos.http.wire import Refused, WireClient, WireError
 
 #: Connections kept per process (all peers together).
 POOL_LIMIT = 256
-
-
-@functools.lru_cache(maxsize=64)
-def _timeout(seconds: float) -> aiohttp.ClientTimeout:
-    """One (immutable) ClientTimeout per distinct timeout, not one per request."""
-    return aiohttp.ClientTimeout(total=seconds)
 
 
 class PeerUnavailable(ObjectUnavailable):
@@ -62,21 +55,12 @@ class InternalClient:
     def __init__(self, timeout: float, signer: Signer | None = None) -> None:
         self.timeout = timeout
         self._signer = signer
-        self._session: aiohttp.ClientSession | None = None
-
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=POOL_LIMIT, keepalive_timeout=30),
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-                auto_decompress=False,
-            )
-        return self._session
+        self._wire: WireClient | None = None
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._wire is not None:
+            self._wire.close()
+            self._wire = None
 
     async def send(
         self,
@@ -101,20 +85,21 @@ class InternalClient:
             signature = self._signer.sign(method, url.raw_path_qs, body or b"")
             if signature is not None:
                 headers = {**(headers or {}), HEADER: signature}
+        if self._wire is None:
+            self._wire = WireClient(POOL_LIMIT)
         try:
-            async with self._open().request(
+            answer = await self._wire.request(
                 method,
-                url,
-                # No payload object (nor a second write) for an empty body.
-                data=body or None,
-                headers=headers,
-                timeout=_timeout(seconds),
-            ) as resp:
-                payload = await resp.read()
-                return Reply(resp.status, payload, resp.content_type, resp.headers)
-        except aiohttp.ClientConnectorError as exc:
+                url.raw_host or "",
+                url.port or 80,
+                url.raw_path_qs,
+                dict(headers or {}),
+                body or b"",
+                seconds,
+            )
+        except Refused as exc:
             raise PeerUnavailable(
-                peer, f"its process at {where} refused the connection (not running): {exc.os_error}"
+                peer, f"its process at {where} refused the connection (not running): {exc}"
             ) from None
         except TimeoutError:
             raise GatewayTimeout(
@@ -122,10 +107,11 @@ class InternalClient:
                 f"(its process at {where} is stalled or overloaded)",
                 object_id=peer,
             ) from None
-        except aiohttp.ClientError as exc:
+        except WireError as exc:
             raise PeerUnavailable(
-                peer, f"connection to its process at {where} broke: {exc!r}"
+                peer, f"connection to its process at {where} broke: {exc}"
             ) from None
+        return Reply(answer.status, answer.body, answer.content_type, answer.headers)
 
     async def post_json(
         self, address: str, path: str, body: Any, *, peer: str, timeout: float | None = None
