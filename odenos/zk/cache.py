@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -108,6 +109,11 @@ class ChildrenCache:
         self._deleted_meanwhile: set[str] = set()
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
+        # A listing costs in proportion to the number of children (10,000 names are
+        # 170 KB to decode): the next one waits twice as long as the last took, so that
+        # under a burst listings take at most a third of the time and each brings in many
+        # changes.  A deletion is not delayed (it arrives at the child's own watch).
+        self._next_listing = 0.0
         coordinator.add_state_listener(self._on_state)
 
     @property
@@ -193,10 +199,16 @@ class ChildrenCache:
 
     async def _round(self) -> None:
         if self._list_again:
+            wait = self._next_listing - time.monotonic()
+            if wait > 0 and not self._read_again:
+                await asyncio.sleep(wait)  # nothing else to do meanwhile
+        if self._list_again and time.monotonic() >= self._next_listing:
             self._list_again = False
+            started = time.monotonic()
             listed = await self._zk.bridge.future_of(
                 self._zk.kazoo.get_children_async(self.path, watch=self._children_watch)
             )
+            self._next_listing = time.monotonic() + 2 * (time.monotonic() - started)
             present = set(listed)
             for gone in [name for name in self._nodes if name not in present]:
                 self._remove(gone)
