@@ -46,4 +46,5 @@ def test_the_system_runs_on_either_loop(cluster: Cluster, loop: str) -> None:
     # A crash and a restart on this loop: the manager comes back with its state.
     cluster.kill("romgr1")
     cluster.start_cm("romgr1")
-    assert cluster.get("network0/topology/nodes/n1").status == 200
+    # Until the core's cache has seen it again: 503 with Retry-After (as clients are told).
+    wait_until(lambda: cluster.get("network0/topology/nodes/n1").status == 200, 10, "network0 back")
