@@ -138,27 +138,30 @@ def judge(report: Report, session_timeout_ms: int) -> None:
     expiry = session_timeout_ms + TARGET_B_SLACK_MS
     bound("b", "ms", f"SIGSTOP -> first 503 <= session timeout + 0.5 s = {expiry:g} ms", expiry)
     bound("c", "ms", "SIGTERM -> first 503 <= 100 ms", TARGET_C_MS)
-    ratio = row("d", "%")
-    if ratio is not None:
-        if ratio.samples:
-            report.target(
-                "d",
-                "translator throughput >= 50 % of direct",
-                ratio.median >= TARGET_D_RATIO,
-                f"median ratio {number(ratio.median)} % over {ratio.n} round pairs "
-                f"(range {number(min(ratio.samples))}-{number(max(ratio.samples))} %)",
-            )
-        else:
-            report.target("d", "translator throughput >= 50 % of direct", None, "no sample")
-    ratio = row("k", "%")
-    if ratio is not None and ratio.samples:
+
+    def at_least(key: str, text: str, limit: float, over: str) -> None:
+        """A target on the median of row ``key``'s ratio (``%``) row."""
+        found = row(key, "%")
+        if found is None:
+            return
+        if not found.samples:
+            report.target(key, text, None, "no sample")
+            return
         report.target(
-            "k",
-            "translator throughput >= 60 % of direct on GET property",
-            ratio.median >= TARGET_K_RATIO,
-            f"median ratio {number(ratio.median)} % over {ratio.n} round pairs "
-            f"(range {number(min(ratio.samples))}-{number(max(ratio.samples))} %)",
+            key,
+            text,
+            found.median >= limit,
+            f"median ratio {number(found.median)} % over {found.n} {over} "
+            f"(range {number(min(found.samples))}-{number(max(found.samples))} %)",
         )
+
+    at_least("d", "translator throughput >= 50 % of direct", TARGET_D_RATIO, "round pairs")
+    at_least(
+        "k",
+        "translator throughput >= 60 % of direct on GET property",
+        TARGET_K_RATIO,
+        "round pairs",
+    )
     added = next((r for r in report.rows if r.key == "k" and r.name.startswith("added")), None)
     if added is not None and added.samples:
         report.target(
@@ -167,14 +170,12 @@ def judge(report: Report, session_timeout_ms: int) -> None:
             added.median <= TARGET_K_ADDED_MS,
             f"median {number(added.median)} ms over {added.n} round pairs",
         )
-    ratio = row("l", "%")
-    if ratio is not None and ratio.samples:
-        report.target(
-            "l",
-            "REST creation >= 25 % of bare pipelined creates (16 clients)",
-            ratio.median >= TARGET_L_RATIO,
-            f"median ratio {number(ratio.median)} % over {ratio.n} rounds",
-        )
+    at_least(
+        "l",
+        "REST creation >= 25 % of bare pipelined creates (16 clients)",
+        TARGET_L_RATIO,
+        "rounds",
+    )
     bound("f", "s", "odenos start to ready <= 3 s", TARGET_F_S)
     bound("g", "s", "resume of a manager's components, with their state, <= 2 s", TARGET_G_S)
     limit = session_timeout_ms / 1000 + 1

@@ -98,6 +98,14 @@ def _describe(method: str, answer: Answer) -> str:
     )
 
 
+def _note_failures(
+    report: Report, key: str, failures: collections.Counter[str], requests: int
+) -> None:
+    if failures:
+        said = "; ".join(f"{n}x {text}" for text, n in failures.most_common())
+        report.note(f"({key}) {sum(failures.values())} of {requests} requests failed: {said}")
+
+
 def zookeeper_writes(zk_address: str, count: int) -> list[float]:
     """Latencies (ms) of ``count`` bare znode creations on the system's ZooKeeper, one at a
     time, under ``/bench-scale`` (outside ODENOS's tree, removed after): the unit cost a
@@ -151,9 +159,7 @@ def measure(system: OdenosSystem, settings: Settings, report: Report) -> None:
                 requests += 2 * len(ids)
     finally:
         clients.close()
-    if failures:
-        said = "; ".join(f"{n}x {text}" for text, n in failures.most_common())
-        report.note(f"(e) {sum(failures.values())} of {requests} requests failed: {said}")
+    _note_failures(report, "e", failures, requests)
     report.note(
         f"(e) {settings.batches} batches of {settings.sequential} sequential and "
         f"{settings.concurrent} concurrent creations (type Network, cm_id left to the "
@@ -222,9 +228,7 @@ def measure_burst(system: OdenosSystem, settings: Settings, report: Report) -> N
             failures.update(_describe("DELETE", a) for a in answers if a.status != 200)
     finally:
         clients.close()
-    if failures:
-        said = "; ".join(f"{k}x {text}" for text, k in failures.most_common())
-        report.note(f"(l) {sum(failures.values())} requests failed: {said}")
+    _note_failures(report, "l", failures, 2 * n * settings.burst_rounds)
     report.note(
         f"(l) {settings.burst_rounds} rounds: {n} Networks created by {c} client threads "
         "(one keep-alive connection each, cm_id left to the system manager), then deleted; "
