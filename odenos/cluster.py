@@ -250,13 +250,18 @@ class ClusterView:
             return state, str(live.get("error") or f"component is {state}")
         return state, None
 
-    def component_property(self, comp_id: str) -> dict[str, Any]:
-        """The component's ObjectProperty as the system manager reports it."""
+    def component_property(
+        self, comp_id: str, types: dict[str, dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """The component's ObjectProperty as the system manager reports it.  ``types``:
+        :meth:`component_types`, if the caller has it already (a list of every component)."""
         desired = self.desired_component(comp_id)
         if desired is None:
             raise ObjectNotFound(comp_id)
         state, reason = self.component_status(comp_id)
-        info = self.component_types().get(str(desired.get("type")), {})
+        if types is None:
+            types = self.component_types()
+        info = types.get(str(desired.get("type")), {})
         body: dict[str, Any] = {
             "id": comp_id,
             "type": desired.get("type"),

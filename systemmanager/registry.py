@@ -68,7 +68,8 @@ class ComponentRegistry:
     # --- reads ------------------------------------------------------------------------------
 
     def list(self) -> dict[str, dict[str, Any]]:
-        return {cid: self._view.component_property(cid) for cid in self._view.desired_ids()}
+        types = self._view.component_types()  # once, not once per component
+        return {cid: self._view.component_property(cid, types) for cid in self._view.desired_ids()}
 
     def get(self, comp_id: str) -> dict[str, Any]:
         if self._view.desired_component(comp_id) is None:
