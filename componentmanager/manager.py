@@ -233,16 +233,20 @@ class ComponentManager:
         )
         while True:
             # Claimed again each time round: a session lost meanwhile took the node with it.
-            await claim(
-                self.zk,
-                paths.component_manager(self.cm_id),
-                self._manager_data(),
-                self.client.answers,
-                f"component manager {self.cm_id}",
-            )
+            await self._claim_node()
             if await self.view.wait_for(lambda: self.view.approved(self.cm_id), 10.0):
                 break
         log.info("component manager %s approved", self.cm_id)
+
+    async def _claim_node(self) -> None:
+        """Our ``/component_managers/<id>`` node, as ours (a live twin is refused)."""
+        await claim(
+            self.zk,
+            paths.component_manager(self.cm_id),
+            self._manager_data(),
+            self.client.answers,
+            f"component manager {self.cm_id}",
+        )
 
     async def _wait_for_system_manager(self) -> None:
         while not await self.view.wait_for(lambda: self.view.system_manager() is not None, 10.0):
@@ -261,13 +265,7 @@ class ComponentManager:
         session = self.zk.session_id
         async with self._busy, GlobalLock(self.zk, process_label(self.cm_id), LOCK_TIMEOUT):
             self._set_state(ManagerState.INITIALIZING)
-            await claim(
-                self.zk,
-                paths.component_manager(self.cm_id),
-                self._manager_data(),
-                self.client.answers,
-                f"component manager {self.cm_id}",
-            )
+            await self._claim_node()
             await self._remove_stale_ephemerals()
             self.settings = await load_settings(self.zk, self.cm_id)
             resumed = await self._reconcile_once()

@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,24 @@ class ZooKeeperServer:
     address: str  # "127.0.0.1:port"
     server: EmbeddedZooKeeper
     loop: asyncio.AbstractEventLoop
+
+
+@contextlib.contextmanager
+def chroot_client(zk_server: ZooKeeperServer, chroot: str) -> Iterator[KazooClient]:
+    """A plain kazoo client (no credentials) straight to the server, on the test's chroot,
+    which is created first (a client on a chroot that does not exist yet sees nothing)."""
+    root = KazooClient(hosts=zk_server.address)
+    root.start(10)
+    root.ensure_path(chroot)
+    root.stop()
+    root.close()
+    client = KazooClient(hosts=zk_server.address + chroot)
+    client.start(10)
+    try:
+        yield client
+    finally:
+        client.stop()
+        client.close()
 
 
 async def call(

@@ -19,7 +19,14 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
-from tests.support import Cluster, ThreadedProxy, ZooKeeperServer, http, wait_until
+from tests.support import (
+    Cluster,
+    ThreadedProxy,
+    ZooKeeperServer,
+    chroot_client,
+    http,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -27,16 +34,8 @@ pytestmark = pytest.mark.timeout(240)
 @pytest.fixture
 def tree(zk_server: ZooKeeperServer, chroot: str) -> Iterator[KazooClient]:
     """A direct kazoo client on the test's chroot, past any proxy."""
-    root = KazooClient(hosts=zk_server.address)
-    root.start(10)
-    root.ensure_path(chroot)
-    root.stop()
-    root.close()
-    client = KazooClient(hosts=zk_server.address + chroot)
-    client.start(10)
-    yield client
-    client.stop()
-    client.close()
+    with chroot_client(zk_server, chroot) as client:
+        yield client
 
 
 def desired_ids(tree: KazooClient) -> set[str]:

@@ -16,7 +16,7 @@ from kazoo.exceptions import NoAuthError
 
 from odenos.config import load_config
 from odenos.errors import ConfigError
-from tests.support import Cluster, ZooKeeperServer
+from tests.support import Cluster, ZooKeeperServer, chroot_client
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,16 +32,8 @@ def credentials(tmp_path: Path, mode: int = 0o600) -> Path:
 
 @pytest.fixture
 def anonymous(zk_server: ZooKeeperServer, chroot: str) -> Iterator[KazooClient]:
-    root = KazooClient(hosts=zk_server.address)  # the chroot exists before a client uses it
-    root.start(10)
-    root.ensure_path(chroot)
-    root.stop()
-    root.close()
-    client = KazooClient(hosts=zk_server.address + chroot)
-    client.start(10)
-    yield client
-    client.stop()
-    client.close()
+    with chroot_client(zk_server, chroot) as client:
+        yield client
 
 
 def refused(action: Callable[[], Any]) -> bool:
