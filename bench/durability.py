@@ -15,13 +15,21 @@ same manager; the ratio is taken per pair of rounds.
 from __future__ import annotations
 
 import collections
+import functools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.harness import MANAGER_ID, BenchError, HttpClient, OdenosSystem, wait_until
+from bench.harness import (
+    MANAGER_ID,
+    BenchError,
+    HttpClient,
+    OdenosSystem,
+    resumed,
+    wait_until,
+)
 from bench.report import Report, Row
 
 #: A Network whose records stay in memory: the "durability off" side of row (h).
@@ -120,21 +128,12 @@ def measure_resume(system: OdenosSystem, settings: Settings, report: Report) -> 
             started = time.monotonic()
             pid = system.start_cm("romgr1", wait=False).pid
 
-            def all_running(pid: int = pid) -> bool:
-                # The new process registered (it turns running once it has resumed them all:
-                # before that the old one's ephemerals may still be seen), then every one.
-                manager = client.get(f"/{MANAGER_ID}/component_managers/romgr1")
-                if manager.status != 200 or manager.json().get("pid") != pid:
-                    return False
-                if manager.json().get("state") != "running":
-                    return False
-                reply = client.get(f"/{MANAGER_ID}/components")
-                if reply.status != 200:
-                    return False
-                states = reply.json()
-                return all(states.get(c, {}).get("state") == "running" for c in ids)
-
-            wait_until(all_running, 120, f"{n} components running again", interval=0.05)
+            wait_until(
+                functools.partial(resumed, client, "romgr1", pid, ids),
+                120,
+                f"{n} components running again",
+                interval=0.05,
+            )
             row.samples.append(time.monotonic() - started)
             for c in ids[:: max(1, n // 20)]:
                 reply = client.get(f"/{c}/topology/nodes/n1")

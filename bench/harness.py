@@ -121,6 +121,25 @@ class HttpClient:
             self._conn = None
 
 
+def all_running(client: HttpClient, ids: list[str]) -> bool:
+    """Does ``GET /systemmanager/components`` show every one of ``ids`` running?"""
+    reply = client.get(f"/{MANAGER_ID}/components")
+    if reply.status != 200:
+        return False
+    states = reply.json()
+    return all(states.get(c, {}).get("state") == "running" for c in ids)
+
+
+def resumed(client: HttpClient, cm_id: str, pid: int, ids: list[str]) -> bool:
+    """Has the manager process ``pid`` resumed ``ids``?  It must be the one registered, and
+    running (it turns running once it has resumed them all: before, the old process's
+    ephemerals may still be seen); then every one of them running."""
+    manager = client.get(f"/{MANAGER_ID}/component_managers/{cm_id}")
+    if manager.status != 200 or manager.json().get("pid") != pid:
+        return False
+    return manager.json().get("state") == "running" and all_running(client, ids)
+
+
 # --- processes --------------------------------------------------------------------------------
 
 

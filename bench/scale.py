@@ -27,7 +27,6 @@ import asyncio
 import os
 import random
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -36,10 +35,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import create_rate
-from bench.harness import MANAGER_ID, BenchError, HttpClient, OdenosSystem, wait_until
+from bench.harness import (
+    MANAGER_ID,
+    BenchError,
+    HttpClient,
+    OdenosSystem,
+    all_running,
+    resumed,
+    wait_until,
+)
 from odenos.cluster import ClusterView, acl_policy
 from odenos.config import load_config
 from odenos.zk.client import Coordinator
+from odenos.zk.embedded import four_letter_sync
 
 CLIENTS = 16
 
@@ -70,15 +78,9 @@ def rss_kb(pid: int) -> int:
 
 
 def mntr(port: int) -> dict[str, str]:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-        conn.sendall(b"mntr")
-        data = b""
-        while chunk := conn.recv(65536):
-            data += chunk
+    reply = four_letter_sync("127.0.0.1", port, "mntr", timeout=5)
     return {
-        parts[0]: parts[1]
-        for line in data.decode().splitlines()
-        if len(parts := line.split("\t")) == 2
+        parts[0]: parts[1] for line in reply.splitlines() if len(parts := line.split("\t")) == 2
     }
 
 
@@ -107,14 +109,6 @@ async def _route_timing(system: OdenosSystem, ids: list[str]) -> tuple[float, fl
     finally:
         view.close()
         await zk.stop()
-
-
-def _all_running(client: HttpClient, ids: list[str]) -> bool:
-    reply = client.get(f"/{MANAGER_ID}/components")
-    if reply.status != 200:
-        return False
-    states = reply.json()
-    return all(states.get(c, {}).get("state") == "running" for c in ids)
 
 
 def measure(root: Path, n: int, m: int) -> Result:
@@ -156,16 +150,12 @@ def measure(root: Path, n: int, m: int) -> Result:
         proc.wait(10)
         started = time.monotonic()
         pid = system.start_cm("romgr1", wait=False).pid
-
-        def resumed() -> bool:
-            # The new process registered and running (it turns running once it has resumed
-            # them all: before, the old one's ephemerals may still be seen), then its share.
-            reply = client.get(f"/{MANAGER_ID}/component_managers/romgr1")
-            if reply.status != 200 or reply.json().get("pid") != pid:
-                return False
-            return reply.json().get("state") == "running" and _all_running(client, share)
-
-        wait_until(resumed, 600, "romgr1's components running again", 0.05)
+        wait_until(
+            lambda: resumed(client, "romgr1", pid, share),
+            600,
+            "romgr1's components running again",
+            0.05,
+        )
         result.resume_s = time.monotonic() - started
 
         # Full stop, then start (same config, same ZooKeeper data) to every component
@@ -174,7 +164,7 @@ def measure(root: Path, n: int, m: int) -> Result:
         system.close()
         started = time.monotonic()
         system.start()
-        wait_until(lambda: _all_running(client, ids), 900, "every component running", 0.1)
+        wait_until(lambda: all_running(client, ids), 900, "every component running", 0.1)
         result.start_s = time.monotonic() - started
 
         rate, answers = create_rate._batch(clients, "DELETE", ids, CLIENTS)

@@ -34,6 +34,8 @@ COMPONENT = "network0"
 MANAGER = "romgr1"
 NODES = 6
 PORTS_PER_NODE = 4
+#: What populate() builds: nodes, ports, links (one each way between ring neighbours).
+COUNTS = (NODES, NODES * PORTS_PER_NODE, 2 * NODES)
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,9 @@ def _link(link_id: str, src: tuple[str, str], dst: tuple[str, str]) -> dict[str,
     }
 
 
-def populate(rest: HttpClient) -> tuple[int, int, int]:
+def populate(rest: HttpClient) -> None:
     """A ring of NODES nodes, PORTS_PER_NODE ports each, a link each way between
-    neighbours (port 1 to the next node's port 2 and back); returns the counts."""
+    neighbours (port 1 to the next node's port 2 and back): COUNTS."""
     base = f"/{COMPONENT}/topology"
     puts: list[tuple[str, dict[str, Any]]] = []
     nodes = [f"node{i:03d}" for i in range(1, NODES + 1)]
@@ -110,19 +112,16 @@ def populate(rest: HttpClient) -> tuple[int, int, int]:
         for p in range(1, PORTS_PER_NODE + 1):
             port_id = f"port{i + 1:03d}{p}"
             puts.append((f"{base}/nodes/{node_id}/ports/{port_id}", _port(node_id, port_id, p)))
-    links = 0
     for i, node_id in enumerate(nodes):
         after = nodes[(i + 1) % NODES]
         out_port, in_port = f"port{i + 1:03d}1", f"port{(i + 1) % NODES + 1:03d}2"
         there, back = f"link_{node_id}_{after}", f"link_{after}_{node_id}"
         puts.append((f"{base}/links/{there}", _link(there, (node_id, out_port), (after, in_port))))
         puts.append((f"{base}/links/{back}", _link(back, (after, in_port), (node_id, out_port))))
-        links += 2
     for path, body in puts:
         reply = rest.request("PUT", path, body)
         if reply.status not in (200, 201):
             raise BenchError(f"PUT {path}: {reply.status} {reply.body[:300]!r}")
-    return NODES, NODES * PORTS_PER_NODE, links
 
 
 def _sequential(
@@ -145,8 +144,8 @@ def prepare(system: OdenosSystem) -> tuple[int, int, int]:
     """network0 on romgr1 with its ring topology (once for rows d and k)."""
     if system.rest.get(f"/systemmanager/components/{COMPONENT}").status != 200:
         system.create_component(COMPONENT, MANAGER)
-        return populate(system.rest)
-    return NODES, NODES * PORTS_PER_NODE, 2 * NODES
+        populate(system.rest)
+    return COUNTS
 
 
 def measure(

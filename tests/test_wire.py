@@ -5,6 +5,7 @@ the server closing it, and paths sent byte for byte."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -34,6 +35,23 @@ async def serve() -> AsyncIterator[Callable[..., Awaitable[int]]]:
     yield start
     for runner in runners:
         await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def raw_server(answer: bytes) -> AsyncIterator[int]:
+    """A server that reads one request head, writes ``answer`` as it is and closes; its port."""
+
+    async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(reply, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
 
 
 @pytest.fixture
@@ -98,20 +116,10 @@ async def test_chunked_and_close_delimited_answers(
     assert answer.body == b"one,two,three"
 
     # Close-delimited (no length, no chunks): read to the end, never reused.
-    async def raw(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(raw, "127.0.0.1", 0)
-    raw_port = server.sockets[0].getsockname()[1]
-    try:
+    async with raw_server(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it") as raw_port:
         for _ in range(2):
             answer = await client.request("GET", "127.0.0.1", raw_port, "/", {}, b"", 5)
             assert (answer.status, answer.body) == (200, b"all of it")
-    finally:
-        server.close()
 
 
 async def test_head_and_no_content_have_no_body(
@@ -134,19 +142,10 @@ async def test_refused_and_broken(client: WireClient) -> None:
     with pytest.raises(Refused):
         await client.request("GET", "127.0.0.1", free_port(), "/", {}, b"", 5)
 
-    async def half(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(half, "127.0.0.1", 0)
-    try:
+    # An answer shorter than its Content-Length, then the end of the connection.
+    async with raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort") as port:
         with pytest.raises(WireError):
-            port = server.sockets[0].getsockname()[1]
             await client.request("GET", "127.0.0.1", port, "/", {}, b"", 5)
-    finally:
-        server.close()
 
 
 async def test_a_late_answer_never_reaches_the_next_request(

@@ -208,7 +208,8 @@ class ChildrenCache:
             listed = await self._zk.bridge.future_of(
                 self._zk.kazoo.get_children_async(self.path, watch=self._children_watch)
             )
-            self._next_listing = time.monotonic() + 2 * (time.monotonic() - started)
+            finished = time.monotonic()
+            self._next_listing = finished + 2 * (finished - started)
             present = set(listed)
             for gone in [name for name in self._nodes if name not in present]:
                 self._remove(gone)
