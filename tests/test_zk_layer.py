@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from kazoo.client import KazooClient
-from kazoo.exceptions import KazooException
+from kazoo.exceptions import KazooException, UnimplementedError
 
 from odenos.cluster import ClusterView
 from odenos.errors import (
@@ -356,13 +356,17 @@ class Changes:
         self.seen.append((kind, name, node.data))
 
 
-@pytest.fixture
-async def make_cache(coordinator: Coordinator) -> AsyncIterator[Callable[..., Any]]:
-    """Start ChildrenCaches on ``coordinator``; all closed at teardown."""
+@pytest.fixture(params=["recursive", "one-shot"])
+async def make_cache(
+    request: pytest.FixtureRequest, coordinator: Coordinator
+) -> AsyncIterator[Callable[..., Any]]:
+    """Start ChildrenCaches on ``coordinator``; all closed at teardown.  Every test of the
+    cache runs twice: with a persistent recursive watch (ZooKeeper 3.6+, the default) and
+    with the one-shot watches it falls back to on an older server."""
     caches: list[ChildrenCache] = []
 
     async def start(path: str, zk: Coordinator = coordinator) -> ChildrenCache:
-        cache = ChildrenCache(zk, path)
+        cache = ChildrenCache(zk, path, recursive=request.param == "recursive")
         caches.append(cache)
         await cache.start(timeout=10)
         return cache
@@ -935,8 +939,8 @@ async def test_cache_lists_its_parent_once_per_round_under_a_burst(
     coordinator: Coordinator, other: Coordinator, make_cache: Callable[..., Any]
 ) -> None:
     """500 children created at once by another session reach the cache in a few rounds:
-    the parent is listed far fewer times than there were creations, every child is read
-    once, and each is reported ADDED once."""
+    every child is read once and reported ADDED once; the parent is listed far fewer
+    times than there were creations (one-shot watches), or not at all (recursive)."""
     cache: ChildrenCache = await make_cache("/burst")
     changes = Changes()
     cache.add_listener(changes)
@@ -961,15 +965,17 @@ async def test_cache_lists_its_parent_once_per_round_under_a_burst(
         for name in calls:
             setattr(kazoo, f"{name}_async", real[name])
     assert calls["get"] == 500
-    assert calls["get_children"] < 100, calls
+    assert calls["get_children"] < (1 if cache.recursive else 100), calls
     assert sorted(name for _, name, _ in changes.seen) == [f"c{i:03d}" for i in range(500)]
 
 
 async def test_cache_watches_children_not_grandchildren(
     coordinator: Coordinator, make_cache: Callable[..., Any]
 ) -> None:
-    """One data watch per child and one child watch on the parent: ZooKeeper's watch count
-    grows by one per child, and grandchildren add none."""
+    """One-shot: one data watch per child and one child watch on the parent: ZooKeeper's
+    watch count grows by one per child, and grandchildren add none.  Recursive: one watch,
+    whatever the number of children (the server counts it twice: it keeps it among both
+    its data and its child watches)."""
 
     def watches() -> int:
         mntr = coordinator.kazoo.command(b"mntr")
@@ -980,7 +986,35 @@ async def test_cache_watches_children_not_grandchildren(
     before = await asyncio.to_thread(watches)
     cache: ChildrenCache = await make_cache("/watched")
     assert len(cache.nodes) == 20
-    assert await asyncio.to_thread(watches) - before == 21
+    assert await asyncio.to_thread(watches) - before == (2 if cache.recursive else 21)
+
+
+async def test_cache_falls_back_to_one_shot_watches_on_a_server_before_3_6(
+    coordinator: Coordinator, other: Coordinator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that answers addWatch with UnimplementedError (ZooKeeper 3.5): the cache
+    says so once, and follows creations, changes and deletions with one-shot watches."""
+
+    def unimplemented(path: str, watcher: Any) -> Any:
+        result = coordinator.kazoo.handler.async_result()
+        result.set_exception(UnimplementedError())
+        return result
+
+    monkeypatch.setattr(coordinator.persistent, "add_async", unimplemented)
+    await other.create("/old/a", {"v": 1}, makepath=True)
+    cache = ChildrenCache(coordinator, "/old")
+    try:
+        await cache.start(10)
+        assert not cache.recursive and set(cache.nodes) == {"a"}
+        await other.create("/old/b", {"v": 1})
+        await other.set("/old/a", {"v": 2})
+        assert await cache.wait_for(
+            lambda: "b" in cache.nodes and cache.nodes["a"].data == {"v": 2}, 5
+        )
+        await other.delete("/old/a")
+        assert await cache.wait_for(lambda: set(cache.nodes) == {"b"}, 5)
+    finally:
+        cache.close()
 
 
 async def test_cache_follows_delete_and_recreate_during_its_reads(
@@ -1045,6 +1079,9 @@ async def test_cache_reports_what_changed_while_it_was_disconnected(
                 (ChangeKind.ADDED, "new", {"v": 1}),
             ]
         )
+        # The server forgot the connection's watches: the cache set its watch again.
+        await other.create("/cut/after", {"v": 1})
+        assert await cache.wait_for(lambda: "after" in cache.nodes, 5)
     finally:
         cache.close()
         await zk.stop()

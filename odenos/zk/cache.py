@@ -1,11 +1,16 @@
 """A watch-fed, in-memory copy of the children of one znode.
 
-One child watch on the parent and one data watch per child: when the children
-change, the parent is listed again and only the new children are read; when a
-child's data changes it is read again; a deleted child is dropped at its own
-data watch, at once.  Reads that pile up while one is in flight are done
-together, pipelined, in the next round: under a burst of creations a cache
-lists its parent once per round, not once per creation.
+One persistent recursive watch on the parent (ZooKeeper 3.6+, see
+:mod:`odenos.zk.persistent`): it names the child that was created, changed or
+deleted, so a new or changed child costs one read of that child and a deleted
+one none, whatever the number of its siblings; the parent is listed only at the
+start and after a reconnect.  Reads that pile up while one is in flight are
+done together, pipelined, in the next round.
+
+On a server older than 3.6 (no ``addWatch``) the cache falls back to one-shot
+watches: a child watch on the parent and a data watch per child; when the
+children change, the parent is listed again (at most once per round) and only
+the new children are read.
 
 Everything happens on the loop (kazoo's threads only hand watch events over),
 so the loop always reads a consistent ``dict`` without a round trip.  After a
@@ -29,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kazoo.exceptions import NoNodeError
+from kazoo.exceptions import NoNodeError, UnimplementedError
 from kazoo.protocol.states import EventType, WatchedEvent
 
 from odenos.zk.client import ConnState, Coordinator, NodeStat, decode
@@ -92,8 +97,11 @@ class ChildrenCache:
     made).
     """
 
-    def __init__(self, coordinator: Coordinator, path: str) -> None:
+    def __init__(self, coordinator: Coordinator, path: str, *, recursive: bool = True) -> None:
         self.path = path
+        #: A persistent recursive watch (True), or one-shot watches (False: asked for,
+        #: or the server is older than 3.6).
+        self.recursive = recursive
         self._zk = coordinator
         self._nodes: dict[str, CachedNode] = {}
         self._listeners: list[ChangeListener] = []
@@ -134,6 +142,7 @@ class ChildrenCache:
 
     def close(self) -> None:
         self._closed = True
+        self._zk.persistent.discard(self.path, self._recursive_watch)
         if self._worker is not None:
             self._worker.cancel()
 
@@ -151,6 +160,12 @@ class ChildrenCache:
         if event.type != EventType.NONE:
             self._zk.bridge.signal(self._data_event, event)
 
+    def _recursive_watch(self, event: WatchedEvent) -> None:
+        # Also called for the parent itself (its data) and for grandchildren: not ours.
+        parent, _, name = event.path.rpartition("/")
+        if parent == self.path and name:
+            self._zk.bridge.signal(self._data_event, event)
+
     # --- the loop ------------------------------------------------------------------------------
 
     def _on_state(self, state: ConnState) -> None:
@@ -165,7 +180,7 @@ class ChildrenCache:
             if name in self._reading:
                 self._deleted_meanwhile.add(name)
             self._remove(name)
-        elif event.type == EventType.CHANGED:
+        elif event.type in (EventType.CHANGED, EventType.CREATED):
             self._schedule(read=name)
 
     def _schedule(
@@ -205,9 +220,11 @@ class ChildrenCache:
         if self._list_again and time.monotonic() >= self._next_listing:
             self._list_again = False
             started = time.monotonic()
-            listed = await self._zk.bridge.future_of(
-                self._zk.kazoo.get_children_async(self.path, watch=self._children_watch)
-            )
+            try:
+                listed = await self._list()
+            except BaseException:
+                self._list_again = True
+                raise
             finished = time.monotonic()
             self._next_listing = finished + 2 * (finished - started)
             present = set(listed)
@@ -220,11 +237,9 @@ class ChildrenCache:
             self._reading = frozenset(names)
             kazoo = self._zk.kazoo
             try:
+                watch = None if self.recursive else self._data_watch
                 results = await self._zk.bridge.future_of_all(
-                    [
-                        kazoo.get_async(f"{self.path}/{name}", watch=self._data_watch)
-                        for name in names
-                    ]
+                    [kazoo.get_async(f"{self.path}/{name}", watch=watch) for name in names]
                 )
             finally:
                 self._reading = frozenset()
@@ -245,6 +260,33 @@ class ChildrenCache:
         if not self._initialized.is_set() and not self._list_again:
             self._initialized.set()
             self._notify()
+
+    async def _list(self) -> list[str]:
+        """The children's names, with the watch that reports what changes next set first
+        (again after a reconnect: the server forgets a connection's watches)."""
+        bridge, kazoo = self._zk.bridge, self._zk.kazoo
+        if self.recursive:
+            try:
+                await bridge.future_of(
+                    self._zk.persistent.add_async(self.path, self._recursive_watch)
+                )
+            except UnimplementedError:
+                log.warning(
+                    "ZooKeeper before 3.6 (no persistent watches): the cache of %s lists "
+                    "its children at every change",
+                    self.path,
+                )
+                self._zk.persistent.discard(self.path, self._recursive_watch)
+                self.recursive = False
+                # Its children were read without a watch: read them again with one.
+                self._read_again.update(self._nodes)
+        if self.recursive:
+            result: list[str] = await bridge.future_of(kazoo.get_children_async(self.path))
+        else:
+            result = await bridge.future_of(
+                kazoo.get_children_async(self.path, watch=self._children_watch)
+            )
+        return result
 
     def _put(self, name: str, data: bytes | None, stat: Any) -> None:
         old = self._nodes.get(name)

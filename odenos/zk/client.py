@@ -60,6 +60,7 @@ from odenos.zk import paths
 from odenos.zk.acl import NO_ACL, AclPolicy
 from odenos.zk.bridge import LoopBridge
 from odenos.zk.gate import ConnectionStatus, Gate
+from odenos.zk.persistent import PersistentWatches
 
 log = logging.getLogger(__name__)
 
@@ -297,6 +298,8 @@ class Coordinator:
         #: The gate and registration operators see (see :mod:`odenos.zk.gate`).
         self.status = ConnectionStatus(name, status_file)
         self.kazoo.add_listener(self._on_kazoo_state)
+        #: Persistent recursive watches (ZooKeeper 3.6+), used by the caches.
+        self.persistent = PersistentWatches(self.kazoo)
 
     # --- session -----------------------------------------------------------------------------
 
