@@ -28,14 +28,23 @@ class ConnectionKeeper:
         self._zk = zk
         self._view = view
 
-    async def reconcile(self, instances: dict[str, Component], failed: dict[str, str]) -> bool:
+    async def reconcile(
+        self,
+        instances: dict[str, Component],
+        failed: dict[str, str],
+        only: set[str] | None = None,
+    ) -> bool:
         """Bring the hooks and the records in line; False if a record changed under us
         (the caller runs again on the next change).  ``failed``: the components here that
-        could not be created, by id, with why: their connections go to ``error``."""
+        could not be created, by id, with why: their connections go to ``error``.
+        ``only``: no connection changed, only these components may have (created,
+        dropped): just their connections are looked at."""
         settled = True
         for conn_id in self._view.connection_ids():
             conn = self._view.connection(conn_id) or {}
             logic_id = str(conn.get("logic_id"))
+            if only is not None and logic_id not in only:
+                continue
             logic = instances.get(logic_id)
             if logic is not None:
                 settled &= await self._one(logic, conn_id, conn)
@@ -44,6 +53,8 @@ class ConnectionKeeper:
                 settled &= await self._write_state(conn_id, ConnectionState.ERROR, reason)
             elif logic_id in failed and conn.get("state") == ConnectionState.FINALIZING:
                 settled &= await self._write_state(conn_id, ConnectionState.NONE, None)
+        if only is not None:
+            return settled
         # Records removed while the manager was away (or by hand): let go quietly.
         for component in instances.values():
             for conn_id in [c for c in component.connections if self._view.connection(c) is None]:

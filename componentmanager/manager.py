@@ -40,6 +40,7 @@ from odenos.identity import check_member
 from odenos.model.property import ObjectProperty, ObjectState
 from odenos.object_settings import load_settings, store_settings, update_daemon_property
 from odenos.zk import paths
+from odenos.zk.cache import CachedNode, ChangeKind
 from odenos.zk.client import ConnState, Coordinator, Op, chunked, encode
 from odenos.zk.ephemeral import (
     RegistrationKeeper,
@@ -119,7 +120,15 @@ class ComponentManager:
         self.settings: dict[str, Any] = {}
         self._errors: dict[str, str] = {}  # comp_id -> why its creation failed
         self._generations: dict[str, int | None] = {}  # comp_id -> czxid of its desired record
+        # Components whose live node this session wrote, not reported removed since: not
+        # published again while our own cache has yet to show the node (a burst of
+        # creations reconciles faster than the cache reads the nodes back).
+        self._written: set[str] = set()
         self._wake = asyncio.Event()
+        # What the next pass looks at: the components whose records changed (None: all
+        # of ours, after a registration or a failed pass), and whether any connection did.
+        self._dirty: set[str] | None = None
+        self._connections_dirty = True
         self._busy = asyncio.Lock()  # registration and reconciliation never overlap
         self._tasks: set[asyncio.Task[None]] = set()
         self._reconciler: asyncio.Task[None] | None = None
@@ -199,8 +208,9 @@ class ComponentManager:
     async def start(self) -> None:
         """Register (waiting for the system manager, retrying transient failures), then
         reconcile for ever.  :class:`DuplicateDaemon` propagates: a live twin has our id."""
-        self.view.desired.add_listener(lambda *_: self._wake.set())
-        self.view.connections.add_listener(lambda *_: self._wake.set())
+        self.view.desired.add_listener(lambda _kind, comp_id, _node: self._touch(comp_id))
+        self.view.live.add_listener(self._live_changed)
+        self.view.connections.add_listener(lambda *_: self._touch_connections())
         await self._keeper.first()
         self._reconciler = asyncio.get_running_loop().create_task(self._reconcile_forever())
 
@@ -265,6 +275,7 @@ class ComponentManager:
         session = self.zk.session_id
         async with self._busy, GlobalLock(self.zk, process_label(self.cm_id), LOCK_TIMEOUT):
             self._set_state(ManagerState.INITIALIZING)
+            self._written.clear()  # a new session, or nodes to check again: publish all
             await self._claim_node()
             await self._remove_stale_ephemerals()
             self.settings = await load_settings(self.zk, self.cm_id)
@@ -276,8 +287,9 @@ class ComponentManager:
             await self.zk.set(paths.component_manager(self.cm_id), self._manager_data())
             self.store.resume(set(self.instances))
         # What changed while we were registering was seen by a reconciler that could not
-        # act on it: one more pass.
-        self._wake.set()
+        # act on it: one more pass, over everything.
+        self._dirty = None
+        self._touch_connections()
         log.info(
             "component manager %s running with %d component(s) (%s resumed/created)",
             self.cm_id,
@@ -368,9 +380,23 @@ class ComponentManager:
 
     # --- reconciliation ---------------------------------------------------------------------
 
-    def _mine(self) -> dict[str, dict[str, Any]]:
+    def _touch(self, comp_id: str) -> None:
+        if self._dirty is not None:
+            self._dirty.add(comp_id)
+        self._wake.set()
+
+    def _touch_connections(self) -> None:
+        self._connections_dirty = True
+        self._wake.set()
+
+    def _mine(self, ids: set[str] | None) -> dict[str, dict[str, Any]]:
+        """Our desired records: all of them, or those among ``ids``."""
         mine = {}
-        for comp_id in self.view.owned_by(self.cm_id):
+        if ids is None:
+            ours: list[str] | set[str] = self.view.owned_by(self.cm_id)
+        else:
+            ours = {c for c in ids if self.view.owner_of(c) == self.cm_id}
+        for comp_id in ours:
             record = self.view.desired_component(comp_id)
             if record is not None:
                 mine[comp_id] = record
@@ -382,23 +408,30 @@ class ComponentManager:
             self._wake.clear()
             if self.state != ManagerState.RUNNING:
                 continue
+            ids, self._dirty = self._dirty, set()
+            connections, self._connections_dirty = self._connections_dirty, False
             try:
                 async with self._busy:
-                    await self._reconcile_once()
+                    await self._reconcile_once(ids, connections)
             except Exception:
-                # Whatever it was, the desired state still has to be met: retry.
+                # Whatever it was, the desired state still has to be met: retry, all of it.
                 log.exception("reconciliation failed, retrying in 1 s")
                 await asyncio.sleep(1.0)
-                self._wake.set()
+                self._dirty = None
+                self._touch_connections()
 
-    async def _reconcile_once(self) -> int:
-        """Make instances and their ephemerals match the desired state; returns how many
-        components were created or re-published."""
-        mine = self._mine()
-        for comp_id in [c for c in self.instances if c not in mine or self._replaced(c)]:
+    async def _reconcile_once(self, ids: set[str] | None = None, connections: bool = True) -> int:
+        """Make instances and their ephemerals match the desired state: for every component
+        of ours, or (``ids``) for those whose records changed; the connections' hooks too,
+        for all of them if ``connections`` changed, else for those of ``ids``.  Returns how
+        many components were created or re-published."""
+        mine = self._mine(ids)
+        held = list(self.instances) if ids is None else [c for c in ids if c in self.instances]
+        failed = list(self._errors) if ids is None else [c for c in ids if c in self._errors]
+        for comp_id in [c for c in held if c not in mine or self._replaced(c)]:
             # Gone from the desired state, or deleted and created anew: a fresh instance.
             await self._drop(comp_id, delete_node=True)
-        for comp_id in [c for c in list(self._errors) if c not in mine or self._replaced(c)]:
+        for comp_id in [c for c in failed if c not in mine or self._replaced(c)]:
             # Gone, or created anew (it may succeed this time): forget the failure.
             self._errors.pop(comp_id)
             self._generations.pop(comp_id, None)
@@ -418,16 +451,26 @@ class ComponentManager:
                 group.create_task(self._ensure(cid, rec, records.get(cid))) for cid, rec in todo
             ]
         await self._publish_many([task.result() for task in tasks])
-        if not await self._connections.reconcile(self.instances, self._errors):
-            self._wake.set()  # a record changed under us: look again
+        only = None if ids is None or connections else ids
+        if not await self._connections.reconcile(self.instances, self._errors, only):
+            self._touch_connections()  # a record changed under us: look again
         return len(todo)
 
     def _replaced(self, comp_id: str) -> bool:
         return self._generations.get(comp_id) != self.view.desired_generation(comp_id)
 
     def _published(self, comp_id: str) -> bool:
-        live = self.view.live_component(self.cm_id, comp_id)
-        return live is not None and (comp_id in self.instances or comp_id in self._errors)
+        if comp_id not in self.instances and comp_id not in self._errors:
+            return False
+        return comp_id in self._written or self.view.live_component(self.cm_id, comp_id) is not None
+
+    def _live_changed(self, kind: ChangeKind, name: str, node: CachedNode) -> None:
+        if kind == ChangeKind.REMOVED and paths.is_live_component_of(name, self.cm_id):
+            # Gone (deleted by hand, or our session's end): the next pass publishes it.
+            comp_id = paths.split_live_component_name(name)[1]
+            self._written.discard(comp_id)
+            if comp_id in self.instances or comp_id in self._errors:
+                self._touch(comp_id)
 
     async def _ensure(
         self, comp_id: str, record: dict[str, Any], records: dict[str, Any] | None
@@ -446,24 +489,39 @@ class ComponentManager:
         transactions that replace a previous session's node and create or update ours,
         one write to ZooKeeper's log for hundreds of them.  A transaction that fails (a
         node changed meanwhile) is done again the careful way, one by one."""
-        live = [paths.live_component(self.cm_id, cid) for cid, _, _ in items]
-        found = await self.zk.get_many(live)
+        session = self.zk.session_id
+        names = [paths.live_component_name(self.cm_id, cid) for cid, _, _ in items]
+        owners = {
+            index: node.stat.ephemeral_owner
+            for index, name in enumerate(names)
+            if (node := self.view.live.get(name)) is not None
+        }
+        # The cache says which nodes exist and whose they are; only a node it shows as
+        # another session's is read first (it may be gone by now).  A cache behind the
+        # server only makes a transaction fail, which is then done the careful way.
+        doubtful = [index for index, owner in owners.items() if owner != session]
+        found = await self.zk.get_many([paths.live_component_path(names[i]) for i in doubtful])
+        for index, got in zip(doubtful, found, strict=True):
+            owners[index] = got[1].ephemeral_owner if got is not None else 0
         ops: list[tuple[Op, int]] = []
-        for index, ((cid, state, error), path, got) in enumerate(
-            zip(items, live, found, strict=True)
-        ):
+        for index, (cid, state, error) in enumerate(items):
+            path = paths.live_component_path(names[index])
             data = encode(self._live_data(cid, state, error))
-            if got is not None and got[1].ephemeral_owner == self.zk.session_id:
+            owner = owners.get(index, 0)
+            if owner == session:
                 ops.append((Op("set", path, data), index))
                 continue
-            if got is not None:
+            if owner:
                 ops.append((Op("delete", path), index))  # a previous session's
             ops.append((Op("create", path, data, ephemeral=True), index))
         by_op = {id(op): index for op, index in ops}
         for chunk in chunked([op for op, _ in ops]):
+            indexes = sorted({by_op[id(op)] for op in chunk})
             if any(await self.zk.transaction(chunk)):
-                for index in sorted({by_op[id(op)] for op in chunk}):
+                for index in indexes:
                     await self._publish(*items[index])
+            else:
+                self._written.update(items[index][0] for index in indexes)
 
     async def _create(
         self, comp_id: str, comp_type: str, records: dict[str, Any] | None = None
@@ -554,6 +612,7 @@ class ComponentManager:
             else:
                 await self._delete_live_node(comp_id)
                 await self.zk.create(path, data, ephemeral=True)
+        self._written.add(comp_id)
 
     async def _remove_stale_ephemerals(self) -> None:
         """Our previous session's component nodes: drop them now rather than at its expiry
@@ -572,6 +631,7 @@ class ComponentManager:
         await self.zk.delete_many(stale)
 
     async def _delete_live_node(self, comp_id: str) -> None:
+        self._written.discard(comp_id)
         with contextlib.suppress(NodeMissing):
             await self.zk.delete(paths.live_component(self.cm_id, comp_id))
 

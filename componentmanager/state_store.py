@@ -38,7 +38,7 @@ from typing import Any
 from odenos.components.state import decode_record
 from odenos.errors import CoordinationUnavailable, NodeExists, NodeMissing, ObjectUnavailable
 from odenos.zk import paths
-from odenos.zk.client import TRANSACTION_BYTES, Coordinator, Op, RolledBack
+from odenos.zk.client import TRANSACTION_BYTES, Coordinator, Op, RolledBack, chunked, encode
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +331,7 @@ class StateStore:
         return (await self.open_many({comp_id: generation}))[comp_id]
 
     async def open_many(self, generations: dict[str, int | None]) -> dict[str, dict[str, Any]]:
-        """:meth:`open` for many components at once, in three pipelined rounds whatever
+        """:meth:`open` for many components at once, in a few pipelined rounds whatever
         their number (a manager resuming a thousand components).
 
         Which records are this component's: its root was created after its desired
@@ -342,8 +342,29 @@ class StateStore:
         for comp_id in ids:
             self._closed.discard(comp_id)
             self._fenced.discard(comp_id)
-        roots = await self._zk.children_with_stat_many([paths.state_root(c) for c in ids])
         found: dict[str, dict[str, Any]] = {c: {} for c in ids}
+        # Most opens are of new components, with no root yet: their roots are created at
+        # once, in transactions (one request for hundreds).  A transaction that meets a
+        # root (a resume, a move, an earlier component of that id) creates nothing, and
+        # its components are read the careful way.
+        creates = [
+            Op("create", paths.state_root(c), encode({"generation": generations[c]})) for c in ids
+        ]
+        careful: list[str] = []
+        for chunk in chunked(creates):
+            if any(await self._zk.transaction(chunk)):
+                careful += [paths.basename(op.path) for op in chunk]
+        if careful:
+            await self._open_existing(careful, generations, found)
+        return found
+
+    async def _open_existing(
+        self,
+        ids: list[str],
+        generations: dict[str, int | None],
+        found: dict[str, dict[str, Any]],
+    ) -> None:
+        roots = await self._zk.children_with_stat_many([paths.state_root(c) for c in ids])
         loading: list[tuple[str, list[str]]] = []
         fresh: list[str] = []
         for comp_id, root in zip(ids, roots, strict=True):
@@ -372,7 +393,6 @@ class StateStore:
                 log.error("state of %s: record %r unreadable, left out: %s", comp_id, key, exc)
                 continue
             self._known.add((comp_id, key))
-        return found
 
     async def _create_root(self, comp_id: str, meta: dict[str, Any]) -> None:
         with contextlib.suppress(NodeExists):

@@ -171,6 +171,10 @@ class ClusterView:
         """Ids of the desired components placed on ``cm_id``, in id order."""
         return sorted(self._owned.get(cm_id, ()))
 
+    def owner_of(self, comp_id: str) -> str | None:
+        """The manager ``comp_id``'s desired record names (None if there is none)."""
+        return self._owner.get(comp_id)
+
     def load_of(self, cm_id: str) -> int:
         """How many desired components are placed on ``cm_id``."""
         return len(self._owned.get(cm_id, ()))

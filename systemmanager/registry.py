@@ -104,7 +104,10 @@ class ComponentRegistry:
         self._check_free_for_routing(comp_id)
 
         async with self._serial(comp_id):
-            existing = await self._read(comp_id)
+            # A component our cache does not know is created at once (one request, not
+            # two): if it exists after all, the create says so and it is read then.
+            known = self._view.desired_generation(comp_id) is not None
+            existing = await self._read(comp_id) if known else None
             if existing is None:
                 chosen = self._choose_manager(comp_type, cm_id)
                 # The request id tells our record from any other after a lost connection.

@@ -237,6 +237,23 @@ def test_restart_right_after_kill_9_takes_over_the_stale_nodes(cluster: Cluster)
     assert "stale node" in cluster.log("romgr1")
 
 
+def test_a_live_node_deleted_by_hand_is_published_again(cluster: Cluster) -> None:
+    """An operator deletes a component's ephemeral with zkCli: its manager publishes it
+    again (it does not go by its memory of having written it), and the component answers."""
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.create_network("network0")
+    path = "/components/romgr1:network0"
+    _, stat = cluster.zk.get(path)
+    cluster.zk.delete(path)
+    wait_until(
+        lambda: (now := cluster.zk.exists(path)) is not None and now.czxid != stat.czxid,
+        10,
+        "the component's node published again",
+    )
+    wait_until(lambda: cluster.get("network0/property").status == 200, 5, "network0 answers")
+
+
 def test_a_second_manager_with_the_same_id_is_refused(cluster: Cluster) -> None:
     cluster.start_core()
     first = cluster.start_cm("romgr1")

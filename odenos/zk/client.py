@@ -387,18 +387,33 @@ class Coordinator:
         later (the session lives on): ``late_success``, if given, runs should it
         succeed after all, to undo it.
         """
+        # A timer on the future itself, not asyncio.wait_for and shield: every ZooKeeper
+        # operation goes through here, and those cost two more futures and a task each.
         fut = self.bridge.future_of(async_result)
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            if not fut.done():
+                expired = True
+                fut.set_exception(TimeoutError())
+
+        timer = self.bridge.loop.call_later(self.op_timeout, expire)
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), self.op_timeout)
+            return await fut
         except (TimeoutError, KazooException) as exc:
-            if isinstance(exc, TimeoutError) and late_success is not None:
-                fut.add_done_callback(lambda f: self._after_late(f, path, late_success))
+            if expired and late_success is not None:
+                async_result.rawlink(
+                    lambda result: self.bridge.signal(self._after_late, result, path, late_success)
+                )
             raise translate(exc, path) from exc
+        finally:
+            timer.cancel()
 
     def _after_late(
-        self, fut: asyncio.Future[Any], path: str, undo: Callable[[], Coroutine[Any, Any, None]]
+        self, result: Any, path: str, undo: Callable[[], Coroutine[Any, Any, None]]
     ) -> None:
-        if fut.cancelled() or fut.exception() is not None:
+        if not result.successful():
             return
         log.warning("%s: %s succeeded after it was reported failed; undoing it", self.name, path)
         task = asyncio.get_running_loop().create_task(undo())
