@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from kazoo.client import KazooClient
 
-from bench.harness import MANAGER_ID, HttpClient, OdenosSystem
+from bench.harness import MANAGER_ID, HttpClient, OdenosSystem, children_of, cpu_seconds, mntr
 from bench.report import Report, Row
 
 
@@ -75,16 +75,61 @@ def _call(clients: _Clients, method: str, comp_id: str) -> Answer:
 
 
 def _batch(
-    clients: _Clients, method: str, ids: list[str], concurrency: int
+    clients: _Clients,
+    method: str,
+    ids: list[str],
+    concurrency: int,
+    meter: CostMeter | None = None,
 ) -> tuple[float, list[Answer]]:
-    """(requests per second, answers) of ``method`` on every id of ``ids``."""
+    """(requests per second, answers) of ``method`` on every id of ``ids``; ``meter``, if
+    given, measures what the batch cost."""
+    if meter is not None:
+        meter.start()
     start = time.perf_counter()
     if concurrency == 1:
         answers = [_call(clients, method, comp_id) for comp_id in ids]
     else:
         with ThreadPoolExecutor(concurrency) as pool:
             answers = list(pool.map(lambda comp_id: _call(clients, method, comp_id), ids))
-    return len(ids) / (time.perf_counter() - start), answers
+    elapsed = time.perf_counter() - start
+    if meter is not None:
+        meter.stop(len(ids))
+    return len(ids) / elapsed, answers
+
+
+class CostMeter:
+    """Where a batch of creations goes: ZooKeeper requests received and the CPU of the
+    core, of the managers together and of ZooKeeper's JVM, each per component."""
+
+    def __init__(self, system: OdenosSystem, report: Report) -> None:
+        core = system.core.pid if system.core is not None else 0
+        self._zk_port = system.zk_port
+        self._groups = {
+            "core": [core],
+            "managers": [proc.pid for proc in system.cms.values()],
+            "zookeeper": children_of(core, "java"),
+        }
+        self._requests = report.add(Row("l", "ZooKeeper requests per REST creation", "req"))
+        self._cpu = {
+            name: report.add(Row("l", f"CPU per REST creation, {name}", "ms"))
+            for name, pids in self._groups.items()
+            if pids
+        }
+        self._before: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        now = {name: sum(cpu_seconds(pid) for pid in self._groups[name]) for name in self._cpu}
+        now["requests"] = float(mntr(self._zk_port).get("zk_packets_received", 0))
+        return now
+
+    def start(self) -> None:
+        self._before = self._now()
+
+    def stop(self, count: int) -> None:
+        spent = {name: value - self._before[name] for name, value in self._now().items()}
+        self._requests.samples.append(spent.pop("requests") / count)
+        for name, seconds in spent.items():
+            self._cpu[name].samples.append(1000 * seconds / count)
 
 
 def _describe(method: str, answer: Answer) -> str:
@@ -204,6 +249,7 @@ def measure_burst(system: OdenosSystem, settings: Settings, report: Report) -> N
     latency = report.add(Row("l", f"PUT component latency, {c} clients", "ms"))
     bare_delete = report.add(Row("l", f"bare pipelined znode delete, {n}", "op/s", rate=True))
     rest_delete = report.add(Row("l", f"delete {n} via REST, {c} clients", "comp/s", rate=True))
+    meter = CostMeter(system, report)
     failures: collections.Counter[str] = collections.Counter()
     clients = _Clients(system.rest_port)
     zk = f"127.0.0.1:{system.zk_port}"
@@ -211,11 +257,11 @@ def measure_burst(system: OdenosSystem, settings: Settings, report: Report) -> N
         for r in range(settings.burst_rounds):
             ids = [f"burst-{r}-c{c}-{i:05d}" for i in range(n)]
             if r % 2:  # alternate which side goes first
-                rate, answers = _batch(clients, "PUT", ids, c)
+                rate, answers = _batch(clients, "PUT", ids, c, meter)
                 created, removed = pipelined_creates(zk, n)
             else:
                 created, removed = pipelined_creates(zk, n)
-                rate, answers = _batch(clients, "PUT", ids, c)
+                rate, answers = _batch(clients, "PUT", ids, c, meter)
             ok = [a for a in answers if a.status == 201]
             rest_create.samples.append(rate * len(ok) / n)
             latency.samples += [a.ms for a in ok]

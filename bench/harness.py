@@ -34,7 +34,7 @@ from kazoo.client import KazooClient
 from odenos.cluster import acl_policy
 from odenos.config import load_config
 from odenos.http.signing import Signer
-from odenos.zk.embedded import free_port
+from odenos.zk.embedded import four_letter_sync, free_port
 from odenos.zk.paths import SECRET
 
 SESSION_TIMEOUT_MS = 2000
@@ -194,6 +194,29 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def mntr(port: int) -> dict[str, str]:
+    """ZooKeeper's ``mntr`` figures (name -> value)."""
+    reply = four_letter_sync("127.0.0.1", port, "mntr", timeout=5)
+    return {
+        parts[0]: parts[1] for line in reply.splitlines() if len(parts := line.split("\t")) == 2
+    }
+
+
+def children_of(pid: int, name: str) -> list[int]:
+    """The pids of ``pid``'s child processes whose command is ``name`` (Linux ``/proc``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command, _, rest = (entry / "stat").read_text().partition(") ")
+        except OSError:
+            continue
+        if command.partition(" (")[2] == name and int(rest.split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
 
 
 #: ``process.event_loop`` of every system the bench starts (``--event-loop``).

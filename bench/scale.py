@@ -41,13 +41,13 @@ from bench.harness import (
     HttpClient,
     OdenosSystem,
     all_running,
+    mntr,
     resumed,
     wait_until,
 )
 from odenos.cluster import ClusterView, acl_policy
 from odenos.config import load_config
 from odenos.zk.client import Coordinator
-from odenos.zk.embedded import four_letter_sync
 
 CLIENTS = 16
 
@@ -75,13 +75,6 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
-
-
-def mntr(port: int) -> dict[str, str]:
-    reply = four_letter_sync("127.0.0.1", port, "mntr", timeout=5)
-    return {
-        parts[0]: parts[1] for line in reply.splitlines() if len(parts := line.split("\t")) == 2
-    }
 
 
 async def _route_timing(system: OdenosSystem, ids: list[str]) -> tuple[float, float]:
