@@ -616,17 +616,15 @@ class ComponentManager:
 
     async def _remove_stale_ephemerals(self) -> None:
         """Our previous session's component nodes: drop them now rather than at its expiry
-        (all at once: a manager may have held a thousand)."""
-        ours = [
-            paths.live_component_path(name)
-            for name in await self.zk.children(paths.COMPONENTS)
-            if paths.is_live_component_of(name, self.cm_id)
-        ]
-        found = await self.zk.get_many(ours)
+        (all at once: a manager may have held a thousand).  Found in the cache, which was
+        read in full before we registered: only a dead session of ours can have made them,
+        and one the cache missed makes the publication's transaction fail and be done the
+        careful way, which replaces it."""
+        session = self.zk.session_id
         stale = [
-            path
-            for path, got in zip(ours, found, strict=True)
-            if got is not None and got[1].ephemeral_owner != self.zk.session_id
+            paths.live_component_path(name)
+            for name, node in self.view.live.nodes.items()
+            if paths.is_live_component_of(name, self.cm_id) and node.stat.ephemeral_owner != session
         ]
         await self.zk.delete_many(stale)
 
