@@ -1,13 +1,20 @@
 """Events for REST clients: ODENOS's long-poll, and a Server-Sent Events stream.
 
-ODENOS's way::
+ODENOS's way, bound to the HTTP session as its servlets did: the first
+``GET /event/stream`` opens a session (cookie ``JSESSIONID``, Jetty's name) whose
+id is the subscription id, and the client's next requests carry the cookie::
 
     GET /event/stream                         -> {"subscription_id": "<sid>"}
+                                                 Set-Cookie: JSESSIONID=<sid>; Path=/
     PUT /event/subscriptions/<sid>            {"network0": ["NodeChanged", ...]}
-    GET /event/stream?subscription_id=<sid>   long-polls until events arrive: [event, ...]
+    GET /event/stream   (cookie)              long-polls until events arrive: [event, ...]
 
-and for browsers and ``curl -N``: the same ``GET`` with ``Accept: text/event-stream``
-streams each event as ``event: <type>`` / ``data: <json>``.
+A cookie naming no subscription (forgotten, or another translator's) opens a
+new one, as a servlet opens a new session.  Extensions: ``?subscription_id=<sid>``
+instead of the cookie, the subscription's own requests without it (its id is an
+unguessable token), and for browsers and ``curl -N`` the same ``GET`` with
+``Accept: text/event-stream`` streaming each event as ``event: <type>`` /
+``data: <json>``.
 
 A client's subscription is an ephemeral record of this translator's session
 (``/odenos/subscriptions/rest-<sid>``, with ``deliver_to`` this translator's
@@ -48,6 +55,8 @@ log = logging.getLogger(__name__)
 
 PREFIX = "rest-"
 MAX_POLL = 60.0
+#: The session cookie of ODENOS's REST translator (Jetty's default name).
+SESSION_COOKIE = "JSESSIONID"
 
 
 class SubscriptionNotFound(NotFound):
@@ -139,6 +148,8 @@ class RestSubscriptions:
     async def stream(self, request: web.Request) -> web.StreamResponse:
         timeout = _poll_timeout(request)  # checked whatever else the request asks
         sid = request.query.get("subscription_id")
+        if sid is None and request.cookies.get(SESSION_COOKIE) in self._subscribers:
+            sid = request.cookies[SESSION_COOKIE]
         if sid is None:
             owner = str(request.remote)
             mine = sum(1 for s in self._subscribers.values() if s.owner == owner)
@@ -160,7 +171,11 @@ class RestSubscriptions:
             if self._reaper is None:
                 self._reaper = asyncio.get_running_loop().create_task(self._reap())
             log.info("REST event subscription %s opened", sid)
-            return json_response({"subscription_id": sid})
+            response = json_response({"subscription_id": sid})
+            response.set_cookie(
+                SESSION_COOKIE, sid, path="/", httponly=True, secure=request.secure or None
+            )
+            return response
         subscriber = self._get(sid)
         if "text/event-stream" in request.headers.get("Accept", ""):
             return await self._sse(request, subscriber)

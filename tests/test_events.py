@@ -8,6 +8,8 @@ import itertools
 import json
 import threading
 import time
+import urllib.request
+from http.cookiejar import CookieJar
 from typing import Any
 
 from tests.support import Cluster, http, wait_until
@@ -154,6 +156,63 @@ def test_undeliverable_events_are_counted(cluster: Cluster) -> None:
     assert http("PUT", url, {"subscriber_id": "y", "event_filters": {}}).status == 400
     assert cluster.delete(path).status == 200
     assert cluster.get(path).status == 404
+
+
+class CookieClient:
+    """An ODENOS-style REST client: it keeps the cookies it is given and sends them back,
+    nothing else (no subscription id in the query)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.jar = CookieJar()
+        self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.base}/{path}", data=data, method=method)
+        with self._opener.open(request, timeout=20) as response:
+            payload = response.read()
+            return response.status, json.loads(payload) if payload else None
+
+    def cookies(self) -> dict[str, str]:
+        return {cookie.name: str(cookie.value) for cookie in self.jar}
+
+
+def test_odenos_clients_keep_their_event_stream_by_the_session_cookie(cluster: Cluster) -> None:
+    """As ODENOS's servlets did: the first GET /event/stream opens a session (cookie
+    JSESSIONID) whose id is the subscription id; the subscription PUT and the long polls
+    that follow are recognised by the cookie alone.  A cookie naming a subscription that is
+    gone opens a new one, as a servlet opens a new session."""
+    setup(cluster)
+    client = CookieClient(cluster.rest)
+    status, opened = client.call("GET", "event/stream")
+    sid = opened["subscription_id"]
+    assert status == 200 and client.cookies() == {"JSESSIONID": sid}
+    filters = {"network0": ["NodeChanged"]}
+    assert client.call("PUT", f"event/subscriptions/{sid}", filters) == (200, filters)
+    # The same session: a GET is now the long poll (a list), not another subscription.
+    assert cluster.put("network0/topology/nodes/warmup", node("warmup")).status == 201
+    wait_until(
+        lambda: isinstance(got := client.call("GET", "event/stream?timeout=1")[1], list) and got,
+        10,
+        "the warm-up event through the cookie's subscription",
+    )
+    answers: list[Any] = []
+    poller = threading.Thread(
+        target=lambda: answers.append(client.call("GET", "event/stream?timeout=10"))
+    )
+    poller.start()
+    assert cluster.put("network0/topology/nodes/n1", node("n1")).status == 201
+    poller.join(15)
+    assert answers, "the long poll did not come back"
+    status, events = answers[0]
+    assert status == 200 and [e["body"]["id"] for e in events] == ["n1"]
+    assert client.cookies() == {"JSESSIONID": sid}  # still the one session
+    # Closed (or forgotten): the cookie opens a new subscription, and a new cookie.
+    assert cluster.delete(f"event/subscriptions/{sid}").status == 200
+    status, again = client.call("GET", "event/stream")
+    assert status == 200 and again["subscription_id"] != sid
+    assert client.cookies() == {"JSESSIONID": again["subscription_id"]}
 
 
 def _poll(cluster: Cluster, sid: str, out: list[Any]) -> None:
