@@ -102,15 +102,25 @@ class HttpClient:
         headers = dict(headers or {})
         if data is not None:
             headers["Content-Type"] = "application/json"
-        if self._conn is None:
-            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        try:
-            self._conn.request(method, path, body=data, headers=headers)
-            resp = self._conn.getresponse()
-            return Reply(resp.status, resp.read())
-        except (OSError, http.client.HTTPException):
-            self.close()
-            return Reply(0, b"")
+        # A kept-alive connection the server closed while idle (its idle timeout is 30 s)
+        # fails at once: such a request is sent again, once, on a new connection (not a
+        # POST, which may have been taken).
+        reused = self._conn is not None
+        for attempt in (1, 2):
+            if self._conn is None:
+                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            try:
+                self._conn.request(method, path, body=data, headers=headers)
+                resp = self._conn.getresponse()
+                return Reply(resp.status, resp.read())
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                stale = isinstance(
+                    exc, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError
+                )
+                if not (attempt == 1 and reused and stale and method != "POST"):
+                    break
+        return Reply(0, b"")
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
         return self.request("GET", path, headers=headers)

@@ -142,9 +142,12 @@ def _sequential(
 
 def prepare(system: OdenosSystem) -> tuple[int, int, int]:
     """network0 on romgr1 with its ring topology (once for rows d and k)."""
-    if system.rest.get(f"/systemmanager/components/{COMPONENT}").status != 200:
+    reply = system.rest.get(f"/systemmanager/components/{COMPONENT}")
+    if reply.status == 404:
         system.create_component(COMPONENT, MANAGER)
         populate(system.rest)
+    elif reply.status != 200:
+        raise BenchError(f"GET components/{COMPONENT}: {reply.status} {reply.body[:300]!r}")
     return COUNTS
 
 

@@ -65,14 +65,15 @@ class ConnectionRegistry:
         return conn
 
     async def post(self, body: Any) -> dict[str, Any]:
-        """``POST connections``: the body's id if it has one (the ODENOS samples give one),
-        else a generated UUID; 409 if that id exists."""
-        conn_id = body.get("id") if isinstance(body, dict) else None
-        if conn_id is None:
+        """``POST connections``: under a generated UUID, as ODENOS does (an id in the body
+        is ignored; ``PUT connections/<id>`` chooses one), used by no connection nor
+        component."""
+        conn_id = str(uuid.uuid4())
+        while self._view.connection(conn_id) or self._view.desired_component(conn_id):
             conn_id = str(uuid.uuid4())
-            if isinstance(body, dict):
-                body = {**body, "id": conn_id}
-        async with self._serial(check_id(conn_id, "connection id")):
+        if isinstance(body, dict):
+            body = {**body, "id": conn_id}
+        async with self._serial(conn_id):
             if await self._read(conn_id) is not None:
                 raise Conflict(f"connection {conn_id!r} exists", connection_id=conn_id)
             return await self._create(conn_id, body)

@@ -87,8 +87,9 @@ class ComponentRegistry:
         return prop
 
     async def put(self, comp_id: str, body: Any) -> tuple[int, dict[str, Any]]:
-        """``PUT components/<id>``: (201, property) once created and ``running``;
-        (200, property) if it exists already as asked; 409 if it exists otherwise."""
+        """``PUT components/<id>``: (201, property) once created and ``running``; 409 if
+        it exists already, as ODENOS answers; (200, property) for an existing component
+        whose body changes its restart policy (an extension: ODENOS has none)."""
         check_id(comp_id, "component id")
         if not isinstance(body, dict):
             raise BadRequest("PUT components/<id> needs a JSON object body {type, id, cm_id?}")
@@ -128,6 +129,12 @@ class ComponentRegistry:
                 existing = await self._update_policy(comp_id, existing, policy)
         if existing is not None:
             data, stat = existing
+            if not policy:
+                raise Conflict(
+                    f"component {comp_id!r} exists already (as {data.get('type')!r} on "
+                    f"{data.get('cm_id')!r}); DELETE it first to create it anew",
+                    component_id=comp_id,
+                )
             return 200, await self._confirm_existing(comp_id, data, stat.czxid, comp_type, cm_id)
         log.info("component %s (%s) desired on %s", comp_id, comp_type, chosen)
         return 201, await self._await_created(comp_id, chosen, stat.czxid, rollback=True)

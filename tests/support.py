@@ -251,6 +251,12 @@ class Cluster:
     def delete(self, path: str) -> Reply:
         return http("DELETE", f"{self.rest}/{path}")
 
+    def post(self, path: str, body: Any) -> Reply:
+        return http("POST", f"{self.rest}/{path}", body)
+
+    def request(self, method: str, path: str, body: Any = None) -> Reply:
+        return http(method, f"{self.rest}/{path}", body)
+
     @property
     def zk(self) -> KazooClient:
         """A plain kazoo client on the test's chroot, to look at the tree as zkCli would."""

@@ -70,7 +70,7 @@ def connect(cluster: Cluster, conn_id: str, kind: str, logic: str, network: str)
         "logic_id": logic,
         "network_id": network,
     }
-    ok(http("POST", f"{cluster.rest}/systemmanager/connections", body), 200)
+    ok(http("PUT", f"{cluster.rest}/systemmanager/connections/{conn_id}", body), 201)
     wait_until(
         lambda: cluster.get(f"systemmanager/connections/{conn_id}").body.get("state") == "running",
         TIMEOUT,
@@ -221,7 +221,7 @@ def test_aggregated_node_flows_and_statuses(cluster: Cluster) -> None:
 
     # Deleted above: the aggregated network asks for teardown, the original flow is
     # deleted (torn down by the driver), then both are gone.
-    ok(cluster.delete("network1/flows/flow01"), 202)
+    ok(cluster.delete("network1/flows/flow01"), 200)
     wait_until(
         lambda: (
             flow_of(cluster, "network1", "flow01") is None
@@ -310,7 +310,7 @@ def test_aggregator_rebuilds_after_its_manager_restarts(cluster: Cluster) -> Non
     # While the Aggregator is away: a new edge port, and a flow deleted above.  The
     # aggregated network asks for teardown, which nobody answers yet.
     ok(cluster.put("network0/topology/nodes/node002/ports/port0029", port("node002", "port0029")))
-    ok(cluster.delete("network1/flows/drop"), 202)
+    ok(cluster.delete("network1/flows/drop"), 200)
     assert status_of(cluster, "network1", "drop") == "teardown"
 
     cluster.start_cm("romgr3")
@@ -330,7 +330,7 @@ def test_aggregator_rebuilds_after_its_manager_restarts(cluster: Cluster) -> Non
     # The other flow was left as it was, and is still followed.
     assert status_of(cluster, "network1", "keep") == "established"
     assert status_of(cluster, "network0", f"{AGG}_keep") == "established"
-    ok(cluster.delete("network1/flows/keep"), 202)
+    ok(cluster.delete("network1/flows/keep"), 200)
     wait_until(
         lambda: (
             flow_of(cluster, "network0", f"{AGG}_keep") is None

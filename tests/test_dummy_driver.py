@@ -42,7 +42,7 @@ def test_dummy_driver_establishes_and_tears_down_flows(cluster: Cluster) -> None
         "logic_id": "driver0",
         "network_id": "network0",
     }
-    assert http("POST", f"{cluster.rest}/systemmanager/connections", conn).status == 200
+    assert http("PUT", f"{cluster.rest}/systemmanager/connections/c0", conn).status == 201
     wait_until(lambda: status(cluster, "early") == "established", 10, "early established")
 
     assert cluster.put("network0/flows/f1", flow("f1")).status == 201
@@ -58,7 +58,7 @@ def test_dummy_driver_establishes_and_tears_down_flows(cluster: Cluster) -> None
     wait_until(lambda: status(cluster, "f1") == "established", 10, "f1 established again")
 
     # Deleted: the network asks for teardown, the driver says none, the flow is gone.
-    assert cluster.delete("network0/flows/f1").status == 202
+    assert cluster.delete("network0/flows/f1").status == 200
     wait_until(lambda: cluster.get("network0/flows/f1").status == 404, 10, "f1 removed")
 
     # Disconnected: the driver stops driving.

@@ -78,9 +78,9 @@ def test_rest_api_of_the_system_manager(cluster: Cluster) -> None:
     created = cluster.put("systemmanager/components/net1", {"type": "Network", "id": "net1"})
     assert created.status == 201
     assert created.body["cm_id"] == "romgr1" and created.body["state"] == "running"
-    # The same PUT again is an update that changes nothing: 200.
+    # The same PUT again: it exists, 409 as ODENOS answers.
     again = cluster.put("systemmanager/components/net1", {"type": "Network", "id": "net1"})
-    assert again.status == 200
+    assert again.status == 409
     assert set(cluster.get("systemmanager/components").body) == {"net1"}
     assert cluster.get("systemmanager/objects/net1").body["type"] == "Network"
     assert cluster.get("systemmanager/objects/romgr1").body["type"] == "ComponentManager"

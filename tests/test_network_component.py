@@ -141,12 +141,12 @@ async def test_stale_version_is_conflict_and_changes_nothing(net: Network) -> No
     assert (node["version"], node["attributes"]["a"]) == ("2", "1")
 
 
-async def test_create_with_nonzero_version_is_conflict(net: Network) -> None:
-    with pytest.raises(Conflict):
+async def test_create_ignores_the_version_as_odenos_does(net: Network) -> None:
+    created = await call(net, "PUT", "topology/nodes/n1", {"version": "3"})
+    assert (created.status, created.body["version"]) == (201, "1")
+    with pytest.raises(Conflict):  # an update still names the stored version
         await call(net, "PUT", "topology/nodes/n1", {"version": "3"})
-    with pytest.raises(NotFound):
-        await call(net, "GET", "topology/nodes/n1")
-    assert (await call(net, "PUT", "topology/nodes/n1", {"version": ""})).status == 201
+    assert (await call(net, "PUT", "topology/nodes/n2", {"version": ""})).status == 201
 
 
 async def test_link_and_port_versions(net: Network) -> None:
@@ -201,8 +201,10 @@ async def test_node_update_keeps_its_ports(net: Network) -> None:
 async def test_get_unknown_node_is_not_found(net: Network) -> None:
     with pytest.raises(NotFound, match="nope"):
         await call(net, "GET", "topology/nodes/nope")
-    with pytest.raises(NotFound):
-        await call(net, "DELETE", "topology/nodes/nope")
+    # ODENOS's answer: deleting what is not there is done (200, no body).
+    assert (await call(net, "DELETE", "topology/nodes/nope")).status == 200
+    with pytest.raises(NotFound):  # a port of an unknown node stays a 404
+        await call(net, "DELETE", "topology/nodes/nope/ports/p1")
     with pytest.raises(NotFound):
         await call(net, "PUT", "topology/nodes/nope/attributes", {"a": "b"})
 
@@ -578,8 +580,9 @@ async def test_put_topology_rolls_back_on_bad_input(net: Network) -> None:
     bad_link["links"]["ab"]["dst_port"] = "missing"
     shared_port = whole_topology()
     shared_port["links"]["ab2"] = link_body("ab2", ("a", "pa"), ("b", "pb"))
-    dup_physical = whole_topology()
-    dup_physical["nodes"]["a"]["ports"]["pa"]["attributes"] = {"physical_id": "phy-pb"}
+    dup_physical = whole_topology()  # two nodes with one physical_id (ports may share one)
+    dup_physical["nodes"]["a"]["attributes"] = {"physical_id": "phy-b"}
+    dup_physical["nodes"]["b"]["attributes"] = {"physical_id": "phy-b"}
     bad_node = whole_topology()
     bad_node["nodes"]["b"] = "not a node"
     cases: list[Any] = [

@@ -186,13 +186,16 @@ async def test_status_transitions_follow_the_table(net: Network, current: str, t
         assert (await call(net, "GET", "flows/f1")).body == before
 
 
-async def test_new_flow_starts_none_and_create_status_follows_the_table(net: Network) -> None:
+async def test_new_flow_starts_none_or_in_the_status_it_is_created_with(net: Network) -> None:
+    """ODENOS creates a flow in any status (a driver may report one it found established);
+    the table's transitions apply from then on."""
     assert (await put_flow(net, "f1")).body["status"] == "none"
     assert (await put_flow(net, "f2", status="establishing")).body["status"] == "establishing"
+    assert (await put_flow(net, "f3", status="established")).body["status"] == "established"
     with pytest.raises(InvalidStateTransition):
-        await put_flow(net, "f3", status="established")
-    with pytest.raises(NotFound):
-        await call(net, "GET", "flows/f3")
+        await set_status(net, "f3", "establishing")
+    with pytest.raises(BadRequest):
+        await put_flow(net, "f4", status="installed")  # not a status: a clear 400
 
 
 async def test_update_without_status_keeps_it(net: Network) -> None:
@@ -231,7 +234,8 @@ async def test_delete_established_flow_tears_it_down_first(net: Network) -> None
     for step in ROUTE_TO["established"]:
         await set_status(net, "f1", step)
     resp = await call(net, "DELETE", "flows/f1")
-    assert (resp.status, resp.body["status"]) == (202, "teardown")
+    assert (resp.status, resp.body) == (200, None)  # ODENOS's answer, teardown pending
+    assert (await call(net, "GET", "flows/f1")).body["status"] == "teardown"
     assert (await call(net, "GET", "flows/f1")).body["status"] == "teardown"
     assert set((await call(net, "GET", "flows")).body["flows"]) == {"f1"}
     # The driver has removed it below: the network forgets it.
@@ -246,7 +250,8 @@ async def test_delete_establishing_flow_waits_for_established(net: Network) -> N
     await put_flow(net, "f1")
     await set_status(net, "f1", "establishing")
     resp = await call(net, "DELETE", "flows/f1")
-    assert (resp.status, resp.body["status"]) == (202, "establishing")
+    assert (resp.status, resp.body) == (200, None)  # ODENOS's answer, teardown pending
+    assert (await call(net, "GET", "flows/f1")).body["status"] == "establishing"
     # The driver finishes establishing it; the network starts the teardown at once.
     assert (await set_status(net, "f1", "established"))["status"] == "teardown"
     await set_status(net, "f1", "none")
@@ -268,7 +273,8 @@ async def test_delete_flow_in_teardown_waits_for_none(net: Network) -> None:
     for step in ROUTE_TO["teardown"]:
         await set_status(net, "f1", step)
     resp = await call(net, "DELETE", "flows/f1")
-    assert (resp.status, resp.body["status"]) == (202, "teardown")
+    assert (resp.status, resp.body) == (200, None)  # ODENOS's answer, teardown pending
+    assert (await call(net, "GET", "flows/f1")).body["status"] == "teardown"
     await set_status(net, "f1", "none")
     with pytest.raises(NotFound):
         await call(net, "GET", "flows/f1")
@@ -278,7 +284,8 @@ async def test_second_delete_forces_removal(net: Network) -> None:
     await put_flow(net, "f1")
     for step in ROUTE_TO["established"]:
         await set_status(net, "f1", step)
-    assert (await call(net, "DELETE", "flows/f1")).status == 202
+    assert (await call(net, "DELETE", "flows/f1")).status == 200  # teardown pending
+    assert (await call(net, "GET", "flows/f1")).body["status"] == "teardown"
     assert (await call(net, "DELETE", "flows/f1")).status == 200
     with pytest.raises(NotFound):
         await call(net, "GET", "flows/f1")
@@ -453,7 +460,8 @@ def out_packet(**fields: Any) -> dict[str, Any]:
 
 
 async def queued_ids(net: Network, queue: str) -> list[str]:
-    return [p["packet_id"] for p in (await call(net, "GET", f"packets/{queue}")).body]
+    ids: list[str] = (await call(net, "GET", f"packets/{queue}")).body[f"{queue}_packets"]
+    return ids
 
 
 async def test_in_packet_round_trip(net: Network) -> None:
@@ -475,12 +483,8 @@ async def test_queue_order_head_and_delete(net: Network) -> None:
     for port in ("p1", "p2", "p3", "p4"):
         await call(net, "POST", "packets/in", in_packet(port))
     assert await queued_ids(net, "in") == ["0000000000", "0000000001", "0000000002", "0000000003"]
-    assert [p["port"] for p in (await call(net, "GET", "packets/in")).body] == [
-        "p1",
-        "p2",
-        "p3",
-        "p4",
-    ]
+    status = (await call(net, "GET", "packets/in")).body  # ODENOS's PacketStatus
+    assert (status["in_packet_queue_count"], status["out_packets"]) == (4, None)
     # Peek leaves the packet; pop takes it.
     assert (await call(net, "GET", "packets/in/head")).body["port"] == "p1"
     assert (await call(net, "GET", "packets/in/head")).body["port"] == "p1"
@@ -492,8 +496,8 @@ async def test_queue_order_head_and_delete(net: Network) -> None:
     assert removed.body["port"] == "p3"
     with pytest.raises(NotFound):
         await call(net, "GET", "packets/in/0000000002")
-    with pytest.raises(NotFound):
-        await call(net, "DELETE", "packets/in/0000000002")
+    gone = await call(net, "DELETE", "packets/in/0000000002")  # ODENOS: 200, no body
+    assert (gone.status, gone.body) == (200, None)
     assert await queued_ids(net, "in") == ["0000000001", "0000000003"]
     # Clear; ids are not reused.
     assert (await call(net, "DELETE", "packets/in")).status == 200
@@ -501,11 +505,22 @@ async def test_queue_order_head_and_delete(net: Network) -> None:
     assert (await call(net, "POST", "packets/in", in_packet())).body["packet_id"] == "0000000004"
 
 
-async def test_empty_queue_head_is_404(net: Network) -> None:
+async def test_packets_by_attributes_as_odenos_queries_them(net: Network) -> None:
+    """``attributes=k=v`` is the queues' only query: the matching packets by packet_id."""
+    await call(net, "POST", "packets/in", in_packet("p1"))
+    tagged = await call(net, "POST", "packets/in", in_packet("p5", attributes={"tag": "a"}))
+    found = await call(net, "GET", "packets/in", query={"attributes": "tag=a"})
+    assert list(found.body) == [tagged.body["packet_id"]]
+    assert found.body[tagged.body["packet_id"]]["port"] == "p5"
+    with pytest.raises(BadRequest):
+        await call(net, "GET", "packets/in", query={"in_node": "node001"})
+
+
+async def test_empty_queue_head_is_204(net: Network) -> None:
     for method in ("GET", "DELETE"):
         for queue in ("in", "out"):
-            with pytest.raises(NotFound, match="empty"):
-                await call(net, method, f"packets/{queue}/head")
+            reply = await call(net, method, f"packets/{queue}/head")
+            assert (reply.status, reply.body) == (204, None)
 
 
 async def test_queues_are_separate(net: Network) -> None:

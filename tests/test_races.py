@@ -137,7 +137,7 @@ def test_put_and_delete_races_on_shared_ids(cluster: Cluster, tree: KazooClient)
         thread.join(120)
 
     assert not bad, (seen, bad[:5])
-    assert seen[201] > 0 and seen[200] > 0, seen
+    assert seen[201] > 0 and seen[409] > 0 and seen[200] > 0, seen
 
     def agree() -> bool:
         registry = set(cluster.get("systemmanager/components").body)

@@ -62,7 +62,7 @@ def test_odenos_sample_session(cluster: Cluster) -> None:
             "logic_id": logic,
             "network_id": network,
         }
-        ok(http("POST", f"{rest}/systemmanager/connections", body), 200)
+        ok(http("PUT", f"{rest}/systemmanager/connections/{conn_id}", body), 201)
     wait_until(
         lambda: all(
             c["state"] == "running" for c in ok(cluster.get("systemmanager/connections")).values()

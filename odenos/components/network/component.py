@@ -7,12 +7,14 @@ Handlers are thin: they read the path and query, call the model
 Every rule (consistency, versions, conflicts, the flow status machine) and
 every error lives in the model.
 
-Status codes: PUT answers 201 when it created the object and 200 when it
-updated it (or found nothing to change); POST creates under a generated id
-and answers 200; DELETE answers 200 with no body, except for a flow whose
-removal waits for its teardown by the driver: 202 with the flow (see
+Status codes, ODENOS's: PUT answers 201 when it created the object and 200
+when it updated it (or found nothing to change); POST creates under a generated
+id and answers 200; DELETE answers 200 with no body, also for a node, a port of
+an existing node or a packet that is not there, and for a flow whose removal
+waits for its teardown by the driver (it stays, marked, until then: see
 :mod:`~odenos.components.network.flows`).  Taking a packet out of a queue
-(``DELETE packets/<queue>/head`` or ``/<packet_id>``) answers 200 with the packet.
+(``DELETE packets/<queue>/head`` or ``/<packet_id>``) answers 200 with the
+packet; the head of an empty queue is 204 with no body.
 """
 
 from __future__ import annotations
@@ -25,10 +27,16 @@ from odenos.components.base import Component, Request, Response, route
 from odenos.components.network import durable
 from odenos.components.network.changes import Change, ChangeAction, ChangeKind
 from odenos.components.network.flows import FlowQuery, FlowTable
-from odenos.components.network.objects import Link, Node, Port, parse_attribute_query
+from odenos.components.network.objects import (
+    Link,
+    Node,
+    Port,
+    attributes_match,
+    parse_attribute_query,
+)
 from odenos.components.network.packets import DEFAULT_QUEUE_LIMIT, PacketQueues
 from odenos.components.network.topology import Topology
-from odenos.errors import OdenosError
+from odenos.errors import BadRequest, OdenosError
 from odenos.model.event import change_body
 
 log = logging.getLogger(__name__)
@@ -185,7 +193,8 @@ class Network(Component):
 
     @route("DELETE", "topology/nodes/<node_id>")
     async def delete_node(self, request: Request, node_id: str) -> Response:
-        self.topology.delete_node(node_id)
+        if node_id in self.topology.nodes:
+            self.topology.delete_node(node_id)
         return Response(200)
 
     @route("PUT", "topology/nodes/<node_id>/attributes")
@@ -231,7 +240,8 @@ class Network(Component):
 
     @route("DELETE", "topology/nodes/<node_id>/ports/<port_id>")
     async def delete_port(self, request: Request, node_id: str, port_id: str) -> Response:
-        self.topology.delete_port(node_id, port_id)
+        if port_id in self.topology.node(node_id).ports:  # an unknown node is still a 404
+            self.topology.delete_port(node_id, port_id)
         return Response(200)
 
     @route("PUT", "topology/nodes/<node_id>/ports/<port_id>/attributes")
@@ -311,7 +321,7 @@ class Network(Component):
         pending = self.flows.delete(flow_id)
         if pending is not None:
             self._flows_touched.add(flow_id)  # marked for deletion: kept with the mark
-        return Response(200) if pending is None else Response(202, pending.to_json())
+        return Response(200)
 
     @route("PUT", "flows/<flow_id>/attributes")
     async def put_flow_attributes(self, request: Request, flow_id: str) -> Response:
@@ -329,7 +339,27 @@ class Network(Component):
 
     @route("GET", "packets/<queue>")
     async def get_queued_packets(self, request: Request, queue: str) -> Response:
-        return Response(200, [p.to_json() for p in self.packets.queue(queue).packets()])
+        """ODENOS's answers: without a query the queue's PacketStatus (its half of
+        ``GET packets``); with ``attributes=k=v[,...]`` (its only query) the matching
+        packets by packet_id."""
+        packets = self.packets.queue(queue)
+        unknown = sorted(set(request.query) - {"attributes"})
+        if unknown:
+            raise BadRequest(
+                f"packets/{queue} takes only the attributes query, not {', '.join(unknown)}",
+                query=unknown,
+            )
+        if "attributes" not in request.query:
+            return Response(200, self.packets.queue_status(queue))
+        query = _attribute_query(request.query)
+        return Response(
+            200,
+            {
+                p.packet_id: p.to_json()
+                for p in packets.packets()
+                if attributes_match(p.attributes, query)
+            },
+        )
 
     @route("DELETE", "packets/<queue>")
     async def clear_packets(self, request: Request, queue: str) -> Response:
@@ -339,11 +369,13 @@ class Network(Component):
     # Before packets/<queue>/<packet_id>, which "head" would match too.
     @route("GET", "packets/<queue>/head")
     async def get_head_packet(self, request: Request, queue: str) -> Response:
-        return Response(200, self.packets.queue(queue).head().to_json())
+        packets = self.packets.queue(queue)
+        return Response(200, packets.head().to_json()) if len(packets) else Response(204)
 
     @route("DELETE", "packets/<queue>/head")
     async def pop_head_packet(self, request: Request, queue: str) -> Response:
-        return Response(200, self.packets.queue(queue).pop_head().to_json())
+        packets = self.packets.queue(queue)
+        return Response(200, packets.pop_head().to_json()) if len(packets) else Response(204)
 
     @route("GET", "packets/<queue>/<packet_id>")
     async def get_packet(self, request: Request, queue: str, packet_id: str) -> Response:
@@ -351,4 +383,7 @@ class Network(Component):
 
     @route("DELETE", "packets/<queue>/<packet_id>")
     async def delete_packet(self, request: Request, queue: str, packet_id: str) -> Response:
-        return Response(200, self.packets.queue(queue).remove(packet_id).to_json())
+        packets = self.packets.queue(queue)
+        if not packets.has(packet_id):
+            return Response(200)  # ODENOS: gone already is as good as deleted
+        return Response(200, packets.remove(packet_id).to_json())

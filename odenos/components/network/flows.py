@@ -226,9 +226,13 @@ class FlowTable(ChangeRecorder):
         expected = requested_version(body, f"flow {flow_id!r}")
         status = requested_status(body)
         old = self.flows.get(flow_id)
-        check_version(f"flow {flow_id!r}", expected, old.version if old else None)
+        check_version(
+            f"flow {flow_id!r}", expected, old.version if old else None, strict_create=True
+        )
         if old is None:
-            self._set_status(new, FlowStatus.NONE if status is None else status)
+            # Created in whatever status the body says (ODENOS takes any: a driver
+            # may report a flow it found established).
+            new.status = FlowStatus.NONE if status is None else status
             new.version = 1
             self.flows[flow_id] = new
             self._commit([Change(ChangeKind.FLOW, ChangeAction.ADD, None, new.to_json())])

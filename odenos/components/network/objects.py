@@ -113,13 +113,18 @@ def requested_version(body: Mapping[str, Any], what: str) -> int | None:
     )
 
 
-def check_version(what: str, expected: int | None, stored: int | None) -> None:
+def check_version(
+    what: str, expected: int | None, stored: int | None, *, strict_create: bool = False
+) -> None:
     """Optimistic concurrency: a body that names a version must name the stored one.
 
-    ``expected`` None means no check; creating (``stored`` None) accepts 0.
+    ``expected`` None means no check.  A creation (``stored`` None) ignores it, as
+    ODENOS does (its PUT compares versions only of an object that exists), unless
+    ``strict_create``: then only 0 creates (a flow: a driver's late status update,
+    which carries the version it read, must not bring back a flow deleted meanwhile).
     Raises :class:`Conflict` (409) carrying the stored and the requested version.
     """
-    if expected is None:
+    if expected is None or (stored is None and not strict_create):
         return
     if stored is None:
         if expected != 0:

@@ -148,13 +148,20 @@ class OutPacket:
     @classmethod
     def from_json(cls, body: Any, packet_id: str) -> OutPacket:
         """Read an OutPacket body: ``node`` and exactly one of ``port``, ``ports`` (not
-        empty) and ``ports-except`` (may be empty: every port); its packet_id is ignored."""
+        empty) and ``ports-except`` (may be empty: every port), an empty list next to
+        another of them counting as absent; its packet_id is ignored."""
         obj = require_object(body, "an OutPacket")
         check_type(obj, cls.TYPE)
         node = _required_id(obj, "node", "an OutPacket")
         port = None if obj.get("port") is None else check_id(obj["port"], "port")
         ports = _port_list(obj, "ports")
         ports_except = _port_list(obj, "ports-except")
+        # An empty list next to another destination counts as absent (ODENOS's clients
+        # send "ports-except": [] along with "ports").
+        if ports_except == [] and (port is not None or ports):
+            ports_except = None
+        if ports == [] and (port is not None or ports_except is not None):
+            ports = None
         given = [
             key
             for key, v in (("port", port), ("ports", ports), ("ports-except", ports_except))
@@ -253,6 +260,9 @@ class PacketQueue:
             )
         return packet
 
+    def has(self, packet_id: str) -> bool:
+        return packet_id in self._packets
+
     def remove(self, packet_id: str) -> Packet:
         """Take the packet ``packet_id`` out of the queue; 404 if it is not there."""
         packet = self.get(packet_id)
@@ -300,6 +310,20 @@ class PacketQueues:
         if self._listener is not None:
             self._listener(queue.kind, ChangeAction.ADD, None, packet.to_json())
         return packet
+
+    def queue_status(self, name: str) -> dict[str, Any]:
+        """``GET packets/<name>``: ODENOS's PacketStatus with only that queue's half
+        filled (the other's counts 0, its ids null), plus its ``dropped`` counter."""
+        this = self.queue(name)
+        other = "out" if name == "in" else "in"
+        return {
+            "type": "PacketStatus",
+            **this.status(name),
+            f"{other}_packet_count": 0,
+            f"{other}_packet_bytes": 0,
+            f"{other}_packet_queue_count": 0,
+            f"{other}_packets": None,
+        }
 
     def status(self) -> dict[str, Any]:
         """ODENOS's PacketStatus, plus each queue's ``dropped`` counter and the bound."""

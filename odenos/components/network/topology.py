@@ -283,9 +283,8 @@ class Topology(ChangeRecorder):
         links: dict[str, Link] = {}
         for link_id, link_body in _member_map(obj, "links").items():
             links[link_id] = Link.from_json(link_body, check_id(link_id, "topology link id"))
-        ports = [port for node in nodes.values() for port in node.ports.values()]
+        # Ports may share a physical_id, as in ODENOS (physical_ports/<id> is the first).
         self._check_distinct_physical_ids(nodes.values(), "nodes")
-        self._check_distinct_physical_ids(ports, "ports")
         for link in links.values():
             src, dst = _link_end(nodes, link, "src"), _link_end(nodes, link, "dst")
             for port, attr in ((src, "out_link"), (dst, "in_link")):
@@ -420,9 +419,6 @@ class Topology(ChangeRecorder):
         check_version(f"node {node_id!r}", expected, old.version if old else None)
         self._check_node_physical_id(new.physical_id, node_id)
         if old is None:
-            for port in new.ports.values():
-                self._check_port_physical_id(port.physical_id, node_id, port.port_id)
-            self._check_distinct_physical_ids(new.ports.values(), f"ports of node {node_id!r}")
             new.version = 1
             for port in new.ports.values():
                 port.version = 1
@@ -533,7 +529,6 @@ class Topology(ChangeRecorder):
         old = node.ports.get(new.port_id)
         what = f"port {new.port_id!r} of node {node.node_id!r}"
         check_version(what, expected, old.version if old else None)
-        self._check_port_physical_id(new.physical_id, node.node_id, new.port_id)
         if old is None:
             new.version = 1
             node.ports[new.port_id] = new
@@ -548,7 +543,6 @@ class Topology(ChangeRecorder):
         """Merge ``body`` into the port's attributes (no version check); 404 if unknown."""
         port = self.port(node_id, port_id)
         merged = _merge_attributes(port.attributes, body, f"port {port_id!r}")
-        self._check_port_physical_id(physical_id_of(merged), node_id, port_id)
         self._update_attributes(port, merged)
         return port
 
@@ -565,19 +559,6 @@ class Topology(ChangeRecorder):
             )
         del self.nodes[node_id].ports[port_id]
         self._commit([_deleted(port)])
-
-    def _check_port_physical_id(self, physical_id: str | None, node_id: str, port_id: str) -> None:
-        if physical_id is None:
-            return
-        other = self._find_port_by_physical_id(physical_id)
-        if other is not None and (other.node_id, other.port_id) != (node_id, port_id):
-            raise Conflict(
-                f"physical_id {physical_id!r} already belongs to port {other.port_id!r} "
-                f"of node {other.node_id!r}",
-                physical_id=physical_id,
-                node_id=other.node_id,
-                port_id=other.port_id,
-            )
 
     # --- links ---------------------------------------------------------------------------------
 
