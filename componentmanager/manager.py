@@ -462,7 +462,11 @@ class ComponentManager:
     def _published(self, comp_id: str) -> bool:
         if comp_id not in self.instances and comp_id not in self._errors:
             return False
-        return comp_id in self._written or self.view.live_component(self.cm_id, comp_id) is not None
+        if comp_id in self._written:
+            return True
+        # Only a node of this session counts: a previous session's is replaced.
+        node = self.view.live.get(paths.live_component_name(self.cm_id, comp_id))
+        return node is not None and node.stat.ephemeral_owner == self.zk.session_id
 
     def _live_changed(self, kind: ChangeKind, name: str, node: CachedNode) -> None:
         if kind == ChangeKind.REMOVED and paths.is_live_component_of(name, self.cm_id):
