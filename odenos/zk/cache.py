@@ -180,6 +180,12 @@ class ChildrenCache:
             if name in self._reading:
                 self._deleted_meanwhile.add(name)
             self._remove(name)
+            if not self.recursive:
+                # A listing answered after the deletion may have been applied before
+                # this event (they reach the loop on different threads) and shown the
+                # child created anew as one we have: without a watch on it then, its
+                # creation would go unseen.  One read says whether it is there again.
+                self._schedule(read=name)
         elif event.type in (EventType.CHANGED, EventType.CREATED):
             self._schedule(read=name)
 
