@@ -219,6 +219,55 @@ def test_translate_carries_the_flow_along_the_shortest_path() -> None:
     assert stale["path"] == ["ab", "bd"]
 
 
+def test_translate_carries_an_ofp_flow_with_its_fields_actions_and_timeouts() -> None:
+    """An OFPFlow stays one below: OpenFlow fields kept with the original's in_node and
+    in_port, OpenFlow actions in their order around the translated output, timeouts."""
+    set_vlan = {"type": "OFPFlowActionSetField", "match": {"type": "OFPFlowMatch", "vlan_vid": 5}}
+    flow = agg_flow(
+        type="OFPFlow",
+        idle_timeout=60,
+        hard_timeout=0,
+        matches=[
+            {
+                "type": "OFPFlowMatch",
+                "in_node": "agg",
+                "in_port": "a_in",
+                "eth_type": 2048,
+                "ipv4_dst": "10.0.0.2",
+            }
+        ],
+        edge_actions={
+            "agg": [
+                set_vlan,
+                {"type": "FlowActionOutput", "output": "d_out"},
+                {"type": "OFPFlowActionDecIpTtl"},
+            ]
+        },
+    )
+    wanted = translate(flow, "agg", "agg_f1", square())
+    assert wanted["type"] == "OFPFlow"
+    assert (wanted["idle_timeout"], wanted["hard_timeout"]) == (60, 0)
+    assert wanted["matches"] == [
+        {
+            "type": "OFPFlowMatch",
+            "in_node": "a",
+            "in_port": "in",
+            "eth_type": 2048,
+            "ipv4_dst": "10.0.0.2",
+        }
+    ]
+    assert wanted["edge_actions"] == {
+        "d": [
+            set_vlan,
+            {"type": "FlowActionOutput", "output": "out"},
+            {"type": "OFPFlowActionDecIpTtl"},
+        ]
+    }
+    assert same_content(wanted, {**wanted, "version": "2", "status": "established"})
+    assert not same_content(wanted, {**wanted, "idle_timeout": 5})
+    assert not same_content(wanted, {**wanted, "type": "BasicFlow"})
+
+
 def test_same_content_ignores_status_version_and_priority_spelling() -> None:
     wanted = translate(agg_flow(), "agg", "agg_f1", square())
     stored = {**wanted, "priority": 7, "status": "established", "version": "4"}
@@ -237,7 +286,11 @@ def test_same_content_ignores_status_version_and_priority_spelling() -> None:
         (agg_flow(out_port=5), "5 is not a port"),
         (agg_flow(edge_actions={}), "no edge_actions"),
         (agg_flow(edge_actions={"agg": []}), "no output action"),
-        (agg_flow(edge_actions={"agg": [{"type": "FlowActionDrop"}]}), "not a FlowActionOutput"),
+        (agg_flow(edge_actions={"agg": ["out"]}), "not an action"),
+        (
+            agg_flow(edge_actions={"agg": [{"type": "OFPFlowActionPopVlan"}]}),
+            "has no FlowActionOutput",
+        ),
         (agg_flow(edge_actions={"agg": [], "x": []}), "other than 'agg': x"),
         (
             agg_flow(matches=[{"in_node": "agg", "in_port": "a_in"}, {"in_node": "agg"}]),

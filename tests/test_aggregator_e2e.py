@@ -339,3 +339,100 @@ def test_aggregator_rebuilds_after_its_manager_restarts(cluster: Cluster) -> Non
         TIMEOUT,
         "keep gone above and below",
     )
+
+
+def test_openflow_flows_go_through_the_aggregator_to_the_driver(cluster: Cluster) -> None:
+    """Issue 9: an OFPFlow in ODENOS's shape on the aggregated node is carried below as an
+    OFPFlow (its OpenFlow fields, actions and timeouts), established by the DummyDriver,
+    and the aggregated flow comes back established; deleted, both go."""
+    start(cluster)
+    build_line(cluster)
+    wait_until(lambda: set(agg_ports(cluster) or {}) == EDGE, TIMEOUT, "the edge ports shown")
+    set_field = {
+        "type": "OFPFlowActionSetField",
+        "match": {"type": "OFPFlowMatch", "eth_src": "ab:ff:ab:ff:ab:ff"},
+    }
+    flow = {
+        "type": "OFPFlow",
+        "version": "0",
+        "flow_id": "ofp01",
+        "owner": "logic",
+        "enabled": True,
+        "status": "none",
+        "attributes": {"bandwidth": "0", "req_bandwidth": "0", "latency": "0"},
+        "idle_timeout": 60,
+        "hard_timeout": 300,
+        "matches": [
+            {
+                "type": "OFPFlowMatch",
+                "in_node": AGG,
+                "in_port": "node001_port0011",
+                "eth_type": 2048,
+                "ip_proto": 6,
+                "ipv4_dst": "10.0.0.2",
+                "tcp_dst": 10001,
+            }
+        ],
+        "path": [],
+        "edge_actions": {
+            AGG: [
+                set_field,
+                {"type": "OFPFlowActionPushVlan", "eth_type": 0x8100},
+                {"type": "FlowActionOutput", "output": "node003_port0032"},
+            ]
+        },
+    }
+    ok(cluster.put("network1/flows/ofp01", flow), 201)
+    wait_until(
+        lambda: status_of(cluster, "network1", "ofp01") == "established",
+        TIMEOUT,
+        "ofp01 established above",
+    )
+    below = flow_of(cluster, "network0", f"{AGG}_ofp01")
+    assert below is not None and below["status"] == "established"
+    assert (below["type"], below["idle_timeout"], below["hard_timeout"]) == ("OFPFlow", 60, 300)
+    assert below["path"] == ["link0012", "link0023"]
+    assert below["matches"] == [
+        {
+            "type": "OFPFlowMatch",
+            "in_node": "node001",
+            "in_port": "port0011",
+            "eth_type": 2048,
+            "ip_proto": 6,
+            "ipv4_dst": "10.0.0.2",
+            "tcp_dst": 10001,
+        }
+    ]
+    assert below["edge_actions"] == {
+        "node003": [
+            set_field,
+            {"type": "OFPFlowActionPushVlan", "eth_type": 0x8100},
+            {"type": "FlowActionOutput", "output": "port0032"},
+        ]
+    }
+    # Found below by ODENOS's OpenFlow queries.
+    found = cluster.get(
+        'network0/flows?type=OFPFlow&match="type=OFPFlowMatch,tcp_dst=10001"'
+        '&actions="type=OFPFlowActionPushVlan,eth_type=33024,edge_node=node003"'
+    ).body["flows"]
+    assert set(found) == {f"{AGG}_ofp01"}
+    above = flow_of(cluster, "network1", "ofp01")
+    assert above is not None and above["type"] == "OFPFlow" and above["idle_timeout"] == 60
+
+    # A change of a timeout above is carried below.
+    ok(cluster.put("network1/flows/ofp01", {**above, "idle_timeout": 30}), 200)
+    wait_until(
+        lambda: (flow_of(cluster, "network0", f"{AGG}_ofp01") or {}).get("idle_timeout") == 30,
+        TIMEOUT,
+        "the new idle_timeout below",
+    )
+    # Deleted above: torn down and gone, above and below.
+    ok(cluster.delete("network1/flows/ofp01"), 200)
+    wait_until(
+        lambda: (
+            flow_of(cluster, "network1", "ofp01") is None
+            and flow_of(cluster, "network0", f"{AGG}_ofp01") is None
+        ),
+        TIMEOUT,
+        "ofp01 gone above and below",
+    )

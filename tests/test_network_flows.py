@@ -63,7 +63,7 @@ async def test_put_flow_creates_then_reads_back(net: Network) -> None:
 async def test_flow_defaults(net: Network) -> None:
     flow = (await call(net, "PUT", "flows/f1", {"matches": [{"in_node": "n1"}]})).body
     assert (flow["owner"], flow["enabled"], flow["priority"], flow["status"]) == (
-        "",
+        "unknown",  # ODENOS's default owner
         True,
         "32768",
         "none",
@@ -375,7 +375,7 @@ async def test_flow_attributes_merge(net: Network) -> None:
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"type": "OFPFlow"}, "type"),
+        ({"type": "Flow"}, "type"),
         ({"flow_id": "other"}, None),
         ({"flow_id": 5}, "flow flow_id"),
         ({"owner": 5}, "owner"),
@@ -392,7 +392,8 @@ async def test_flow_attributes_merge(net: Network) -> None:
         ({"matches": [{"in_node": 5}]}, "matches[0].in_node"),
         ({"matches": [{"in_node": "n1"}, {"in_node": "n1", "in_port": ""}]}, "matches[1].in_port"),
         ({"matches": [{"in_node": "n1", "eth_type": 2048}]}, "matches[0].eth_type"),
-        ({"matches": [{"type": "OFPFlowMatch", "in_node": "n1"}]}, "matches[0].type"),
+        ({"matches": [{"type": "OFPMatch", "in_node": "n1"}]}, "matches[0].type"),
+        ({"matches": [{"type": "OFPFlowMatch", "in_node": "n1", "vlan_pcp": 8}]}, None),
         ({"path": "link0012"}, "path"),
         ({"path": ["l1", 2]}, "path[1]"),
         ({"path": ["a/b"]}, "path[0]"),

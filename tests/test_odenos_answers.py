@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from tests.support import Cluster
+from tests.test_network_openflow import SAMPLE_FLOW
 
 
 def node(node_id: str, **extra: Any) -> dict[str, Any]:
@@ -140,3 +141,39 @@ def test_system_manager_answers_as_odenos_gives_them(cluster: Cluster) -> None:
     assert cluster.get(f"systemmanager/connections/{conn_id}").status == 200
     assert cluster.get("systemmanager/connections/chosen").status == 404
     assert cluster.delete(f"systemmanager/connections/{conn_id}").status == 200
+
+
+def test_openflow_flows_and_packets_over_http(cluster: Cluster) -> None:
+    """Issue 9, item 1: ODENOS's OpenFlow shapes through the REST translator."""
+    started(cluster)
+    reply = cluster.put("network0/flows/flow01", SAMPLE_FLOW)
+    assert reply.status == 201, reply
+    assert reply.body == {**SAMPLE_FLOW, "version": "1", "priority": "32768"}
+    assert cluster.get("network0/flows/flow01").body == reply.body
+    # Queries as ODENOS's clients write them (quoted sub-queries).
+    query = 'flows?type=OFPFlow&match="type=OFPFlowMatch,tcp_dst=10001,eth_type=2048"'
+    assert set(cluster.get(f"network0/{query}").body["flows"]) == {"flow01"}
+    query = 'flows?type=OFPFlow&actions="type=OFPFlowActionSetField,eth_src=ab:ff:ab:ff:ab:ff"'
+    assert set(cluster.get(f"network0/{query}").body["flows"]) == {"flow01"}
+    assert cluster.get("network0/flows?type=OFPFlow&idle_timeout=59").body["flows"] == {}
+    # A wrong field type or an unknown action: 400 with a JSON body naming the field.
+    bad = {**SAMPLE_FLOW, "flow_id": "flow02", "idle_timeout": "60"}
+    reply = cluster.put("network0/flows/flow02", bad)
+    assert reply.status == 400 and reply.body["field"] == "idle_timeout", reply
+    bad = {**SAMPLE_FLOW, "flow_id": "flow02", "edge_actions": {"n1": [{"type": "OFPDrop"}]}}
+    reply = cluster.put("network0/flows/flow02", bad)
+    assert reply.status == 400 and reply.body["field"] == "edge_actions.n1[0].type", reply
+    assert cluster.get("network0/flows/flow02").status == 404
+    # Packets of ODENOS's rest_packet.sample.
+    header = {"type": "OFPFlowMatch", "in_node": "n1", "in_port": "p1"}
+    sent = {"type": "OFPInPacket", "node": "n1", "port": "p1", "header": header, "data": ""}
+    reply = cluster.post("network0/packets/in", {**sent, "attributes": {}})
+    assert reply.status == 200 and reply.body["type"] == "OFPInPacket", reply
+    assert reply.body["time"] == 0.0 and reply.body["header"] == header
+    out = {"type": "OFPOutPacket", "node": "n1", "ports": ["p2"], "header": header, "data": ""}
+    reply = cluster.post("network0/packets/out", out)
+    assert reply.status == 200 and reply.body["type"] == "OFPOutPacket", reply
+    # ODENOS queued an OFPInPacket posted to packets/out; here it is a clear 400.
+    reply = cluster.post("network0/packets/out", {**sent, "ports": ["p2"]})
+    assert reply.status == 400 and reply.body["field"] == "type", reply
+    assert cluster.get("network0/packets").body["out_packet_count"] == 1

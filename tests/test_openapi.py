@@ -219,6 +219,23 @@ SAMPLES = (
     "''=1",
     "a",
     "a=b=c",
+    " ",
+    "\t\r\n",
+    " x ",
+    "\x1c",
+    "\u00a0",
+    "12",
+    '"12"',
+    '1"2',
+    '"',
+    "1 2",
+    "-1",
+    "\u0663",
+    "type=OFPFlowMatch,eth_type=2048",
+    'type="OFPFlowMatch", in_node = n1',
+    "type=OFPFlowMatch,,x=1",
+    "k=",
+    '"k"="v"',
     "\u00a0=1",
 )
 
@@ -258,7 +275,13 @@ def test_patterns_say_what_the_code_checks() -> None:
     _agrees(filters["propertyNames"]["pattern"], is_valid_id)
     _agrees(filters["additionalProperties"]["items"]["pattern"], EVENT_TYPE.fullmatch)
     _agrees(parameters["AttributesQuery"]["schema"]["pattern"], ATTRIBUTE_QUERY.fullmatch)
-    priority = schemas["BasicFlow"]["properties"]["priority"]["pattern"]
+    from odenos.components.network.flow_query import parse_decimal, parse_pairs
+    from odenos.components.network.ofp_match import check_value
+
+    _agrees(schemas["OFPString"]["pattern"], accepts(lambda v, w: check_value("eth_src", v, w)))
+    _agrees(schemas["DecimalQuery"]["pattern"], accepts(parse_decimal))
+    _agrees(schemas["SubQuery"]["pattern"], accepts(parse_pairs))
+    priority = schemas["FlowFields"]["properties"]["priority"]["pattern"]
     ecma = re.sub(r"\$$", r"\\Z", priority)
     for text in ("", "0", "7", "0065535", "65535", "65536", "99999", "100000", "6553", "1e3"):
         assert bool(re.search(ecma, text)) == accepts(lambda value, _: parse_priority(value))(
@@ -346,3 +369,30 @@ async def test_translator_serves_the_description(
     finally:
         await http_client.close()
         view.close()
+
+
+def test_openflow_schemas_say_what_the_code_takes() -> None:
+    """Every OpenFlow match field with its kind and bits, and every OpenFlow action with
+    its parameters, as the code's tables have them."""
+    from odenos.components.network.ofp_flow import ACTIONS
+    from odenos.components.network.ofp_match import KEYS
+
+    schemas = load_spec()["components"]["schemas"]
+    match = schemas["OFPFlowMatch"]["properties"]
+    assert set(match) == {"type", "in_node", "in_port", *KEYS}
+    for key, kind in KEYS.items():
+        if kind is str:
+            assert match[key] == {"$ref": "#/components/schemas/OFPString"}, key
+        else:
+            assert (match[key]["type"], match[key]["maximum"]) == ("integer", kind), key
+    action_refs = {ref["$ref"].rpartition("/")[2] for ref in schemas["OFPFlowAction"]["oneOf"]}
+    assert action_refs == set(ACTIONS)
+    for kind, params in ACTIONS.items():
+        props = schemas[kind]["properties"]
+        assert props["type"] == {"const": kind}
+        assert set(params) <= set(props), kind
+        for key, allowed in params.items():
+            if isinstance(allowed, frozenset):
+                assert set(props[key]["enum"]) == allowed, (kind, key)
+            else:
+                assert props[key]["maximum"] == allowed, (kind, key)

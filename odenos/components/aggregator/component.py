@@ -487,6 +487,11 @@ class Aggregator(Component):
             elif reply.status != 409:  # 409: it was just created: its event comes
                 log.warning("%s: PUT %s/flows/%s: %s", self.id, orig, original_id, reply.body)
             return
+        if below.get("type", "BasicFlow") != wanted["type"]:
+            # Recreated as the other flow type: a flow cannot change type in place, so
+            # the original goes first (its deletion's event brings the new one).
+            await self._delete_original(original_id, below)
+            return
         if below.get("status") != TEARDOWN and not same_content(wanted, below):
             reply = await self.request(
                 orig, "PUT", f"flows/{original_id}", {**wanted, "version": below.get("version")}

@@ -22,6 +22,12 @@ the aggregated node) has no single entrance.  What cannot be carried is
 ``owner``, ``enabled``, ``priority`` and ``attributes`` are copied (but the
 ``reason`` attribute, which is the Aggregator's own); the aggregated flow's
 ``path`` is ignored (the aggregated network has no links inside one node).
+
+An OFPFlow is carried as an OFPFlow: its timeouts are copied, its
+OFPFlowMatches keep their OpenFlow fields (``in_node`` and ``in_port`` become
+the original's), and its OpenFlow actions are kept in their order around the
+outputs, at the original node the traffic leaves by.  It needs at least one
+``FlowActionOutput`` (which says where the traffic leaves).
 """
 
 from __future__ import annotations
@@ -38,7 +44,21 @@ from odenos.errors import OdenosError
 REASON = "reason"
 
 #: The fields of a flow the original copy must agree on (status and version apart).
-CONTENT_KEYS = ("owner", "enabled", "priority", "matches", "path", "edge_actions", "attributes")
+CONTENT_KEYS = (
+    "type",
+    "owner",
+    "enabled",
+    "priority",
+    "matches",
+    "path",
+    "edge_actions",
+    "attributes",
+    "idle_timeout",
+    "hard_timeout",
+)
+OUTPUT = "FlowActionOutput"
+OFP_MATCH = "OFPFlowMatch"
+OFP_FLOW = "OFPFlow"
 
 
 class UntranslatableFlow(OdenosError):
@@ -99,9 +119,12 @@ def translate(
         if port is None:
             raise refuse(f"matches[{i}].in_port {in_port!r} is not a port of node {node_id!r}")
         ingress.add(port.node_id)
-        original_matches.append(
-            {"type": "BasicFlowMatch", "in_node": port.node_id, "in_port": port.port_id}
-        )
+        if match.get("type") == OFP_MATCH:  # its OpenFlow fields too
+            original = copy.deepcopy(match)
+            original.update(in_node=port.node_id, in_port=port.port_id)
+        else:
+            original = {"type": "BasicFlowMatch", "in_node": port.node_id, "in_port": port.port_id}
+        original_matches.append(original)
 
     actions = flow.get("edge_actions")
     if not isinstance(actions, dict) or not actions:
@@ -116,16 +139,19 @@ def translate(
     egress: set[str] = set()
     for i, action in enumerate(node_actions):
         what = f"edge_actions.{node_id}[{i}]"
-        if not isinstance(action, dict) or action.get("type", "FlowActionOutput") != (
-            "FlowActionOutput"
-        ):
-            raise refuse(f"{what} is not a FlowActionOutput")
+        if not isinstance(action, dict):
+            raise refuse(f"{what} is not an action")
+        if action.get("type", OUTPUT) != OUTPUT:
+            original_actions.append(copy.deepcopy(action))  # an OpenFlow action: as it is
+            continue
         output = action.get("output")
         port = topology.edge_port(output) if isinstance(output, str) else None
         if port is None:
             raise refuse(f"{what}.output {output!r} is not a port of node {node_id!r}")
         egress.add(port.node_id)
-        original_actions.append({"type": "FlowActionOutput", "output": port.port_id})
+        original_actions.append({"type": OUTPUT, "output": port.port_id})
+    if not egress:
+        raise refuse(f"edge_actions.{node_id} has no {OUTPUT}: where does the traffic leave?")
 
     if len(ingress) > 1 or len(egress) > 1:
         raise refuse(
@@ -144,8 +170,14 @@ def translate(
 
     attributes = flow.get("attributes")
     owner, enabled = flow.get("owner"), flow.get("enabled")
+    kind = OFP_FLOW if flow.get("type") == OFP_FLOW else "BasicFlow"
+    timeouts = (
+        {key: flow.get(key, 0) for key in ("idle_timeout", "hard_timeout")}
+        if kind == OFP_FLOW
+        else {}
+    )
     return {
-        "type": "BasicFlow",
+        "type": kind,
         "flow_id": original_id,
         "owner": owner if isinstance(owner, str) else "",
         "enabled": enabled if isinstance(enabled, bool) else True,
@@ -158,6 +190,7 @@ def translate(
             for k, v in (attributes if isinstance(attributes, dict) else {}).items()
             if k != REASON
         },
+        **timeouts,
     }
 
 

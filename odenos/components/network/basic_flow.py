@@ -1,4 +1,4 @@
-"""BasicFlow and its parts (reference section 5), read from and written to JSON.
+r"""BasicFlow and its parts (reference section 5), read from and written to JSON.
 
 One flow at a time, like :mod:`~odenos.components.network.objects` for the
 topology: parsing raises :class:`~odenos.errors.BadRequest` naming the field at
@@ -19,14 +19,19 @@ narrow match into one that matches everything.
 
 Priority is an integer 0..65535 here and a string in JSON (``"32768"``), as
 ODENOS writes it; a body may give it as either.
+
+A flow's matches may be BasicFlowMatches or OFPFlowMatches (as in ODENOS,
+either type in either flow); its actions are ``FlowActionOutput``\ s only, the
+OpenFlow actions belonging to an ``OFPFlow``
+(:mod:`~odenos.components.network.ofp_flow`, which extends this class).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from odenos.components.network.flow_status import FlowStatus, parse_status
 from odenos.components.network.objects import (
@@ -38,12 +43,15 @@ from odenos.components.network.objects import (
     requested_version,
     require_object,
 )
+from odenos.components.network.ofp_match import OFP_MATCH_TYPE, OFPFlowMatch
 from odenos.errors import BadRequest
 
 FLOW_TYPE = "BasicFlow"
 MATCH_TYPE = "BasicFlowMatch"
 OUTPUT_ACTION_TYPE = "FlowActionOutput"
 DEFAULT_PRIORITY = 32768
+#: A flow's owner when the body names none (ODENOS's default).
+DEFAULT_OWNER = "unknown"
 MAX_PRIORITY = 65535
 
 
@@ -98,6 +106,22 @@ class BasicFlowMatch:
         return cls(in_node, None if in_port is None else check_id(in_port, f"{what}.in_port"))
 
 
+FlowMatch = BasicFlowMatch | OFPFlowMatch
+
+
+def parse_match(raw: Any, what: str, *, need_node: bool = True) -> FlowMatch:
+    """A BasicFlowMatch or an OFPFlowMatch, by its ``type`` (absent: basic).
+    ``need_node=False``: an OFPFlowMatch may leave ``in_node`` out (a packet header)."""
+    if isinstance(raw, dict) and raw.get("type") == OFP_MATCH_TYPE:
+        return OFPFlowMatch.from_json(raw, what, need_node=need_node)
+    if isinstance(raw, dict) and raw.get("type") not in (None, MATCH_TYPE):
+        raise BadRequest(
+            f"{what}.type {raw.get('type')!r} is not a match type ({MATCH_TYPE}, {OFP_MATCH_TYPE})",
+            field=f"{what}.type",
+        )
+    return BasicFlowMatch.from_json(raw, what)
+
+
 @dataclass(frozen=True)
 class FlowActionOutput:
     """Send the traffic out of port ``output`` of the node the action is listed under."""
@@ -147,19 +171,21 @@ class BasicFlow:
     """
 
     flow_id: str
-    owner: str = ""
+    owner: str = DEFAULT_OWNER
     enabled: bool = True
     priority: int = DEFAULT_PRIORITY
-    matches: list[BasicFlowMatch] = field(default_factory=list)
+    matches: list[FlowMatch] = field(default_factory=list)
     path: list[str] = field(default_factory=list)
-    edge_actions: dict[str, list[FlowActionOutput]] = field(default_factory=dict)
+    edge_actions: dict[str, list[Any]] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
     status: FlowStatus = FlowStatus.NONE
     version: int = 0
 
+    TYPE: ClassVar[str] = FLOW_TYPE
+
     def to_json(self) -> dict[str, Any]:
         return {
-            "type": FLOW_TYPE,
+            "type": self.TYPE,
             "version": str(self.version),
             "flow_id": self.flow_id,
             "owner": self.owner,
@@ -187,8 +213,13 @@ class BasicFlow:
         ``version`` and ``status`` are checked for form only.  Keys a BasicFlow
         does not have are ignored, as for the topology objects.
         """
-        obj = require_object(body, "a BasicFlow")
-        check_type(obj, FLOW_TYPE)
+        obj = require_object(body, f"a {cls.TYPE}")
+        check_type(obj, cls.TYPE)
+        return cls(flow_id, **cls._fields_from_json(obj, flow_id))
+
+    @classmethod
+    def _fields_from_json(cls, obj: Mapping[str, Any], flow_id: str) -> dict[str, Any]:
+        """The constructor's keyword arguments but ``flow_id``, read from ``obj``."""
         requested_version(obj, f"flow {flow_id!r}")
         requested_status(obj)
         given = body_id(obj, "flow_id", "flow")
@@ -205,16 +236,26 @@ class BasicFlow:
                 f"flow enabled must be true or false, got {json_type(enabled)}", field="enabled"
             )
         attributes = obj.get("attributes")
-        return cls(
-            flow_id,
-            owner=owner or "",
-            enabled=True if enabled is None else enabled,
-            priority=parse_priority(obj.get("priority")),
-            matches=_parse_matches(obj.get("matches")),
-            path=_parse_path(obj.get("path")),
-            edge_actions=_parse_edge_actions(obj.get("edge_actions")),
-            attributes=parse_flow_attributes(attributes, f"flow {flow_id!r}"),
-        )
+        return {
+            "owner": owner or DEFAULT_OWNER,
+            "enabled": True if enabled is None else enabled,
+            "priority": parse_priority(obj.get("priority")),
+            "matches": _parse_matches(obj.get("matches")),
+            "path": _parse_path(obj.get("path")),
+            "edge_actions": _parse_edge_actions(obj.get("edge_actions"), cls.action_from_json),
+            "attributes": parse_flow_attributes(attributes, f"flow {flow_id!r}"),
+        }
+
+    @classmethod
+    def action_from_json(cls, raw: Any, what: str) -> Any:
+        """One of this flow type's edge actions (a BasicFlow has only outputs)."""
+        if isinstance(raw, dict) and str(raw.get("type", "")).startswith("OFPFlowAction"):
+            raise BadRequest(
+                f"{what} is an OpenFlow action ({raw['type']}): it needs an OFPFlow, and a "
+                f"{cls.TYPE} has only {OUTPUT_ACTION_TYPE}",
+                field=f"{what}.type",
+            )
+        return FlowActionOutput.from_json(raw, what)
 
 
 def parse_flow_attributes(raw: Any, what: str) -> dict[str, Any]:
@@ -224,11 +265,11 @@ def parse_flow_attributes(raw: Any, what: str) -> dict[str, Any]:
     return copy.deepcopy(require_object(raw, f"{what} attributes"))
 
 
-def _parse_matches(raw: Any) -> list[BasicFlowMatch]:
+def _parse_matches(raw: Any) -> list[FlowMatch]:
     if raw is None:
         return []
     items = _require_list(raw, "matches")
-    return [BasicFlowMatch.from_json(item, f"matches[{i}]") for i, item in enumerate(items)]
+    return [parse_match(item, f"matches[{i}]") for i, item in enumerate(items)]
 
 
 def _parse_path(raw: Any) -> list[str]:
@@ -238,15 +279,13 @@ def _parse_path(raw: Any) -> list[str]:
     return [check_id(item, f"path[{i}]") for i, item in enumerate(items)]
 
 
-def _parse_edge_actions(raw: Any) -> dict[str, list[FlowActionOutput]]:
+def _parse_edge_actions(raw: Any, parse: Callable[[Any, str], Any]) -> dict[str, list[Any]]:
     if raw is None:
         return {}
-    actions: dict[str, list[FlowActionOutput]] = {}
+    actions: dict[str, list[Any]] = {}
     for node_id, node_actions in require_object(raw, "edge_actions").items():
         check_id(node_id, "edge_actions node id")
         where = f"edge_actions.{node_id}"
         items = _require_list(node_actions, where)
-        actions[node_id] = [
-            FlowActionOutput.from_json(item, f"{where}[{i}]") for i, item in enumerate(items)
-        ]
+        actions[node_id] = [parse(item, f"{where}[{i}]") for i, item in enumerate(items)]
     return actions

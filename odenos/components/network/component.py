@@ -26,7 +26,8 @@ from typing import Any, ClassVar
 from odenos.components.base import Component, Request, Response, route
 from odenos.components.network import durable
 from odenos.components.network.changes import Change, ChangeAction, ChangeKind
-from odenos.components.network.flows import FlowQuery, FlowTable
+from odenos.components.network.flow_query import FlowQuery
+from odenos.components.network.flows import FlowTable
 from odenos.components.network.objects import (
     Link,
     Node,
@@ -305,7 +306,9 @@ class Network(Component):
 
     @route("GET", "flows")
     async def get_flows(self, request: Request) -> Response:
-        return Response(200, self.flows.to_json(FlowQuery.from_query(request.query)))
+        return Response(
+            200, self.flows.to_json(FlowQuery.from_query(request.query, links=self.topology.links))
+        )
 
     @route("GET", "flows/<flow_id>")
     async def get_flow(self, request: Request, flow_id: str) -> Response:

@@ -1,9 +1,14 @@
-"""The flows of a Network component: a table of BasicFlows with versions and a status machine.
+"""The flows of a Network component: a table of flows with versions and a status machine.
 
 A pure data model (no HTTP, no asyncio), raising the HTTP-facing errors of
 :mod:`odenos.errors`.  Each operation checks everything before it changes
 anything, then reports each change, after it, through :meth:`FlowTable._commit`
 to the listener (kind ``"Flow"``), where ``FlowChanged`` will be published.
+
+A flow is a BasicFlow or an OFPFlow (:mod:`~odenos.components.network.ofp_flow`);
+a PUT may not turn one into the other (409: delete it first), since a driver
+that installed it as one type would not know to reinstall it.  The filters of
+``GET flows`` are in :mod:`~odenos.components.network.flow_query`.
 
 Versions work as for the topology objects: the table assigns them (1 on
 create, +1 on each change), a body naming another version than the stored
@@ -45,11 +50,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 from odenos.components.network.basic_flow import (
-    FLOW_TYPE,
     BasicFlow,
     parse_flow_attributes,
     requested_status,
@@ -61,6 +64,7 @@ from odenos.components.network.changes import (
     ChangeListener,
     ChangeRecorder,
 )
+from odenos.components.network.flow_query import FlowQuery
 from odenos.components.network.flow_status import (
     RESTING,
     FlowStatus,
@@ -69,64 +73,14 @@ from odenos.components.network.flow_status import (
     parse_status,
 )
 from odenos.components.network.objects import (
-    attributes_match,
     check_version,
-    parse_attribute_query,
     requested_version,
     require_object,
 )
-from odenos.errors import BadRequest, NotFound
+from odenos.components.network.ofp_flow import parse_flow
+from odenos.errors import BadRequest, Conflict, NotFound
 
 log = logging.getLogger(__name__)
-
-
-class FlowQuery:
-    """The filters of ``GET flows``: ``type``, ``enabled``, ``status``, ``attributes``.
-
-    Built from the query parameters (:meth:`from_query`, 400 on a malformed
-    value); other parameters are ignored, as for the topology lists.
-    """
-
-    def __init__(
-        self,
-        flow_type: str | None = None,
-        enabled: bool | None = None,
-        status: FlowStatus | None = None,
-        attributes: Mapping[str, str] | None = None,
-    ) -> None:
-        self.flow_type = flow_type
-        self.enabled = enabled
-        self.status = status
-        self.attributes = dict(attributes or {})
-
-    @classmethod
-    def from_query(cls, query: Mapping[str, str]) -> FlowQuery:
-        enabled: bool | None = None
-        raw_enabled = query.get("enabled")
-        if raw_enabled is not None:
-            text = raw_enabled.strip().strip("\"'").lower()
-            if text not in ("true", "false"):
-                raise BadRequest(
-                    f"query enabled={raw_enabled!r} must be true or false", field="enabled"
-                )
-            enabled = text == "true"
-        raw_status = query.get("status")
-        status = None if raw_status is None else parse_status(raw_status.strip().strip("\"'"))
-        raw_attributes = query.get("attributes")
-        return cls(
-            flow_type=query.get("type"),
-            enabled=enabled,
-            status=status,
-            attributes=parse_attribute_query(raw_attributes) if raw_attributes else None,
-        )
-
-    def matches(self, flow: BasicFlow) -> bool:
-        return (
-            (self.flow_type is None or self.flow_type == FLOW_TYPE)
-            and (self.enabled is None or flow.enabled == self.enabled)
-            and (self.status is None or flow.status == self.status)
-            and attributes_match(flow.attributes, self.attributes)
-        )
 
 
 class FlowTable(ChangeRecorder):
@@ -185,7 +139,7 @@ class FlowTable(ChangeRecorder):
         """Put a flow back as it was stored (status and version included), without
         reporting a change.  Raises BadRequest for a record that is not a flow."""
         flow_id = str(stored.get("flow_id"))
-        flow = BasicFlow.from_json(stored, flow_id)
+        flow = parse_flow(stored, flow_id)
         flow.status = parse_status(stored.get("status", FlowStatus.NONE.value))
         try:
             flow.version = int(stored.get("version", 0))
@@ -206,7 +160,7 @@ class FlowTable(ChangeRecorder):
 
     def add(self, body: Any) -> BasicFlow:
         """Create a flow from ``body`` under a generated id (its flow_id and version ignored)."""
-        obj = require_object(body, "a BasicFlow")
+        obj = require_object(body, "a flow")
         requested_version(obj, "a new flow")  # ignored, but a malformed one is a 400
         flow_id = self._new_id()
         flow, _ = self.put(
@@ -222,10 +176,17 @@ class FlowTable(ChangeRecorder):
         Raises BadRequest (400) for a malformed body, Conflict (409) for a
         version mismatch, InvalidFlowTransition (409) for a refused status.
         """
-        new = BasicFlow.from_json(body, flow_id)
+        new = parse_flow(body, flow_id)
         expected = requested_version(body, f"flow {flow_id!r}")
         status = requested_status(body)
         old = self.flows.get(flow_id)
+        if old is not None and old.TYPE != new.TYPE:
+            raise Conflict(
+                f"flow {flow_id!r} is of type {old.TYPE}, not {new.TYPE}: delete it, then "
+                "create it anew",
+                flow_id=flow_id,
+                field="type",
+            )
         check_version(
             f"flow {flow_id!r}", expected, old.version if old else None, strict_create=True
         )

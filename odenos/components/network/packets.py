@@ -20,18 +20,26 @@ arrival order.  ``data`` is an opaque string (clients usually base64 the
 frame): the network stores it and counts its bytes, never decodes it.  As for
 flows, the node and ports a packet names are checked for form, not looked up
 in the topology.
+
+Each queue takes its basic type and its OpenFlow one: ``InPacket`` and
+``OFPInPacket`` (which adds ``time``, when the switch saw it, in seconds) in
+``in``, ``OutPacket`` and ``OFPOutPacket`` in ``out``.  A packet's ``header`` is
+a BasicFlowMatch or an OFPFlowMatch (whose ``in_node`` may be left out).
+ODENOS also queued a packet posted to the other queue (an InPacket in ``out``,
+which no driver can send); that is a 400 here.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import math
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from odenos.components.network.basic_flow import BasicFlowMatch
+from odenos.components.network.basic_flow import FlowMatch, parse_match
 from odenos.components.network.changes import ChangeAction, ChangeKind, ChangeListener
 from odenos.components.network.objects import check_id, check_type, json_type, require_object
 from odenos.errors import BadRequest, NotFound
@@ -47,9 +55,9 @@ def _required_id(obj: dict[str, Any], key: str, what: str) -> str:
     return check_id(obj[key], key)
 
 
-def _header(obj: dict[str, Any]) -> BasicFlowMatch | None:
+def _header(obj: dict[str, Any]) -> FlowMatch | None:
     raw = obj.get("header")
-    return None if raw is None else BasicFlowMatch.from_json(raw, "header")
+    return None if raw is None else parse_match(raw, "header", need_node=False)
 
 
 def _data(obj: dict[str, Any]) -> str | None:
@@ -80,7 +88,7 @@ class InPacket:
     packet_id: str
     node: str
     port: str
-    header: BasicFlowMatch | None = None
+    header: FlowMatch | None = None
     data: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
 
@@ -100,7 +108,7 @@ class InPacket:
     @classmethod
     def from_json(cls, body: Any, packet_id: str) -> InPacket:
         """Read an InPacket body: ``node`` and ``port`` required; its packet_id is ignored."""
-        obj = require_object(body, "an InPacket")
+        obj = require_object(body, f"an {cls.TYPE}")
         check_type(obj, cls.TYPE)
         return cls(
             packet_id,
@@ -126,7 +134,7 @@ class OutPacket:
     port: str | None = None
     ports: list[str] | None = None
     ports_except: list[str] | None = None
-    header: BasicFlowMatch | None = None
+    header: FlowMatch | None = None
     data: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
 
@@ -150,9 +158,9 @@ class OutPacket:
         """Read an OutPacket body: ``node`` and exactly one of ``port``, ``ports`` (not
         empty) and ``ports-except`` (may be empty: every port), an empty list next to
         another of them counting as absent; its packet_id is ignored."""
-        obj = require_object(body, "an OutPacket")
+        obj = require_object(body, f"an {cls.TYPE}")
         check_type(obj, cls.TYPE)
-        node = _required_id(obj, "node", "an OutPacket")
+        node = _required_id(obj, "node", f"an {cls.TYPE}")
         port = None if obj.get("port") is None else check_id(obj["port"], "port")
         ports = _port_list(obj, "ports")
         ports_except = _port_list(obj, "ports-except")
@@ -187,7 +195,69 @@ class OutPacket:
         )
 
 
+@dataclass
+class OFPInPacket(InPacket):
+    """An InPacket from an OpenFlow switch, with ``time``: when it was received (seconds,
+    as the driver counts them; 0 when it does not say)."""
+
+    time: float = 0.0
+
+    TYPE = "OFPInPacket"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "time": self.time}
+
+    @classmethod
+    def from_json(cls, body: Any, packet_id: str) -> OFPInPacket:
+        packet = super().from_json(body, packet_id)
+        assert isinstance(packet, OFPInPacket)
+        raw = body.get("time")
+        if raw is not None:
+            if isinstance(raw, bool) or not isinstance(raw, int | float):
+                raise BadRequest(
+                    f"OFPInPacket time must be a number of seconds, got {json_type(raw)}",
+                    field="time",
+                )
+            if not math.isfinite(raw) or raw < 0:
+                raise BadRequest(f"OFPInPacket time must be 0 or more, got {raw}", field="time")
+            packet.time = float(raw)
+        return packet
+
+
+@dataclass
+class OFPOutPacket(OutPacket):
+    """An OutPacket for an OpenFlow switch (the same fields)."""
+
+    TYPE = "OFPOutPacket"
+
+
 Packet = InPacket | OutPacket
+
+
+def _dispatch(
+    types: tuple[type[InPacket], ...] | tuple[type[OutPacket], ...], queue: str
+) -> Callable[[Any, str], Packet]:
+    """The parser of the ``queue`` queue: the packet class its body's ``type`` names
+    (absent: the first of ``types``)."""
+    by_type: dict[str, Any] = {cls.TYPE: cls for cls in types}
+
+    def parse(body: Any, packet_id: str) -> Packet:
+        kind = body.get("type") if isinstance(body, dict) else None
+        cls = types[0] if kind is None else by_type.get(kind) if isinstance(kind, str) else None
+        if cls is None:
+            raise BadRequest(
+                f"packets/{queue} takes {' or '.join(by_type)}, not {kind!r}",
+                type=" or ".join(by_type),
+                field="type",
+            )
+        packet: Packet = cls.from_json(body, packet_id)
+        return packet
+
+    return parse
+
+
+parse_in_packet = _dispatch((InPacket, OFPInPacket), "in")
+parse_out_packet = _dispatch((OutPacket, OFPOutPacket), "out")
 
 
 class PacketQueue:
@@ -291,8 +361,8 @@ class PacketQueues:
     def __init__(
         self, listener: ChangeListener | None = None, limit: int = DEFAULT_QUEUE_LIMIT
     ) -> None:
-        self.inbound = PacketQueue(ChangeKind.IN_PACKET, InPacket.from_json, limit)
-        self.outbound = PacketQueue(ChangeKind.OUT_PACKET, OutPacket.from_json, limit)
+        self.inbound = PacketQueue(ChangeKind.IN_PACKET, parse_in_packet, limit)
+        self.outbound = PacketQueue(ChangeKind.OUT_PACKET, parse_out_packet, limit)
         self._listener = listener
 
     def queue(self, name: str) -> PacketQueue:
