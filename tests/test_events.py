@@ -107,7 +107,7 @@ def test_changes_reach_subscribers_in_order_across_processes(cluster: Cluster) -
     add, update, port_add = far[0]["body"], far[1]["body"], far[2]
     assert far[0]["event_type"] == "NodeChanged" and add["action"] == "add"
     assert "prev" not in add and add["curr"]["node_id"] == "n1" and add["id"] == "n1"
-    assert update["action"] == "update" and update["prev"]["attributes"].get("vendor") is None
+    assert update["action"] == "update" and update["prev"]["attributes"]["vendor"] == "unknown"
     assert update["curr"]["attributes"]["vendor"] == "x" and update["version"] == "2"
     assert port_add["event_type"] == "PortChanged" and port_add["body"]["id"] == "p1"
     # In the order they were made.

@@ -86,11 +86,17 @@ async def test_sample_session_builds_linked_topology(net: Network) -> None:
         "src_port": "port0011",
         "dst_node": "node002",
         "dst_port": "port0021",
-        "attributes": {"oper_status": "UP"},
+        "attributes": {"oper_status": "UP", "cost": "1"},  # ODENOS's defaults
     }
     node = topo["nodes"]["node001"]
     assert (node["type"], node["version"], node["node_id"]) == ("Node", "1", "node001")
-    assert node["attributes"] == {"oper_status": "UP"}
+    assert node["attributes"] == {"oper_status": "UP", "vendor": "unknown"}
+    assert port0011["attributes"] == {
+        "oper_status": "UP",
+        "vendor": "unknown",
+        "is_boundary": "false",
+        "physical_id": "port0011@node001",
+    }
 
 
 async def test_topology_version_counts_changes(net: Network) -> None:
@@ -391,6 +397,8 @@ async def test_physical_ports(net: Network) -> None:
     merged = await call(net, "PUT", "topology/physical_ports/pp1/attributes", {"b": "2"})
     assert merged.body["attributes"] == {
         "oper_status": "UP",
+        "vendor": "unknown",
+        "is_boundary": "false",
         "physical_id": "pp1",
         "a": "1",
         "b": "2",
@@ -555,7 +563,7 @@ async def test_put_topology_replaces_everything(net: Network) -> None:
     assert set(topo["links"]) == {"ab"}
     assert topo["nodes"]["a"]["ports"]["pa"]["out_link"] == "ab"
     assert topo["nodes"]["b"]["ports"]["pb"]["in_link"] == "ab"
-    assert topo["nodes"]["b"]["attributes"] == {"oper_status": "UP"}
+    assert topo["nodes"]["b"]["attributes"] == {"oper_status": "UP", "vendor": "unknown"}
     assert (await call(net, "GET", "topology/physical_ports/phy-pb")).body["port_id"] == "pb"
     with pytest.raises(Conflict):
         await call(net, "DELETE", "topology/nodes/a")

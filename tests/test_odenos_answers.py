@@ -95,6 +95,26 @@ def test_topology_and_packet_answers_as_odenos_gives_them(cluster: Cluster) -> N
     found = cluster.get("network0/packets/out?attributes=missing=x")
     assert (found.status, found.body) == (200, {})
     assert cluster.get("network0/packets/out?in_node=n1").status == 400
+    # Default attributes, as ODENOS fills them when a body has none.
+    assert cluster.get("network0/topology/nodes/n2").body["attributes"] == {
+        "oper_status": "UP",
+        "vendor": "unknown",
+    }
+    assert cluster.get("network0/topology/nodes/n1/ports/p2").body["attributes"] == {
+        "oper_status": "UP",
+        "vendor": "unknown",
+        "is_boundary": "false",
+        "physical_id": "p2@n1",
+    }
+    assert cluster.get("network0/topology/physical_ports/p2@n1").body["port_id"] == "p2"
+    link = {"src_node": "n1", "src_port": "p2", "dst_node": "n2", "dst_port": "p9"}
+    assert cluster.put("network0/topology/links/l1", link).body["attributes"] == {
+        "oper_status": "UP",
+        "cost": "1",
+    }
+    # A default set to null in a merge comes back; a value given is kept.
+    merged = cluster.put("network0/topology/links/l1/attributes", {"cost": None, "x": "y"})
+    assert merged.body["attributes"] == {"oper_status": "UP", "cost": "1", "x": "y"}
 
 
 def test_flow_answers_as_odenos_gives_them(cluster: Cluster) -> None:

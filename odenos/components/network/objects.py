@@ -154,17 +154,31 @@ def check_type(body: Mapping[str, Any], expected: str) -> None:
         )
 
 
-def parse_attributes(raw: Any, what: str) -> dict[str, Any]:
-    """A copy of an ``attributes`` object with its defaults filled in.
+#: The attributes ODENOS gives an object when its body has none of them (besides
+#: ``oper_status``, "UP" for all); a port's ``physical_id`` is ``<port_id>@<node_id>``.
+NODE_DEFAULTS: Mapping[str, str] = {"vendor": "unknown"}
+PORT_DEFAULTS: Mapping[str, str] = {"vendor": "unknown", "is_boundary": "false"}
+LINK_DEFAULTS: Mapping[str, str] = {"cost": "1"}
+
+
+def port_defaults(node_id: str, port_id: str) -> dict[str, str]:
+    return {**PORT_DEFAULTS, "physical_id": f"{port_id}@{node_id}"}
+
+
+def parse_attributes(
+    raw: Any, what: str, defaults: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A copy of an ``attributes`` object with its defaults filled in (``oper_status``
+    and ``defaults``, where absent or null).
 
     Unknown keys are kept as they are.  ``physical_id``, when set, must be a
     string because objects are addressed by it in URLs.
     """
     if raw is None:
-        return with_defaults({})
+        return with_defaults({}, defaults)
     attributes = copy.deepcopy(require_object(raw, f"{what} attributes"))
     check_string_attributes(attributes, what)
-    return with_defaults(attributes)
+    return with_defaults(attributes, defaults)
 
 
 STRING_ATTRIBUTES = ("oper_status", "vendor")
@@ -185,10 +199,14 @@ def check_string_attributes(attributes: Mapping[str, Any], what: str) -> None:
         check_id(physical_id, f"{what} attributes.physical_id")
 
 
-def with_defaults(attributes: dict[str, Any]) -> dict[str, Any]:
-    """``attributes`` with ``oper_status`` set to ``"UP"`` when absent or null (in place)."""
-    if attributes.get("oper_status") is None:
-        attributes["oper_status"] = DEFAULT_OPER_STATUS
+def with_defaults(
+    attributes: dict[str, Any], defaults: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """``attributes`` with ``oper_status`` ``"UP"`` and each of ``defaults`` where absent
+    or null (in place)."""
+    for key, value in {"oper_status": DEFAULT_OPER_STATUS, **(defaults or {})}.items():
+        if attributes.get(key) is None:
+            attributes[key] = value
     return attributes
 
 
@@ -304,7 +322,10 @@ class Port:
                 node_id=node_id,
                 port_id=port_id,
             )
-        return cls(port_id, node_id, parse_attributes(obj.get("attributes"), f"port {port_id!r}"))
+        attributes = parse_attributes(
+            obj.get("attributes"), f"port {port_id!r}", port_defaults(node_id, port_id)
+        )
+        return cls(port_id, node_id, attributes)
 
     def same_content(self, other: Port) -> bool:
         """Equal apart from the version."""
@@ -358,7 +379,7 @@ class Node:
             for port_id, port_body in require_object(raw_ports, f"node {node_id!r} ports").items():
                 check_id(port_id, f"node {node_id!r} port id")
                 ports[port_id] = Port.from_json(port_body, node_id, port_id)
-        attributes = parse_attributes(obj.get("attributes"), f"node {node_id!r}")
+        attributes = parse_attributes(obj.get("attributes"), f"node {node_id!r}", NODE_DEFAULTS)
         return cls(node_id, attributes, ports)
 
 
@@ -415,7 +436,7 @@ class Link:
             src_port=ends["src_port"],
             dst_node=ends["dst_node"],
             dst_port=ends["dst_port"],
-            attributes=parse_attributes(obj.get("attributes"), f"link {link_id!r}"),
+            attributes=parse_attributes(obj.get("attributes"), f"link {link_id!r}", LINK_DEFAULTS),
         )
 
     def same_content(self, other: Link) -> bool:

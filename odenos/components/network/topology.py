@@ -34,6 +34,8 @@ from odenos.components.network.changes import Change, ChangeRecorder
 from odenos.components.network.changes import ChangeAction as ChangeAction
 from odenos.components.network.changes import ChangeListener as ChangeListener
 from odenos.components.network.objects import (
+    LINK_DEFAULTS,
+    NODE_DEFAULTS,
     Link,
     Node,
     Port,
@@ -44,6 +46,7 @@ from odenos.components.network.objects import (
     check_version,
     parse_attributes,
     physical_id_of,
+    port_defaults,
     requested_version,
     require_object,
 )
@@ -58,9 +61,13 @@ def _deleted(obj: Node | Port | Link) -> Change:
     return Change(type(obj).__name__, ChangeAction.DELETE, obj.to_json(), None)
 
 
-def _check_physical_id(attributes: dict[str, Any], physical_id: str, what: str) -> None:
-    """Give ``attributes`` the ``physical_id`` of the URL; a body naming another is a 400."""
-    given = physical_id_of(attributes)
+def _check_physical_id(
+    attributes: dict[str, Any], body: Mapping[str, Any], physical_id: str, what: str
+) -> None:
+    """Give ``attributes`` the ``physical_id`` of the URL; a ``body`` naming another is a
+    400 (a default the parsed attributes got does not count)."""
+    given_attributes = body.get("attributes")
+    given = physical_id_of(given_attributes) if isinstance(given_attributes, dict) else None
     if given is not None and given != physical_id:
         raise BadRequest(
             f"{what} body has physical_id {given!r}, but the path names {physical_id!r}",
@@ -69,11 +76,14 @@ def _check_physical_id(attributes: dict[str, Any], physical_id: str, what: str) 
     attributes["physical_id"] = physical_id
 
 
-def _merge_attributes(attributes: dict[str, Any], body: Any, what: str) -> dict[str, Any]:
-    """``attributes`` updated with the keys of ``body`` (a new dict, validated)."""
+def _merge_attributes(
+    attributes: dict[str, Any], body: Any, what: str, defaults: Mapping[str, str]
+) -> dict[str, Any]:
+    """``attributes`` updated with the keys of ``body`` (a new dict, validated; a key
+    set to null gets its default back)."""
     merged = dict(attributes)
     merged.update(require_object(body, f"{what} attributes"))
-    return parse_attributes(merged, what)
+    return parse_attributes(merged, what, defaults)
 
 
 def _link_end(nodes: Mapping[str, Node], link: Link, side: str) -> Port:
@@ -410,7 +420,7 @@ class Topology(ChangeRecorder):
                     physical_id=physical_id,
                 )
         new = Node.from_json(obj, node_id)
-        _check_physical_id(new.attributes, physical_id, f"node {node_id!r}")
+        _check_physical_id(new.attributes, obj, physical_id, f"node {node_id!r}")
         return self._put_node(new, requested_version(obj, f"node {node_id!r}"))
 
     def _put_node(self, new: Node, expected: int | None) -> tuple[Node, bool]:
@@ -433,7 +443,7 @@ class Topology(ChangeRecorder):
     def merge_node_attributes(self, node_id: str, body: Any) -> Node:
         """Merge ``body`` into the node's attributes (no version check); 404 if unknown."""
         node = self.node(node_id)
-        merged = _merge_attributes(node.attributes, body, f"node {node_id!r}")
+        merged = _merge_attributes(node.attributes, body, f"node {node_id!r}", NODE_DEFAULTS)
         self._check_node_physical_id(physical_id_of(merged), node_id)
         self._update_attributes(node, merged)
         return node
@@ -522,7 +532,7 @@ class Topology(ChangeRecorder):
                     physical_id=physical_id,
                 )
         new = Port.from_json(obj, node.node_id, port_id)
-        _check_physical_id(new.attributes, physical_id, f"port {port_id!r}")
+        _check_physical_id(new.attributes, obj, physical_id, f"port {port_id!r}")
         return self._put_port(node, new, requested_version(obj, f"port {port_id!r}"))
 
     def _put_port(self, node: Node, new: Port, expected: int | None) -> tuple[Port, bool]:
@@ -542,7 +552,9 @@ class Topology(ChangeRecorder):
     def merge_port_attributes(self, node_id: str, port_id: str, body: Any) -> Port:
         """Merge ``body`` into the port's attributes (no version check); 404 if unknown."""
         port = self.port(node_id, port_id)
-        merged = _merge_attributes(port.attributes, body, f"port {port_id!r}")
+        merged = _merge_attributes(
+            port.attributes, body, f"port {port_id!r}", port_defaults(node_id, port_id)
+        )
         self._update_attributes(port, merged)
         return port
 
@@ -611,7 +623,9 @@ class Topology(ChangeRecorder):
     def merge_link_attributes(self, link_id: str, body: Any) -> Link:
         """Merge ``body`` into the link's attributes (no version check); 404 if unknown."""
         link = self.link(link_id)
-        self._update_attributes(link, _merge_attributes(link.attributes, body, f"link {link_id!r}"))
+        self._update_attributes(
+            link, _merge_attributes(link.attributes, body, f"link {link_id!r}", LINK_DEFAULTS)
+        )
         return link
 
     def delete_link(self, link_id: str) -> None:
