@@ -6,15 +6,26 @@ id is the subscription id, and the client's next requests carry the cookie::
 
     GET /event/stream                         -> {"subscription_id": "<sid>"}
                                                  Set-Cookie: JSESSIONID=<sid>; Path=/
-    PUT /event/subscriptions/<sid>            {"network0": ["NodeChanged", ...]}
-    GET /event/stream   (cookie)              long-polls until events arrive: [event, ...]
+    PUT /event/subscriptions/<sid>  (cookie)  {"network0": ["NodeChanged", ...]}
+    GET /event/stream   (cookie)              long-polls until an event arrives:
+                                              [publisher_id, event_type, txid, body]
 
+Requests made the ODENOS way (with the cookie) get ODENOS's answers: a long
+poll answers one event, as ODENOS's translator wrote its Event message (an
+array; ``txid`` is null), the next one waiting for the next poll (ODENOS dropped
+the events that came while no poll waited; they are queued here), and 204 when
+none came within ``timeout``; ``GET /event/subscriptions/<sid>`` answers the
+filters; and a cookie naming one subscription makes the paths of another 404.
 A cookie naming no subscription (forgotten, or another translator's) opens a
-new one, as a servlet opens a new session.  Extensions: ``?subscription_id=<sid>``
-instead of the cookie, the subscription's own requests without it (its id is an
-unguessable token), and for browsers and ``curl -N`` the same ``GET`` with
-``Accept: text/event-stream`` streaming each event as ``event: <type>`` /
-``data: <json>``.
+new one, as a servlet opens a new session.
+
+Extensions: ``?subscription_id=<sid>`` instead of the cookie (the subscription's
+own requests then need no cookie: its id is an unguessable token), whose long
+poll answers every queued event, ``[event, ...]`` (``[]`` if none came), and
+whose ``GET /event/subscriptions/<sid>`` also says how many events are queued
+and were dropped; ``DELETE /event/subscriptions/<sid>``; and for browsers and
+``curl -N`` the same ``GET`` with ``Accept: text/event-stream`` streaming each
+event as ``event: <type>`` / ``data: <json>``.
 
 A client's subscription is an ephemeral record of this translator's session
 (``/odenos/subscriptions/rest-<sid>``, with ``deliver_to`` this translator's
@@ -93,6 +104,12 @@ class RestSubscriber:
         self.arrived.clear()
         return events
 
+    def take_one(self) -> dict[str, Any] | None:
+        event = self.queue.popleft() if self.queue else None
+        if not self.queue:
+            self.arrived.clear()
+        return event
+
 
 class RestSubscriptions:
     """The REST clients' subscriptions of one translator.  Used on its loop."""
@@ -148,8 +165,9 @@ class RestSubscriptions:
     async def stream(self, request: web.Request) -> web.StreamResponse:
         timeout = _poll_timeout(request)  # checked whatever else the request asks
         sid = request.query.get("subscription_id")
+        by_cookie = False
         if sid is None and request.cookies.get(SESSION_COOKIE) in self._subscribers:
-            sid = request.cookies[SESSION_COOKIE]
+            sid, by_cookie = request.cookies[SESSION_COOKIE], True
         if sid is None:
             owner = str(request.remote)
             mine = sum(1 for s in self._subscribers.values() if s.owner == owner)
@@ -185,6 +203,11 @@ class RestSubscriptions:
         subscriber.last_seen = time.monotonic()
         if request.transport is None or request.transport.is_closing():
             return json_response([])  # the client left: keep the events for its next poll
+        if by_cookie:
+            event = subscriber.take_one()
+            if event is None:
+                return web.Response(status=204)
+            return json_response(odenos_event(event))
         return json_response(subscriber.take_all())
 
     async def _sse(self, request: web.Request, subscriber: RestSubscriber) -> web.StreamResponse:
@@ -216,8 +239,18 @@ class RestSubscriptions:
                 subscriber.queue.popleft()
             subscriber.arrived.clear()
 
+    def _of_session(self, request: web.Request) -> tuple[RestSubscriber, bool]:
+        """The subscription a ``/event/subscriptions/<sid>`` path names, and whether the
+        request came with its session cookie.  A cookie naming another live subscription
+        is a 404, as ODENOS's servlet answered for another session's id."""
+        sid = request.match_info["sid"]
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie is not None and cookie != sid and cookie in self._subscribers:
+            raise SubscriptionNotFound(sid)
+        return self._get(sid), cookie == sid
+
     async def put_subscription(self, request: web.Request) -> web.Response:
-        subscriber = self._get(request.match_info["sid"])
+        subscriber, _ = self._of_session(request)
         filters = check_filters(await read_json_object(request))
         await store_subscription(
             self._zk, self._view, PREFIX + subscriber.sid, filters, deliver_to=self._address()
@@ -227,7 +260,9 @@ class RestSubscriptions:
         return json_response(filters)
 
     async def get_subscription(self, request: web.Request) -> web.Response:
-        subscriber = self._get(request.match_info["sid"])
+        subscriber, by_cookie = self._of_session(request)
+        if by_cookie:
+            return json_response(subscriber.filters)  # ODENOS's answer: the filters
         return json_response(
             {
                 "subscription_id": subscriber.sid,
@@ -238,7 +273,7 @@ class RestSubscriptions:
         )
 
     async def delete_subscription(self, request: web.Request) -> web.Response:
-        subscriber = self._get(request.match_info["sid"])
+        subscriber, _ = self._of_session(request)
         await self._forget(subscriber.sid)
         return json_response(None, 200)
 
@@ -280,6 +315,12 @@ class RestSubscriptions:
                         await self._forget(sid)
                     except Exception:
                         log.exception("could not close idle subscription %s", sid)
+
+
+def odenos_event(event: dict[str, Any]) -> list[Any]:
+    """An event as ODENOS's translator answered a long poll: its Event message,
+    ``[publisher_id, event_type, txid, body]`` (no transaction id here: null)."""
+    return [event.get("publisher_id"), event.get("event_type"), None, event.get("body")]
 
 
 def _poll_timeout(request: web.Request) -> float:

@@ -8,6 +8,7 @@ import itertools
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 from http.cookiejar import CookieJar
 from typing import Any
@@ -181,8 +182,10 @@ class CookieClient:
 def test_odenos_clients_keep_their_event_stream_by_the_session_cookie(cluster: Cluster) -> None:
     """As ODENOS's servlets did: the first GET /event/stream opens a session (cookie
     JSESSIONID) whose id is the subscription id; the subscription PUT and the long polls
-    that follow are recognised by the cookie alone.  A cookie naming a subscription that is
-    gone opens a new one, as a servlet opens a new session."""
+    that follow are recognised by the cookie alone, and answered as ODENOS answered them:
+    one event per poll, its Event message [publisher_id, event_type, txid, body].  A
+    cookie naming a subscription that is gone opens a new one, as a servlet opens a new
+    session."""
     setup(cluster)
     client = CookieClient(cluster.rest)
     status, opened = client.call("GET", "event/stream")
@@ -190,13 +193,16 @@ def test_odenos_clients_keep_their_event_stream_by_the_session_cookie(cluster: C
     assert status == 200 and client.cookies() == {"JSESSIONID": sid}
     filters = {"network0": ["NodeChanged"]}
     assert client.call("PUT", f"event/subscriptions/{sid}", filters) == (200, filters)
-    # The same session: a GET is now the long poll (a list), not another subscription.
+    # ODENOS's GET of the subscription, with the cookie: the filters.
+    assert client.call("GET", f"event/subscriptions/{sid}") == (200, filters)
+    # The same session: a GET is now the long poll (one event), not another subscription.
     assert cluster.put("network0/topology/nodes/warmup", node("warmup")).status == 201
     wait_until(
-        lambda: isinstance(got := client.call("GET", "event/stream?timeout=1")[1], list) and got,
+        lambda: client.call("GET", "event/stream?timeout=1")[0] == 200,
         10,
         "the warm-up event through the cookie's subscription",
     )
+    assert client.call("GET", "event/stream?timeout=0") == (204, None)  # none waiting
     answers: list[Any] = []
     poller = threading.Thread(
         target=lambda: answers.append(client.call("GET", "event/stream?timeout=10"))
@@ -205,9 +211,31 @@ def test_odenos_clients_keep_their_event_stream_by_the_session_cookie(cluster: C
     assert cluster.put("network0/topology/nodes/n1", node("n1")).status == 201
     poller.join(15)
     assert answers, "the long poll did not come back"
-    status, events = answers[0]
-    assert status == 200 and [e["body"]["id"] for e in events] == ["n1"]
+    status, event = answers[0]
+    assert status == 200 and event[:3] == ["network0", "NodeChanged", None]
+    assert event[3]["id"] == "n1" and event[3]["action"] == "add"
+    # Events that came between polls wait (ODENOS dropped them), one per poll, in order.
+    for node_id in ("n2", "n3"):
+        assert cluster.put(f"network0/topology/nodes/{node_id}", node(node_id)).status == 201
+    got = []
+    for _ in range(2):
+        status, event = client.call("GET", "event/stream?timeout=10")
+        assert status == 200
+        got.append(event[3]["id"])
+    assert got == ["n2", "n3"]
     assert client.cookies() == {"JSESSIONID": sid}  # still the one session
+    # Another session's subscription is not this session's business: 404, as in ODENOS.
+    other = cluster.get("event/stream").body["subscription_id"]
+    for method in ("GET", "PUT"):
+        try:
+            client.call(
+                method, f"event/subscriptions/{other}", filters if method == "PUT" else None
+            )
+            raise AssertionError(f"{method} of another session's subscription answered")
+        except urllib.error.HTTPError as err:
+            assert err.code == 404
+    # Without the cookie (the extension), the subscription's own id is enough.
+    assert cluster.get(f"event/subscriptions/{other}").body["subscription_id"] == other
     # Closed (or forgotten): the cookie opens a new subscription, and a new cookie.
     assert cluster.delete(f"event/subscriptions/{sid}").status == 200
     status, again = client.call("GET", "event/stream")
