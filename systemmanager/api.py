@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from odenos.cluster import ClusterView, Target, type_entry
+from odenos.cluster import EVENT_MANAGER_ID, ClusterView, Target, type_entry
 from odenos.errors import (
     BadRequest,
     ComponentManagerNotFound,
@@ -262,6 +262,8 @@ async def get_object(request: web.Request) -> web.Response:
     view = service.view
     if object_id == view.manager_id:
         return json_response(service.manager.property_json())
+    if object_id == EVENT_MANAGER_ID:
+        return json_response(event_manager_property().to_json())
     if view.manager(object_id) is not None:
         return json_response(view.manager_property(object_id))
     if view.desired_component(object_id) is not None:

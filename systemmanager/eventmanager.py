@@ -19,7 +19,7 @@ from odenos.http.errors import json_response, read_json_object
 from odenos.model.event import check_filters
 from odenos.model.ids import check_id
 from odenos.model.property import ObjectProperty, ObjectState
-from odenos.object_settings import update_daemon_property
+from odenos.object_settings import load_settings, store_settings, update_daemon_property
 from odenos.subscriptions import seen_by_publishers, store_subscription
 from odenos.zk.client import Coordinator
 
@@ -74,11 +74,17 @@ async def put_property(request: web.Request) -> web.Response:
 
 @routes.put("/settings")
 async def put_settings(request: web.Request) -> web.Response:
-    """``{"event_subscriptions": {subscriber_id: {event_filters}}}`` replaces every
-    subscription (those not named are removed)."""
+    """The event manager's settings: free keys, as any ODENOS object's, persisted;
+    and, when the body has ``event_subscriptions`` (``{subscriber_id:
+    {event_filters}}``), every subscription replaced (those not named are removed).
+    A body without that key leaves the subscriptions alone."""
     em = _em(request)
     body = await read_json_object(request)
-    wanted = body.get("event_subscriptions", {})
+    free = {k: v for k, v in body.items() if k != "event_subscriptions"}
+    if "event_subscriptions" not in body:
+        await store_settings(em.zk, EVENT_MANAGER_ID, free)
+        return json_response({**free, "event_subscriptions": _subscriptions(em)})
+    wanted = body["event_subscriptions"]
     if not isinstance(wanted, dict):
         raise BadRequest("'event_subscriptions' is {subscriber_id: {event_filters}}")
     checked = {}
@@ -93,12 +99,15 @@ async def put_settings(request: web.Request) -> web.Response:
             await store_subscription(em.zk, em.view, sid, {})
     for sid, filters in checked.items():
         await store_subscription(em.zk, em.view, sid, filters)
-    return json_response({"event_subscriptions": _subscriptions(em)})
+    await store_settings(em.zk, EVENT_MANAGER_ID, free)
+    return json_response({**free, "event_subscriptions": _subscriptions(em)})
 
 
 @routes.get("/settings")
 async def get_settings(request: web.Request) -> web.Response:
-    return json_response({"event_subscriptions": _subscriptions(_em(request))})
+    em = _em(request)
+    free = await load_settings(em.zk, EVENT_MANAGER_ID)
+    return json_response({**free, "event_subscriptions": _subscriptions(em)})
 
 
 @routes.get("/settings/event_subscriptions")

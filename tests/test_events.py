@@ -92,6 +92,11 @@ def test_changes_reach_subscribers_in_order_across_processes(cluster: Cluster) -
     assert reply.status == 200
     subs = cluster.get("eventmanager/settings/event_subscriptions").body
     assert subs["far"]["event_filters"] == {"network0": ["NodeChanged", "PortChanged"]}
+    # ODENOS's free settings on the event manager leave the subscriptions alone.
+    assert cluster.put("eventmanager/settings", {"colour": "blue"}).status == 200
+    settings = cluster.get("eventmanager/settings").body
+    assert settings["colour"] == "blue" and set(settings["event_subscriptions"]) >= {"far", "near"}
+    assert cluster.get("systemmanager/objects/eventmanager").body["type"] == "EventManager"
     warm_up(cluster, "far", "near")
 
     assert cluster.put("network0/topology/nodes/n1", node("n1")).status == 201
