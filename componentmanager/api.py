@@ -78,8 +78,10 @@ async def component_request(request: web.Request) -> web.Response:
     if manager.state != ManagerState.RUNNING:
         raise ObjectUnavailable(comp_id, f"component manager {manager.cm_id} is {manager.state}")
     body = parse_json(await request.read())
+    # A key given twice: the last value, as ODENOS's query parsing kept it.
+    query = {key: value for key, value in request.query.items()}
     response = await manager.dispatch(
-        component, Request(request.method, request.match_info["tail"], dict(request.query), body)
+        component, Request(request.method, request.match_info["tail"], query, body)
     )
     return json_response(response.body, response.status)
 

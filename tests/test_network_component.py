@@ -715,3 +715,35 @@ async def test_every_change_reaches_the_hook() -> None:
         ("Port", "update", "2", "3"),
         ("Link", "delete", "1", None),
     ]
+
+
+async def test_odenos_delete_answers_and_link_status(net: Network) -> None:
+    """ODENOS's answers (issue 9, item 4): a DELETE body naming a version deletes only that
+    version (409 otherwise); deleting by an unknown physical id is 200; a link without an
+    oper_status of its own is DOWN when a port at its ends is."""
+    await call(net, "PUT", "topology/nodes/a", {})
+    await call(net, "PUT", "topology/nodes/a/ports/p1", {"attributes": {"oper_status": "DOWN"}})
+    await call(net, "PUT", "topology/nodes/a/ports/p2", {})
+    ends = {"src_node": "a", "src_port": "p1", "dst_node": "a", "dst_port": "p2"}
+    link = (await call(net, "PUT", "topology/links/l1", ends)).body
+    assert link["attributes"]["oper_status"] == "DOWN"
+    given = {**ends, "attributes": {"oper_status": "UP"}}
+    assert (
+        await call(net, "PUT", "topology/links/l2", {**given, "src_port": "p2", "dst_port": "p1"})
+    ).body["attributes"]["oper_status"] == "UP"
+    with pytest.raises(Conflict):
+        await call(net, "DELETE", "topology/links/l1", {"version": "7"})
+    assert (await call(net, "DELETE", "topology/links/l1", {"version": "1"})).status == 200
+    await call(net, "DELETE", "topology/links/l2")
+    with pytest.raises(Conflict):
+        await call(net, "DELETE", "topology/nodes/a/ports/p2", {"type": "Port", "version": "9"})
+    version = (await call(net, "GET", "topology/nodes/a/ports/p2")).body["version"]
+    assert (
+        await call(net, "DELETE", "topology/nodes/a/ports/p2", {"version": version})
+    ).status == 200
+    with pytest.raises(Conflict):
+        await call(net, "DELETE", "topology/nodes/a", {"version": "5"})
+    assert (await call(net, "GET", "topology/nodes/a")).status == 200
+    for path in ("topology/physical_nodes/ghost", "topology/physical_ports/ghost"):
+        assert (await call(net, "DELETE", path)).status == 200
+    assert (await call(net, "DELETE", "topology/nodes/a", {"type": "Node"})).status == 200

@@ -115,6 +115,15 @@ def test_topology_and_packet_answers_as_odenos_gives_them(cluster: Cluster) -> N
     # A default set to null in a merge comes back; a value given is kept.
     merged = cluster.put("network0/topology/links/l1/attributes", {"cost": None, "x": "y"})
     assert merged.body["attributes"] == {"oper_status": "UP", "cost": "1", "x": "y"}
+    # A DELETE whose body names another version is 409; the right one deletes.
+    assert cluster.request("DELETE", "network0/topology/links/l1", {"version": "99"}).status == 409
+    version = cluster.get("network0/topology/links/l1").body["version"]
+    reply = cluster.request("DELETE", "network0/topology/links/l1", {"version": version})
+    assert reply.status == 200
+    assert cluster.delete("network0/topology/physical_nodes/ghost").status == 200
+    # A query key given twice: the last value counts, as in ODENOS.
+    query = "attributes=vendor=acme&attributes=vendor=unknown"
+    assert set(cluster.get(f"network0/topology/nodes?{query}").body) == {"n1", "n2"}
 
 
 def test_flow_answers_as_odenos_gives_them(cluster: Cluster) -> None:

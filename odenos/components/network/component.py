@@ -33,7 +33,9 @@ from odenos.components.network.objects import (
     Node,
     Port,
     attributes_match,
+    check_version,
     parse_attribute_query,
+    requested_version,
 )
 from odenos.components.network.packets import DEFAULT_QUEUE_LIMIT, PacketQueues
 from odenos.components.network.topology import Topology
@@ -194,7 +196,9 @@ class Network(Component):
 
     @route("DELETE", "topology/nodes/<node_id>")
     async def delete_node(self, request: Request, node_id: str) -> Response:
-        if node_id in self.topology.nodes:
+        node = self.topology.nodes.get(node_id)
+        if node is not None:
+            _check_delete_version(request, f"node {node_id!r}", node.version)
             self.topology.delete_node(node_id)
         return Response(200)
 
@@ -212,7 +216,10 @@ class Network(Component):
 
     @route("DELETE", "topology/physical_nodes/<physical_id>")
     async def delete_physical_node(self, request: Request, physical_id: str) -> Response:
-        self.topology.delete_node(self.topology.node_by_physical_id(physical_id).node_id)
+        node = self.topology.find_node_by_physical_id(physical_id)
+        if node is not None:  # ODENOS: gone already is as good as deleted
+            _check_delete_version(request, f"node {node.node_id!r}", node.version)
+            self.topology.delete_node(node.node_id)
         return Response(200)
 
     @route("PUT", "topology/physical_nodes/<physical_id>/attributes")
@@ -241,7 +248,9 @@ class Network(Component):
 
     @route("DELETE", "topology/nodes/<node_id>/ports/<port_id>")
     async def delete_port(self, request: Request, node_id: str, port_id: str) -> Response:
-        if port_id in self.topology.node(node_id).ports:  # an unknown node is still a 404
+        port = self.topology.node(node_id).ports.get(port_id)  # an unknown node is a 404
+        if port is not None:
+            _check_delete_version(request, f"port {port_id!r}", port.version)
             self.topology.delete_port(node_id, port_id)
         return Response(200)
 
@@ -260,8 +269,10 @@ class Network(Component):
 
     @route("DELETE", "topology/physical_ports/<physical_id>")
     async def delete_physical_port(self, request: Request, physical_id: str) -> Response:
-        port = self.topology.port_by_physical_id(physical_id)
-        self.topology.delete_port(port.node_id, port.port_id)
+        port = self.topology.find_port_by_physical_id(physical_id)
+        if port is not None:  # ODENOS: gone already is as good as deleted
+            _check_delete_version(request, f"port {port.port_id!r}", port.version)
+            self.topology.delete_port(port.node_id, port.port_id)
         return Response(200)
 
     @route("PUT", "topology/physical_ports/<physical_id>/attributes")
@@ -291,6 +302,7 @@ class Network(Component):
 
     @route("DELETE", "topology/links/<link_id>")
     async def delete_link(self, request: Request, link_id: str) -> Response:
+        _check_delete_version(request, f"link {link_id!r}", self.topology.link(link_id).version)
         self.topology.delete_link(link_id)
         return Response(200)
 
@@ -321,6 +333,7 @@ class Network(Component):
 
     @route("DELETE", "flows/<flow_id>")
     async def delete_flow(self, request: Request, flow_id: str) -> Response:
+        _check_delete_version(request, f"flow {flow_id!r}", self.flows.flow(flow_id).version)
         pending = self.flows.delete(flow_id)
         if pending is not None:
             self._flows_touched.add(flow_id)  # marked for deletion: kept with the mark
@@ -390,3 +403,10 @@ class Network(Component):
         if not packets.has(packet_id):
             return Response(200)  # ODENOS: gone already is as good as deleted
         return Response(200, packets.remove(packet_id).to_json())
+
+
+def _check_delete_version(request: Request, what: str, stored: int) -> None:
+    """A DELETE whose body names a version deletes only that version (409 otherwise), as
+    in ODENOS; without a body, or a version in it, it deletes whatever is stored."""
+    if isinstance(request.body, dict):
+        check_version(what, requested_version(request.body, what), stored)

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from odenos.errors import BadRequest, Conflict
 
 DEFAULT_OPER_STATUS = "UP"
+DOWN = "DOWN"
 
 
 # --- field readers ----------------------------------------------------------------------------

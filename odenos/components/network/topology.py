@@ -34,6 +34,8 @@ from odenos.components.network.changes import Change, ChangeRecorder
 from odenos.components.network.changes import ChangeAction as ChangeAction
 from odenos.components.network.changes import ChangeListener as ChangeListener
 from odenos.components.network.objects import (
+    DEFAULT_OPER_STATUS,
+    DOWN,
     LINK_DEFAULTS,
     NODE_DEFAULTS,
     Link,
@@ -74,6 +76,12 @@ def _check_physical_id(
             physical_id=physical_id,
         )
     attributes["physical_id"] = physical_id
+
+
+def _gives_oper_status(body: Any) -> bool:
+    """Whether a body's attributes set ``oper_status`` (not absent, not null)."""
+    attributes = body.get("attributes") if isinstance(body, dict) else None
+    return isinstance(attributes, dict) and attributes.get("oper_status") is not None
 
 
 def _merge_attributes(
@@ -162,7 +170,7 @@ class Topology(ChangeRecorder):
         return node
 
     def node_by_physical_id(self, physical_id: str) -> Node:
-        node = self._find_node_by_physical_id(physical_id)
+        node = self.find_node_by_physical_id(physical_id)
         if node is None:
             raise NotFound(f"no node has physical_id {physical_id!r}", physical_id=physical_id)
         return node
@@ -178,7 +186,7 @@ class Topology(ChangeRecorder):
         return port
 
     def port_by_physical_id(self, physical_id: str) -> Port:
-        port = self._find_port_by_physical_id(physical_id)
+        port = self.find_port_by_physical_id(physical_id)
         if port is None:
             raise NotFound(f"no port has physical_id {physical_id!r}", physical_id=physical_id)
         return port
@@ -202,10 +210,10 @@ class Topology(ChangeRecorder):
         """The links whose attributes match every ``key=value`` of ``query``."""
         return {k: lk for k, lk in self.links.items() if attributes_match(lk.attributes, query)}
 
-    def _find_node_by_physical_id(self, physical_id: str) -> Node | None:
+    def find_node_by_physical_id(self, physical_id: str) -> Node | None:
         return next((n for n in self.nodes.values() if n.physical_id == physical_id), None)
 
-    def _find_port_by_physical_id(self, physical_id: str) -> Port | None:
+    def find_port_by_physical_id(self, physical_id: str) -> Port | None:
         ports = (p for n in self.nodes.values() for p in n.ports.values())
         return next((p for p in ports if p.physical_id == physical_id), None)
 
@@ -399,7 +407,7 @@ class Topology(ChangeRecorder):
         generated one; a body node_id that names another existing node is a 409.
         """
         obj = require_object(body, "a Node")
-        existing = self._find_node_by_physical_id(physical_id)
+        existing = self.find_node_by_physical_id(physical_id)
         if existing is not None:
             node_id = existing.node_id
             given = body_id(obj, "node_id", "node")
@@ -465,7 +473,7 @@ class Topology(ChangeRecorder):
     def _check_node_physical_id(self, physical_id: str | None, node_id: str) -> None:
         if physical_id is None:
             return
-        other = self._find_node_by_physical_id(physical_id)
+        other = self.find_node_by_physical_id(physical_id)
         if other is not None and other.node_id != node_id:
             raise Conflict(
                 f"physical_id {physical_id!r} already belongs to node {other.node_id!r}",
@@ -499,7 +507,7 @@ class Topology(ChangeRecorder):
         generated one.
         """
         obj = require_object(body, "a Port")
-        existing = self._find_port_by_physical_id(physical_id)
+        existing = self.find_port_by_physical_id(physical_id)
         if existing is not None:
             node, port_id = self.nodes[existing.node_id], existing.port_id
             for key, value in (("node_id", node.node_id), ("port_id", port_id)):
@@ -579,7 +587,7 @@ class Topology(ChangeRecorder):
         obj = require_object(body, "a Link")
         link_id = self._new_id(self.links)
         new = Link.from_json(_without(obj, "link_id"), link_id)
-        link, _ = self._put_link(new, None)
+        link, _ = self._put_link(new, None, _gives_oper_status(obj))
         return link
 
     def put_link(self, link_id: str, body: Any) -> tuple[Link, bool]:
@@ -587,16 +595,28 @@ class Topology(ChangeRecorder):
 
         Its ends must exist (400 naming the missing one); its source port's
         out_link and destination port's in_link must be free or already this
-        link (409).  The ports' references move with the link's ends.
+        link (409).  The ports' references move with the link's ends.  Without an
+        ``oper_status`` of its own, a link is ``DOWN`` when a port at its ends is, as
+        in ODENOS (``UP`` otherwise).
         """
         new = Link.from_json(body, link_id)
-        return self._put_link(new, requested_version(body, f"link {link_id!r}"))
+        return self._put_link(
+            new, requested_version(body, f"link {link_id!r}"), _gives_oper_status(body)
+        )
 
-    def _put_link(self, new: Link, expected: int | None) -> tuple[Link, bool]:
+    def _put_link(
+        self, new: Link, expected: int | None, status_given: bool = True
+    ) -> tuple[Link, bool]:
         link_id = new.link_id
         old = self.links.get(link_id)
         check_version(f"link {link_id!r}", expected, old.version if old else None)
         src, dst = _link_end(self.nodes, new, "src"), _link_end(self.nodes, new, "dst")
+        if not status_given:
+            ends_down = DOWN in (
+                src.attributes.get("oper_status"),
+                dst.attributes.get("oper_status"),
+            )
+            new.attributes["oper_status"] = DOWN if ends_down else DEFAULT_OPER_STATUS
         for port, attr in ((src, "out_link"), (dst, "in_link")):
             other = getattr(port, attr)
             if other is not None and other != link_id:
