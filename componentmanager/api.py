@@ -22,7 +22,7 @@ from odenos.http.errors import error_middleware, json_response, parse_json, read
 from odenos.http.internal import EVENTS_PATH, SHUTDOWN_PATH, SUBSCRIPTION_SEEN_PATH
 from odenos.http.objectpath import strict_path_middleware
 from odenos.http.signing import Signer, signed_only
-from odenos.subscriptions import wait_until_seen
+from odenos.subscriptions import subscription_seen_handler
 
 MANAGER = web.AppKey("manager", ComponentManager)
 
@@ -97,16 +97,6 @@ async def receive_events(request: web.Request) -> web.Response:
     return json_response(None, 200)
 
 
-async def subscription_seen(request: web.Request) -> web.Response:
-    """Answers once this manager's view shows the subscription (bounded): after that,
-    what its components publish reaches the subscriber."""
-    body = await read_json_object(request)
-    seen = await wait_until_seen(
-        _manager(request).view, str(body.get("subscriber_id")), body.get("event_filters")
-    )
-    return json_response({"seen": seen})
-
-
 async def shutdown(request: web.Request) -> web.Response:
     """``DELETE /systemmanager/component_managers/<id>`` ends here: stop gracefully, after
     answering.  Internal (the translator routes no ``/_...`` path)."""
@@ -137,7 +127,7 @@ def build_app(manager: ComponentManager, signer: Signer) -> web.Application:
     app.router.add_post(EVENTS_PATH, receive_events)
     app.router.add_get("/metrics", metrics)
     app.router.add_post(SHUTDOWN_PATH, shutdown)
-    app.router.add_post(SUBSCRIPTION_SEEN_PATH, subscription_seen)
+    app.router.add_post(SUBSCRIPTION_SEEN_PATH, subscription_seen_handler(lambda: manager.view))
     app.router.add_get(f"{prefix}/property", get_property)
     app.router.add_put(f"{prefix}/property", put_property)
     app.router.add_get(f"{prefix}/settings", get_settings)

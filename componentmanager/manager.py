@@ -23,7 +23,6 @@ from typing import Any
 
 from componentmanager.calls import ObjectClient
 from componentmanager.connections import ConnectionKeeper
-from componentmanager.events import EventBus
 from componentmanager.state_store import StateStore
 from odenos.cluster import ClusterView
 from odenos.components.base import Component, Request, Response
@@ -35,6 +34,7 @@ from odenos.errors import (
     NodeMissing,
     ObjectUnavailable,
 )
+from odenos.events import EventBus
 from odenos.http.client import InternalClient
 from odenos.identity import check_member
 from odenos.model.property import ObjectProperty, ObjectState

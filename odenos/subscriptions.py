@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from aiohttp import web
 
 from odenos.cluster import ClusterView
 from odenos.errors import NodeExists, NodeMissing, OdenosError
 from odenos.http.client import InternalClient
+from odenos.http.errors import json_response, read_json_object
 from odenos.http.internal import SUBSCRIPTION_SEEN_PATH
 from odenos.zk import paths
 from odenos.zk.client import Coordinator
@@ -72,11 +76,17 @@ async def seen_by_publishers(
     this, an event published right after a 200 could miss it (each manager's view is
     fed by its own watch).  A manager that does not answer is passed over."""
     addresses = set()
+    system_manager = view.system_manager() or {}
     for publisher_id in filters:
-        record = view.desired_component(publisher_id) or {}
-        manager = view.manager(str(record.get("cm_id"))) or {}
-        if isinstance(manager.get("address"), str):
-            addresses.add(manager["address"])
+        if publisher_id == system_manager.get("id") or view.manager(publisher_id) is not None:
+            # The system manager publishes the lifecycle events (a manager's
+            # ComponentChanged included).
+            publisher = system_manager
+        else:
+            record = view.desired_component(publisher_id) or {}
+            publisher = view.manager(str(record.get("cm_id"))) or {}
+        if isinstance(publisher.get("address"), str):
+            addresses.add(publisher["address"])
     if not addresses:
         return
     body = {"subscriber_id": subscriber_id, "event_filters": filters}
@@ -98,3 +108,20 @@ async def wait_until_seen(
         lambda: ((view.subscription(subscriber_id) or {}).get("event_filters") or {}) == filters,
         timeout,
     )
+
+
+def subscription_seen_handler(
+    view_of: Callable[[], ClusterView],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The route (``POST /_subscription_seen``, internal) a publisher's daemon answers
+    once its view shows the subscription (bounded): after that, what it publishes
+    reaches the subscriber."""
+
+    async def subscription_seen(request: web.Request) -> web.Response:
+        body = await read_json_object(request)
+        seen = await wait_until_seen(
+            view_of(), str(body.get("subscriber_id")), body.get("event_filters")
+        )
+        return json_response({"seen": seen})
+
+    return subscription_seen

@@ -15,9 +15,11 @@ from aiohttp import web
 
 from odenos.cluster import ClusterView, acl_policy, disconnect, status_file
 from odenos.config import Config
+from odenos.events import EventBus
 from odenos.http.client import InternalClient
 from odenos.http.errors import error_middleware
 from odenos.http.forward import Forwarder
+from odenos.http.internal import SUBSCRIPTION_SEEN_PATH
 from odenos.http.objectpath import strict_path_middleware
 from odenos.http.rest_auth import tls_context
 from odenos.http.server import HttpServer
@@ -25,6 +27,7 @@ from odenos.http.signing import Signer, signed_only
 from odenos.identity import ensure_secret, follow_secret, stamp_or_check
 from odenos.metrics import register_cluster_metrics
 from odenos.runtime import log_dir
+from odenos.subscriptions import subscription_seen_handler
 from odenos.zk.client import Coordinator
 from odenos.zk.embedded import EmbeddedZooKeeper
 from resttranslator.app import RestTranslator
@@ -34,6 +37,7 @@ from systemmanager.api import SystemManagerService, build_app
 from systemmanager.connections import ConnectionRegistry
 from systemmanager.eventmanager import EVENT_MANAGER_ID, EventManager
 from systemmanager.eventmanager import build_app as build_event_manager_app
+from systemmanager.lifecycle import LifecycleEvents
 from systemmanager.manager import SystemManager
 from systemmanager.reassign import Reassigner
 from systemmanager.registry import ComponentRegistry
@@ -62,6 +66,7 @@ class SystemManagerDaemon:
         self._rest: HttpServer | None = None
         self._rest_events: RestSubscriptions | None = None
         self._reassigner: Reassigner | None = None
+        self._bus: EventBus | None = None
         self._signer = Signer()
         self._client = InternalClient(config.forward_timeout, self._signer)
 
@@ -115,6 +120,10 @@ class SystemManagerDaemon:
         self.manager.on_active.append(self._reassigner.set_active)
         admission = Admission(self.zk, self.view, auto=config.auto_approve)
         self.manager.on_active.append(admission.set_active)
+        # Its lifecycle events (ComponentChanged, ...), published while it is active.
+        self._bus = EventBus(self.manager_id, self.zk, self.view, {}, self._client)
+        lifecycle = LifecycleEvents(self.manager_id, self.view, self._bus)
+        self.manager.on_active.append(lifecycle.set_active)
         service = SystemManagerService(
             manager=self.manager,
             registry=registry,
@@ -127,6 +136,10 @@ class SystemManagerDaemon:
             self.zk, self.view, self._client, lambda: internal.address
         )
         self._rest_events.add_intake(internal.app)
+        view = self.view
+        internal.app.router.add_post(
+            SUBSCRIPTION_SEEN_PATH, subscription_seen_handler(lambda: view)
+        )
         internal.app.add_subapp(f"/{self.manager_id}", build_app(service))
         internal.app.add_subapp(f"/{EVENT_MANAGER_ID}", build_event_manager_app(events))
         await internal.start()
@@ -163,6 +176,8 @@ class SystemManagerDaemon:
         for server in (self._rest, self._internal):
             if server is not None:
                 await server.stop()
+        if self._bus is not None:
+            await self._bus.close()
         await self._client.close()
         if self._rest_events is not None:
             self._rest_events.close()

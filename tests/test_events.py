@@ -360,3 +360,107 @@ def test_a_slow_subscriber_gets_each_event_once_and_in_order(cluster: Cluster) -
     stats = cluster.get("romgr2/property").body["events"]
     warm = len(seen(cluster, "far", warm=True)) - count
     assert stats["delivered"] == count + warm and stats["dropped"] == {}
+
+
+LIFECYCLE = ["ComponentManagerChanged", "ComponentChanged", "ComponentConnectionChanged"]
+
+
+def test_lifecycle_events_of_the_system_manager(cluster: Cluster) -> None:
+    """ODENOS's system manager publishes ComponentManagerChanged and
+    ComponentConnectionChanged, a component's manager ComponentChanged (here also as the
+    system manager): a component in another process and REST clients receive them, in
+    order, for a creation, a connection, a deletion and a manager's kill -9."""
+    setup(cluster)
+    assert cluster.put("far/watch/systemmanager", LIFECYCLE).status == 200
+    sid = cluster.get("event/stream").body["subscription_id"]
+    assert cluster.put(f"event/subscriptions/{sid}", {"systemmanager": LIFECYCLE}).status == 200
+    by_manager = cluster.get("event/stream").body["subscription_id"]
+    filters = {"romgr1": ["ComponentChanged"]}
+    assert cluster.put(f"event/subscriptions/{by_manager}", filters).status == 200
+
+    def lifecycle(watcher: str) -> list[tuple[str, str, str, str | None]]:
+        """(event type, action, id, state) of what ``watcher`` received from the system
+        manager."""
+        found = []
+        for event in seen(cluster, watcher):
+            if event["publisher_id"] != "systemmanager":
+                continue
+            body = event["body"]
+            obj = body.get("curr") or body.get("prev")
+            found.append((event["event_type"], body["action"], obj["id"], obj.get("state")))
+        return found
+
+    cluster.create_network("network1", "romgr1")
+    body = {"type": "DummyDriver", "cm_id": "romgr2"}
+    assert cluster.put("systemmanager/components/driver1", body).status == 201
+    conn = {
+        "id": "c1",
+        "type": "LogicAndNetwork",
+        "connection_type": "original",
+        "logic_id": "driver1",
+        "network_id": "network1",
+    }
+    assert cluster.put("systemmanager/connections/c1", conn).status == 201
+    wait_until(
+        lambda: ("ComponentConnectionChanged", "update", "c1", "running") in lifecycle("far"),
+        15,
+        "the connection running, as an event",
+    )
+    events = lifecycle("far")
+    assert events.index(("ComponentChanged", "add", "network1", "initializing")) < events.index(
+        ("ComponentChanged", "update", "network1", "running")
+    )
+    assert ("ComponentConnectionChanged", "add", "c1", "initializing") in events
+    # ODENOS's way: the ComponentChanged of romgr1's components, published as romgr1.
+    got = cluster.get(f"event/stream?subscription_id={by_manager}&timeout=5").body
+    assert {e["publisher_id"] for e in got} == {"romgr1"}
+    assert ("add", "network1") in [(e["body"]["action"], e["body"]["curr"]["id"]) for e in got]
+    assert cluster.delete("systemmanager/connections/c1").status == 200
+    assert cluster.delete("systemmanager/components/driver1").status == 200
+    wait_until(
+        lambda: ("ComponentChanged", "delete", "driver1", "running") in lifecycle("far"),
+        15,
+        "driver1 deleted, as an event",
+    )
+    assert ("ComponentConnectionChanged", "delete", "c1", "finalizing") in lifecycle("far") or any(
+        e[:3] == ("ComponentConnectionChanged", "delete", "c1") for e in lifecycle("far")
+    )
+
+    # kill -9 of romgr1: the manager goes, and its components are no longer running.
+    before = len(lifecycle("far"))
+    cluster.kill("romgr1")
+
+    def after_kill() -> list[tuple[str, str, str, str | None]]:
+        return lifecycle("far")[before:]
+
+    wait_until(
+        lambda: (
+            any(e[0] == "ComponentManagerChanged" and e[2] == "romgr1" for e in after_kill())
+            and any(
+                e[:3] == ("ComponentChanged", "update", "network1") and e[3] != "running"
+                for e in after_kill()
+            )
+        ),
+        30,
+        "romgr1 gone and network1 no longer running, as events",
+    )
+
+    # The REST client got the same events, in the same order (some not yet polled).
+    polled: list[Any] = []
+    for _ in range(20):
+        got = cluster.get(f"event/stream?subscription_id={sid}&timeout=0").body
+        if not got:
+            break
+        polled.extend(got)
+    as_tuples = [
+        (
+            e["event_type"],
+            e["body"]["action"],
+            (e["body"].get("curr") or e["body"].get("prev"))["id"],
+            (e["body"].get("curr") or e["body"].get("prev")).get("state"),
+        )
+        for e in polled
+    ]
+    far = lifecycle("far")
+    assert as_tuples[: len(far)] == far[: len(as_tuples)]
+    assert ("ComponentChanged", "add", "network1", "initializing") in as_tuples

@@ -68,7 +68,7 @@ class Response:
 
 class EventPort(Protocol):
     """What a component's manager gives it to publish and subscribe (see
-    :mod:`componentmanager.events`)."""
+    :mod:`odenos.events`)."""
 
     def publish(self, event: Event) -> None:
         """Queue ``event`` for every subscriber; never blocks, never raises."""
