@@ -535,17 +535,23 @@ async def test_queues_are_separate(net: Network) -> None:
 
 
 async def test_out_packet_port_forms(net: Network) -> None:
+    """``port`` (an extension), ``ports`` or ``ports-except``; written as ODENOS writes
+    it, both lists, a single port folded into ``ports``; what was written reads back."""
     one = (await call(net, "POST", "packets/out", out_packet(port="p1"))).body
-    assert (one["port"], one["ports"], one["ports-except"]) == ("p1", None, None)
+    assert "port" not in one and (one["ports"], one["ports-except"]) == (["p1"], [])
     several = (await call(net, "POST", "packets/out", out_packet(ports=["p1", "p2"]))).body
-    assert (several["port"], several["ports"], several["ports-except"]) == (
-        None,
-        ["p1", "p2"],
-        None,
-    )
+    assert (several["ports"], several["ports-except"]) == (["p1", "p2"], [])
     flood = (await call(net, "POST", "packets/out", out_packet(**{"ports-except": []}))).body
-    assert (flood["port"], flood["ports"], flood["ports-except"]) == (None, None, [])
+    assert (flood["ports"], flood["ports-except"]) == ([], [])
     assert flood["header"] is None
+    some = (await call(net, "POST", "packets/out", out_packet(**{"ports-except": ["p9"]}))).body
+    assert (some["ports"], some["ports-except"]) == ([], ["p9"])
+    for written in (one, several, flood, some):
+        again = (await call(net, "POST", "packets/out", written)).body
+        assert (again["ports"], again["ports-except"]) == (
+            written["ports"],
+            written["ports-except"],
+        )
 
 
 async def test_packet_status(net: Network) -> None:

@@ -119,13 +119,18 @@ def component_manager_routes() -> list[Route]:
     stand_in = cast(ComponentManager, SimpleNamespace(cm_id="romgr1"))
     routes: list[Route] = []
     for route in componentmanager.api.build_app(stand_in, Signer()).router.routes():
-        if route.method == "HEAD" or route.handler in (
-            componentmanager.api.root,
-            componentmanager.api.receive_events,
-            componentmanager.api.metrics,
-            componentmanager.api.shutdown,
-            componentmanager.api.subscription_seen,
-            componentmanager.api.component_request,
+        internal = route.resource is not None and route.resource.canonical.startswith("/_")
+        if (
+            route.method == "HEAD"
+            or internal
+            or route.handler
+            in (
+                componentmanager.api.root,
+                componentmanager.api.receive_events,
+                componentmanager.api.metrics,
+                componentmanager.api.shutdown,
+                componentmanager.api.component_request,
+            )
         ):
             continue
         assert route.resource is not None

@@ -125,8 +125,10 @@ class OutPacket:
     """A packet to send out of ``node``: by ``port``, by each of ``ports``, or by every
     port but ``ports_except`` (ODENOS's ``ports-except``, how a packet is flooded).
 
-    Exactly one of the three is set; the others are ``None`` (null in JSON),
-    since an empty ``ports-except`` means every port.
+    Exactly one of the three is set; the others are ``None``.  Written as ODENOS
+    writes it: ``ports`` and ``ports-except`` always lists, ``port`` folded into
+    ``ports``; ``ports`` empty and ``ports-except`` a list (even empty: every port) is
+    a flood.
     """
 
     packet_id: str
@@ -140,14 +142,19 @@ class OutPacket:
 
     TYPE = "OutPacket"
 
+    def destinations(self) -> list[str]:
+        """The ports named (``port`` or ``ports``); empty for a flood."""
+        if self.ports is not None:
+            return list(self.ports)
+        return [] if self.port is None else [self.port]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "type": self.TYPE,
             "packet_id": self.packet_id,
             "node": self.node,
-            "port": self.port,
-            "ports": None if self.ports is None else list(self.ports),
-            "ports-except": None if self.ports_except is None else list(self.ports_except),
+            "ports": self.destinations(),
+            "ports-except": [] if self.ports_except is None else list(self.ports_except),
             "header": None if self.header is None else self.header.to_json(),
             "data": self.data,
             "attributes": copy.deepcopy(self.attributes),
