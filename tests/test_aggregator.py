@@ -22,6 +22,7 @@ from odenos.components.aggregator.naming import (
     port_name,
     port_origin,
 )
+from odenos.components.aggregator.packets import in_packet_up, out_packets_down
 from odenos.components.aggregator.routing import BadTopologyData, TopologyMirror
 from odenos.components.aggregator.translation import (
     REASON,
@@ -219,6 +220,14 @@ def test_translate_carries_the_flow_along_the_shortest_path() -> None:
     assert stale["path"] == ["ab", "bd"]
 
 
+def test_actions_listed_under_another_node_id_are_the_aggregated_nodes() -> None:
+    """ODENOS's samples list the aggregated node's actions under another node id (the
+    aggregated network has one node): they are carried all the same, as ODENOS did."""
+    flow = agg_flow(edge_actions={"node1": [{"type": "FlowActionOutput", "output": "d_out"}]})
+    wanted = translate(flow, "agg", "agg_f1", square())
+    assert wanted["edge_actions"] == {"d": [{"type": "FlowActionOutput", "output": "out"}]}
+
+
 def test_translate_carries_an_ofp_flow_with_its_fields_actions_and_timeouts() -> None:
     """An OFPFlow stays one below: OpenFlow fields kept with the original's in_node and
     in_port, OpenFlow actions in their order around the translated output, timeouts."""
@@ -291,7 +300,8 @@ def test_same_content_ignores_status_version_and_priority_spelling() -> None:
             agg_flow(edge_actions={"agg": [{"type": "OFPFlowActionPopVlan"}]}),
             "has no FlowActionOutput",
         ),
-        (agg_flow(edge_actions={"agg": [], "x": []}), "other than 'agg': x"),
+        (agg_flow(edge_actions={"agg": [], "x": []}), "no output action"),
+        (agg_flow(edge_actions={"x": {}}), "edge_actions.x is not a list"),
         (
             agg_flow(matches=[{"in_node": "agg", "in_port": "a_in"}, {"in_node": "agg"}]),
             "matches[1] needs an in_port",
@@ -441,3 +451,66 @@ async def test_connections_it_cannot_take_are_refused() -> None:
     await fresh.on_connection_added(connection("original", "net0"))
     with pytest.raises(ValueError, match="both original and aggregated"):
         await fresh.on_connection_added(connection("aggregated", "net0"))
+
+
+def test_in_packets_go_up_from_edge_ports_only() -> None:
+    mirror = square()
+    packet = {
+        "type": "OFPInPacket",
+        "packet_id": "0000000003",
+        "node": "a",
+        "port": "in",
+        "header": {"type": "OFPFlowMatch", "in_node": "a", "in_port": "in", "eth_type": 2054},
+        "data": "AAEC",
+        "attributes": {"k": "v"},
+        "time": 1.5,
+    }
+    assert in_packet_up(packet, "agg", mirror) == {
+        "type": "OFPInPacket",
+        "node": "agg",
+        "port": "a_in",
+        "header": {"type": "OFPFlowMatch", "in_node": "agg", "in_port": "a_in", "eth_type": 2054},
+        "data": "AAEC",
+        "attributes": {"k": "v"},
+        "time": 1.5,
+    }
+    # Came in at a port with a link (inside the original network): not carried up.
+    assert in_packet_up({**packet, "port": "1"}, "agg", mirror) is None
+    assert in_packet_up({**packet, "node": "zz"}, "agg", mirror) is None
+
+
+def test_out_packets_go_down_one_per_original_node() -> None:
+    mirror = square()
+    packet = {
+        "type": "OutPacket",
+        "packet_id": "0000000000",
+        "node": "agg",
+        "ports": ["d_out"],
+        "ports-except": [],
+        "header": {"type": "BasicFlowMatch", "in_node": "agg", "in_port": "a_in"},
+        "data": "AAEC",
+        "attributes": {},
+    }
+    assert out_packets_down(packet, "agg", mirror) == [
+        {
+            "type": "OutPacket",
+            "node": "d",
+            "ports": ["out"],
+            "header": {"type": "BasicFlowMatch", "in_node": "a", "in_port": "in"},
+            "data": "AAEC",
+            "attributes": {},
+        }
+    ]
+    # A flood: every edge port but the excepted, from each port's own node.
+    flood = {**packet, "ports": [], "ports-except": ["a_in"]}
+    assert [(p["node"], p["ports"]) for p in out_packets_down(flood, "agg", mirror)] == [
+        ("d", ["out"])
+    ]
+    everywhere = {**packet, "ports": [], "ports-except": []}
+    assert sorted((p["node"], p["ports"]) for p in out_packets_down(everywhere, "agg", mirror)) == [
+        ("a", ["in"]),
+        ("d", ["out"]),
+    ]
+    # Not the aggregated node's, or no edge port named: nothing goes down.
+    assert out_packets_down({**packet, "node": "other"}, "agg", mirror) == []
+    assert out_packets_down({**packet, "ports": ["zz_9"]}, "agg", mirror) == []

@@ -436,3 +436,66 @@ def test_openflow_flows_go_through_the_aggregator_to_the_driver(cluster: Cluster
         TIMEOUT,
         "ofp01 gone above and below",
     )
+
+
+def test_packets_go_through_the_aggregator_and_the_driver_sends_them(cluster: Cluster) -> None:
+    """As ODENOS's Aggregator: an InPacket queued in the original network at an edge port
+    is moved to the aggregated network (at that port of the aggregated node), one at an
+    inner port is dropped; an OutPacket queued in the aggregated network goes down to the
+    original network, where the DummyDriver sends it (takes it out of the queue)."""
+    start(cluster)
+    build_line(cluster)
+    wait_until(lambda: set(agg_ports(cluster) or {}) == EDGE, TIMEOUT, "the edge ports shown")
+    header = {"type": "OFPFlowMatch", "in_node": "node001", "in_port": "port0011"}
+    sent = {
+        "type": "OFPInPacket",
+        "node": "node001",
+        "port": "port0011",
+        "header": {**header, "eth_type": 2054},
+        "data": "AAEC",
+        "attributes": {"seen": "1"},
+        "time": 12.5,
+    }
+    assert cluster.post("network0/packets/in", sent).status == 200
+    inner = {**sent, "port": "port0012", "attributes": {"seen": "inner"}}
+    assert cluster.post("network0/packets/in", inner).status == 200
+
+    def queued(network: str, queue: str) -> list[dict[str, Any]]:
+        listing = cluster.get(f"{network}/packets/{queue}?attributes=").body
+        return list(listing.values()) if isinstance(listing, dict) else []
+
+    wait_until(lambda: queued("network1", "in"), TIMEOUT, "the in-packet up")
+    wait_until(lambda: not queued("network0", "in"), TIMEOUT, "both taken from network0")
+    (up,) = queued("network1", "in")
+    assert (up["type"], up["node"], up["port"], up["time"]) == (
+        "OFPInPacket",
+        AGG,
+        "node001_port0011",
+        12.5,
+    )
+    assert up["header"] == {
+        "type": "OFPFlowMatch",
+        "in_node": AGG,
+        "in_port": "node001_port0011",
+        "eth_type": 2054,
+    }
+    assert up["attributes"] == {"seen": "1"}  # the inner one was dropped
+
+    out = {
+        "type": "OutPacket",
+        "node": AGG,
+        "ports": ["node003_port0032"],
+        "header": {"type": "BasicFlowMatch", "in_node": AGG, "in_port": "node001_port0011"},
+        "data": "AAEC",
+    }
+    assert cluster.post("network1/packets/out", out).status == 200
+    wait_until(
+        lambda: cluster.get("network0/packets").body["out_packet_count"] == 1,
+        TIMEOUT,
+        "the out-packet down",
+    )
+    wait_until(
+        lambda: not queued("network0", "out") and not queued("network1", "out"),
+        TIMEOUT,
+        "the out-packet sent by the driver",
+    )

@@ -13,6 +13,9 @@ Every status change is a ``PUT flows/<id>`` on the network carrying the version
 the driver saw, so a concurrent client change wins (409) and the driver acts on
 the next event instead.  When connected it also drives the flows the network
 already had.
+
+It also "sends" each packet queued in the network's ``out`` queue
+(``OutPacketAdded``): it takes it out of the queue, as ODENOS's DummyDriver did.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 
 class DummyDriver(Component):
     TYPE = "DummyDriver"
+    SUPER_TYPE = "Driver"  # as ODENOS's drivers
     DESCRIPTION = "Pretends to be the switches: drives flows to established and back to none"
     CONNECTION_TYPES = {"original": "1"}
 
@@ -37,7 +41,7 @@ class DummyDriver(Component):
 
     async def on_connection_added(self, connection: dict[str, Any]) -> None:
         self.network_id = str(connection["network_id"])
-        await self.subscribe(self.network_id, ["FlowChanged"])
+        await self.subscribe(self.network_id, ["FlowChanged", "OutPacketAdded"])
         flows = await self.request(self.network_id, "GET", "flows")
         if flows.status == 200 and isinstance(flows.body, dict):
             for flow in flows.body.get("flows", {}).values():
@@ -48,7 +52,16 @@ class DummyDriver(Component):
         self.network_id = None
 
     async def on_event(self, event: Event) -> None:
-        if event.publisher_id != self.network_id or event.event_type != "FlowChanged":
+        if event.publisher_id != self.network_id:
+            return
+        if event.event_type == "OutPacketAdded":
+            packet_id = event.body.get("id")
+            if isinstance(packet_id, str) and packet_id:
+                reply = await self.request(self.network_id, "DELETE", f"packets/out/{packet_id}")
+                if reply.status == 200 and reply.body is not None:
+                    log.info("%s: packet %s of %s sent", self.id, packet_id, self.network_id)
+            return
+        if event.event_type != "FlowChanged":
             return
         curr = event.body.get("curr")
         if event.body.get("action") in ("add", "update") and isinstance(curr, dict):

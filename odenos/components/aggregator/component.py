@@ -9,6 +9,10 @@ it presents above), at most one each.  Once it holds both it keeps:
   original ports' attributes.  Every ``NodeChanged``/``PortChanged``/
   ``LinkChanged`` of the original adds, updates or removes the ports it
   concerns.
+* **Packets** (:mod:`~.packets`): each InPacket queued in the original network
+  at an edge port is moved to the aggregated network's ``in`` queue, each
+  OutPacket queued in the aggregated network to the original's ``out`` queue,
+  one per original node it leaves from.
 * **One original flow per aggregated flow** on that node, along a shortest
   path (:mod:`~.translation`, :mod:`~.routing`); the aggregated flow's status
   follows the original's, through the network's status machine.  A flow the
@@ -67,6 +71,7 @@ from odenos.components.aggregator.naming import (
     port_name,
     port_origin,
 )
+from odenos.components.aggregator.packets import in_packet_up, out_packets_down
 from odenos.components.aggregator.routing import BadTopologyData, TopologyMirror
 from odenos.components.aggregator.translation import (
     REASON,
@@ -84,8 +89,8 @@ log = logging.getLogger(__name__)
 
 ORIGINAL = "original"
 AGGREGATED = "aggregated"
-ORIGINAL_EVENTS = ["NodeChanged", "PortChanged", "LinkChanged", "FlowChanged"]
-AGGREGATED_EVENTS = ["FlowChanged"]
+ORIGINAL_EVENTS = ["NodeChanged", "PortChanged", "LinkChanged", "FlowChanged", "InPacketAdded"]
+AGGREGATED_EVENTS = ["FlowChanged", "OutPacketAdded"]
 #: Records of its durable state (what the networks do not show).
 OWN_TEARDOWNS = "own_teardowns"
 FAILED = "failed"
@@ -322,6 +327,8 @@ class Aggregator(Component):
         if event.publisher_id == self.aggregated:
             if event.event_type == "FlowChanged":
                 await self._sync_flow(ident)
+            elif event.event_type == "OutPacketAdded":
+                await self._packet_down(ident)
             return
         if event.publisher_id != self.original:
             return
@@ -338,6 +345,51 @@ class Aggregator(Component):
             await self._link_changed(ident)
         elif event.event_type == "NodeChanged" and body.get("action") in ("add", "delete"):
             await self._node_changed(ident)
+        elif event.event_type == "InPacketAdded":
+            await self._packet_up(ident)
+
+    # --- packets (see :mod:`.packets`) ------------------------------------------------------------
+
+    async def _take(self, network_id: str, queue: str, packet_id: str) -> dict[str, Any] | None:
+        """Take a packet out of a network's queue: the packet, or None if it is gone."""
+        reply = await self.request(network_id, "DELETE", f"packets/{queue}/{packet_id}")
+        if reply.status != 200:
+            raise NetworkAnswer(network_id, f"DELETE packets/{queue}/{packet_id}", reply, "")
+        return reply.body if isinstance(reply.body, dict) else None
+
+    async def _post(self, network_id: str, queue: str, packet: dict[str, Any]) -> None:
+        reply = await self.request(network_id, "POST", f"packets/{queue}", packet)
+        if reply.status != 200:
+            log.warning("%s: POST %s/packets/%s: %s", self.id, network_id, queue, reply.body)
+
+    async def _packet_up(self, packet_id: str) -> None:
+        orig, agg = self._networks()
+        packet = await self._take(orig, "in", packet_id)
+        if packet is None:
+            return  # taken by someone else
+        up = in_packet_up(packet, self.node_id, self.topology)
+        if up is None:
+            log.info(
+                "%s: in-packet %s of %s came in inside the network: dropped",
+                self.id,
+                packet_id,
+                orig,
+            )
+            return
+        await self._post(agg, "in", up)
+
+    async def _packet_down(self, packet_id: str) -> None:
+        orig, agg = self._networks()
+        packet = await self._take(agg, "out", packet_id)
+        if packet is None:
+            return
+        down = out_packets_down(packet, self.node_id, self.topology)
+        if not down:
+            log.info(
+                "%s: out-packet %s of %s leaves by no edge port: dropped", self.id, packet_id, agg
+            )
+        for each in down:
+            await self._post(orig, "out", each)
 
     # --- topology -----------------------------------------------------------------------------
 

@@ -129,16 +129,18 @@ def translate(
     actions = flow.get("edge_actions")
     if not isinstance(actions, dict) or not actions:
         raise refuse(f"it has no edge_actions on node {node_id!r}")
-    others = sorted(k for k in actions if k != node_id)
-    if others:
-        raise refuse(f"edge_actions name nodes other than {node_id!r}: {', '.join(others)}")
-    node_actions = actions.get(node_id)
-    if not isinstance(node_actions, list) or not node_actions:
-        raise refuse(f"edge_actions.{node_id} has no output action")
+    # The aggregated network has one node, so every action is the aggregated node's,
+    # whatever node id the flow lists it under (ODENOS's samples use others).
+    listed: list[tuple[str, Any]] = []
+    for key, node_actions in actions.items():
+        if not isinstance(node_actions, list):
+            raise refuse(f"edge_actions.{key} is not a list of actions")
+        listed.extend((f"edge_actions.{key}[{i}]", a) for i, a in enumerate(node_actions))
+    if not listed:
+        raise refuse(f"edge_actions has no output action for node {node_id!r}")
     original_actions: list[dict[str, Any]] = []
     egress: set[str] = set()
-    for i, action in enumerate(node_actions):
-        what = f"edge_actions.{node_id}[{i}]"
+    for what, action in listed:
         if not isinstance(action, dict):
             raise refuse(f"{what} is not an action")
         if action.get("type", OUTPUT) != OUTPUT:
@@ -151,7 +153,7 @@ def translate(
         egress.add(port.node_id)
         original_actions.append({"type": OUTPUT, "output": port.port_id})
     if not egress:
-        raise refuse(f"edge_actions.{node_id} has no {OUTPUT}: where does the traffic leave?")
+        raise refuse(f"edge_actions has no {OUTPUT}: where does the traffic leave?")
 
     if len(ingress) > 1 or len(egress) > 1:
         raise refuse(

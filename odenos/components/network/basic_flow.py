@@ -237,7 +237,7 @@ class BasicFlow:
             )
         attributes = obj.get("attributes")
         return {
-            "owner": owner or DEFAULT_OWNER,
+            "owner": DEFAULT_OWNER if owner is None else owner,
             "enabled": True if enabled is None else enabled,
             "priority": parse_priority(obj.get("priority")),
             "matches": _parse_matches(obj.get("matches")),
