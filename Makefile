@@ -9,13 +9,19 @@ CONF ?= etc/odenos.conf
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: install run start stop status test lint fuzz bench bench-scale clean
+.PHONY: install install-dev run start stop status test lint fuzz bench bench-scale clean
 
+# What running needs; the linters and test tools only for test, lint and fuzz.
 install: $(VENV)/.installed $(ZK_JAR)
+install-dev: install $(VENV)/.installed-dev
 
 # Debian's python3 may lack venv/pip: install them once if creating the venv fails.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { $(APT) update -qq && $(APT) install -y -qq python3-venv python3-pip && rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
@@ -36,15 +42,15 @@ stop:
 status:
 	$(BIN)/odenos status -c $(CONF)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: install lint
+test: install-dev lint
 	$(BIN)/pytest
 
-fuzz: install
+fuzz: install-dev
 	$(BIN)/python tests/fuzz/run.py
 
 bench: install

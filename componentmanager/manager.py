@@ -235,17 +235,25 @@ class ComponentManager:
         ``odenos status``) and take nothing until an operator approves us (or the system
         manager does, with ``manager.auto_approve``)."""
         self._set_state(ManagerState.PENDING)
-        log.warning(
-            "component manager %s is not approved: registered as pending; "
-            "approve it with 'odenos approve %s'",
-            self.cm_id,
-            self.cm_id,
-        )
+        log.info("component manager %s registered as pending, waiting for approval", self.cm_id)
+        warned = False
         while True:
             # Claimed again each time round: a session lost meanwhile took the node with it.
             await self._claim_node()
-            if await self.view.wait_for(lambda: self.view.approved(self.cm_id), 10.0):
+            # Approved at once where the system manager approves by itself
+            # (manager.auto_approve); said loudly only when an operator is needed.
+            if await self.view.wait_for(
+                lambda: self.view.approved(self.cm_id), 10.0 if warned else 3.0
+            ):
                 break
+            if not warned:
+                warned = True
+                log.warning(
+                    "component manager %s is not approved: registered as pending; "
+                    "approve it with 'odenos approve %s'",
+                    self.cm_id,
+                    self.cm_id,
+                )
         log.info("component manager %s approved", self.cm_id)
 
     async def _claim_node(self) -> None:
@@ -305,7 +313,14 @@ class ComponentManager:
         previous = self.state
         self._set_state(ManagerState.FINALIZING)
         path = paths.component_manager(self.cm_id)
-        if previous in (ManagerState.RUNNING, ManagerState.INITIALIZING):
+        # Cut off from ZooKeeper (its server stopped first, say): nothing to tell it,
+        # and nothing to wait for; the session's nodes go when it expires.
+        connected = self.zk.state == ConnState.CONNECTED
+        if not connected:
+            log.warning(
+                "stopping while cut off from ZooKeeper: its nodes go when the session expires"
+            )
+        elif previous in (ManagerState.RUNNING, ManagerState.INITIALIZING):
             try:
                 # Only our own node: a twin refused at start must not touch the live one's.
                 if await self.zk.owns(path):
@@ -324,7 +339,8 @@ class ComponentManager:
         for comp_id in list(self.instances):
             await self._drop(comp_id, delete_node=False)
         try:
-            await self.store.flush_all()
+            if connected:
+                await self.store.flush_all()
         except CoordinationError as err:
             log.warning("records not yet in ZooKeeper are lost: %s", err.message)
         self.store.close()

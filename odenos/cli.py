@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -168,12 +169,18 @@ def _wait_ready(
     """
     log_file = log_dir(config) / f"{p.name}.log"
     deadline = time.monotonic() + READY_TIMEOUT
+    # With manager.auto_approve the system manager approves a new manager at once: a
+    # pending manager is worth a word only when it stays pending.
+    pending_since: float | None = None
     while time.monotonic() < deadline:
         if is_ready(config, p):
             return
         if p.kind != "core" and manager_state(config, p.name) == "pending":
-            print(f"{p.name}: pending approval ('odenos approve {p.name}')", flush=True)
-            return
+            now = time.monotonic()
+            pending_since = now if pending_since is None else pending_since
+            if not config.auto_approve or now - pending_since > 3.0:
+                print(f"{p.name}: pending approval ('odenos approve {p.name}')", flush=True)
+                return
         if interrupted():
             raise LaunchError(f"interrupted while waiting for {p.name} to start")
         if proc is not None:
@@ -255,6 +262,7 @@ def _terminate(procs: list[subprocess.Popen[bytes]]) -> None:
 
 def cmd_start(config: Config, reinitialize: bool = False) -> int:
     started = _launch(config, foreground=False, reinitialize=reinitialize)
+    _print_logs(config)
     if started or not plan(config):
         print(f"odenos started: REST at {rest_url(config, '')}")
     else:
@@ -272,38 +280,76 @@ def cmd_run(config: Config, reinitialize: bool = False) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     started = _launch(config, foreground=True, interrupted=lambda: stop, reinitialize=reinitialize)
+    _print_logs(config)
     print(f"odenos running: REST at {rest_url(config, '')} (Ctrl-C stops)", flush=True)
     reported: set[str] = set()
+    children = {p.name: proc for p, proc in started}
     while not stop:
         for p, proc in started:
             code = proc.poll()
             if code is not None and p.name not in reported:
                 reported.add(p.name)
                 print(f"{p.name} exited with code {code}", file=sys.stderr, flush=True)
+        if len(reported) == len(started) and not _running(config):
+            # Stopped from elsewhere ('odenos stop'): nothing left to supervise.
+            print("odenos run: every daemon has stopped", flush=True)
+            return 0
         time.sleep(0.2)
-    # Managers first, the core (and its ZooKeeper) last.
-    _terminate([proc for _, proc in reversed(started)])
+    # Everything this host runs, also a manager started again by hand meanwhile:
+    # managers first, the core (and its ZooKeeper) last.
+    _stop_all(config, children)
     return 0
 
 
-def cmd_stop(config: Config) -> int:
+def _running(config: Config) -> dict[str, int]:
+    """The processes of this host's plan that run now, by name (from their pid files)."""
+    found = {}
+    for p in plan(config):
+        pid = read_pid(config, p.name)
+        if pid is not None and alive(pid):
+            found[p.name] = pid
+    return found
+
+
+def _print_logs(config: Config) -> None:
+    for p in plan(config):
+        print(f"{p.name}: logs to {log_dir(config) / f'{p.name}.log'}", flush=True)
+
+
+def _stop_pid(name: str, pid: int) -> None:
+    """SIGTERM, then SIGKILL after STOP_TIMEOUT; says which it took."""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        print(f"{name}: killed (did not stop within {STOP_TIMEOUT:g} s)", flush=True)
+    else:
+        print(f"{name}: stopped", flush=True)
+
+
+def _stop_all(config: Config, children: dict[str, subprocess.Popen[bytes]] | None = None) -> int:
+    """Stop every process of this host's plan that runs, managers first, the core last;
+    ``children`` (ours) are also reaped.  Returns how many were stopped."""
+    children = children or {}
     stopped = 0
     for p in reversed(plan(config)):
+        proc = children.get(p.name)
         pid = read_pid(config, p.name)
-        if not alive(pid):
-            continue
-        assert pid is not None
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            print(f"{p.name}: killed (did not stop within {STOP_TIMEOUT:g} s)")
-        else:
-            print(f"{p.name}: stopped")
-        stopped += 1
-    if not stopped:
+        if proc is not None and proc.poll() is None:
+            _stop_pid(p.name, proc.pid)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(1)
+            stopped += 1
+        if pid is not None and alive(pid) and (proc is None or pid != proc.pid):
+            _stop_pid(p.name, pid)  # not ours: started again by hand
+            stopped += 1
+    return stopped
+
+
+def cmd_stop(config: Config) -> int:
+    if not _stop_all(config):
         print("nothing to stop")
     return 0
 

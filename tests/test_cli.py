@@ -308,6 +308,83 @@ def test_run_stops_managers_first_on_ctrl_c(tmp_path: Path) -> None:
         run.close()
 
 
+def test_run_ends_when_its_daemons_are_stopped_from_elsewhere(tmp_path: Path) -> None:
+    """'odenos stop' in another terminal: 'odenos run' has nothing left to supervise and
+    ends by itself, without a traceback; it said where each daemon logs."""
+    conf, rest = embedded_conf(tmp_path)
+    run = ForegroundRun(tmp_path, conf)
+    try:
+        run.wait_ready(rest)
+        assert odenos("stop", "-c", str(conf), cwd=tmp_path).returncode == 0
+        assert run.proc.wait(30) == 0, run.text()
+        output = run.text()
+        assert "every daemon has stopped" in output and "Traceback" not in output
+        assert f"romgr1: logs to {tmp_path / 'var' / 'log' / 'romgr1.log'}" in output
+    finally:
+        run.close()
+
+
+def test_ctrl_c_stops_a_manager_started_again_by_hand(tmp_path: Path) -> None:
+    """The README's demo: kill -9 a manager of 'odenos run', start it again by hand, then
+    Ctrl-C: the hand-started manager stops too (before the core), nothing is left, and
+    the next 'odenos run' starts."""
+    conf, rest = embedded_conf(tmp_path)
+    run = ForegroundRun(tmp_path, conf)
+    hand: subprocess.Popen[bytes] | None = None
+    try:
+        run.wait_ready(rest)
+        os.kill(pid_files(tmp_path)["romgr1"], signal.SIGKILL)
+        with (tmp_path / "hand.out").open("wb") as out:
+            hand = subprocess.Popen(
+                [sys.executable, "-m", "componentmanager", "-c", str(conf), "--id", "romgr1"],
+                cwd=tmp_path,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        wait_until(
+            lambda: (
+                pid_files(tmp_path).get("romgr1") == hand.pid
+                and http("GET", f"http://127.0.0.1:{rest}/romgr1/property").body.get("state")
+                == "running"
+            ),
+            30,
+            "romgr1 running again, started by hand",
+        )
+        os.killpg(run.proc.pid, signal.SIGINT)
+        assert run.proc.wait(60) == 0, run.text()
+        assert hand.wait(30) == 0
+        output = run.text()
+        assert output.index("romgr1: stopped") < output.index("systemmanager: stopped"), output
+        assert "Traceback" not in output + (tmp_path / "hand.out").read_text()
+        assert not [pid for pid in pid_files(tmp_path).values() if alive(pid)]
+    finally:
+        if hand is not None and hand.poll() is None:
+            hand.kill()
+        run.close()
+
+
+def test_stop_is_quick_for_managers_cut_off_from_zookeeper(tmp_path: Path) -> None:
+    """The core (and its embedded ZooKeeper) stopped first: the managers have nothing to
+    tell ZooKeeper and stop at once when asked (they used to wait out ZooKeeper's
+    timeouts, 10 s each), without a traceback."""
+    conf, _ = embedded_conf(tmp_path)
+    try:
+        assert odenos("start", "-c", str(conf), cwd=tmp_path).returncode == 0
+        core = pid_files(tmp_path)["systemmanager"]
+        os.kill(core, signal.SIGTERM)
+        wait_until(lambda: not alive(core), 30, "the core stopped")
+        stopped = odenos("stop", "-c", str(conf), cwd=tmp_path)
+        assert stopped.returncode == 0
+        assert "romgr1: stopped" in stopped.stdout and "killed" not in stopped.stdout
+        log = (tmp_path / "var" / "log" / "romgr1.log").read_text()
+        assert "cut off from ZooKeeper" in log
+        assert "Traceback" not in log and "never retrieved" not in log
+    finally:
+        kill_groups(pid_files(tmp_path).values())
+
+
 def test_children_of_a_killed_run_exit_by_themselves(tmp_path: Path) -> None:
     conf, rest = embedded_conf(tmp_path)
     run = ForegroundRun(tmp_path, conf)
