@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from odenos import runtime
+from odenos import cli_views, runtime
 from odenos.cluster import acl_policy, status_file
 from odenos.config import Config, load_config
 from odenos.errors import LaunchError, OdenosError
@@ -470,16 +470,21 @@ def main(argv: list[str] | None = None) -> int:
             "rekey-zookeeper",
             "approve",
             "revoke",
+            "tree",
+            "components",
+            "managers",
         ],
     )
     parser.add_argument(
         "cm_id",
         nargs="?",
         help="approve/revoke: the component manager's id; "
-        "rekey-zookeeper: the file of the new credentials",
+        "rekey-zookeeper: the file of the new credentials; tree: the znode to start at",
     )
     parser.add_argument("-c", "--config", default="etc/odenos.conf")
-    parser.add_argument("--json", action="store_true", help="status as JSON")
+    parser.add_argument(
+        "--json", action="store_true", help="status, tree, components, managers: as JSON"
+    )
     parser.add_argument(
         "--reinitialize",
         action="store_true",
@@ -505,6 +510,12 @@ def main(argv: list[str] | None = None) -> int:
             if not args.cm_id:
                 parser.error("rekey-zookeeper needs the file of the new credentials")
             return cmd_rekey(config, Path(args.cm_id))
+        if args.command == "tree":
+            return cli_views.cmd_tree(config, args.cm_id, args.json)
+        if args.command == "components":
+            return cli_views.cmd_components(config, args.json)
+        if args.command == "managers":
+            return cli_views.cmd_managers(config, args.json)
         if args.command in ("approve", "revoke"):
             if not args.cm_id:
                 parser.error(f"{args.command} needs the component manager's id")

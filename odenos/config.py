@@ -21,6 +21,9 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from odenos.errors import ConfigError
 from odenos.http.rest_auth import Token, load_tokens, tls_context
@@ -73,6 +76,7 @@ _VALUE_KEYS = {
     "var.dir": "a folder",
     "monitor": "a comma-separated list of object ids",
     "monitor.logging": "a comma-separated list of object ids",
+    "log.config": "a YAML file of Python logging's dictConfig (version: 1), as etc/logging.yaml",
 }
 _CASE_HINTS = {k.lower(): k for k in (*_FLAG_KEYS, *_VALUE_KEYS)}
 
@@ -144,6 +148,8 @@ class Config:
     monitor: tuple[str, ...]
     monitor_logging: tuple[str, ...]
     warnings: tuple[str, ...]
+    #: The daemons' logging (a dictConfig YAML file); None: a line of text each on stderr.
+    log_config: dict[str, Any] | None = None
 
     def process(self, cm_id: str) -> ProcessSpec:
         """The ``PROCESS`` line of ``cm_id``; :class:`ConfigError` when there is none."""
@@ -497,7 +503,30 @@ class _Parser:
             monitor=_comma_list(self._text("monitor", "")),
             monitor_logging=_comma_list(self._text("monitor.logging", "")),
             warnings=tuple(self.warnings),
+            log_config=self._log_config(),
         )
+
+    def _log_config(self) -> dict[str, Any] | None:
+        """The ``log.config`` file, read and checked for form now (a bad one is an error
+        naming the line, not a daemon that cannot log)."""
+        if "log.config" not in self.values:
+            return None
+        value, lineno = self.values["log.config"]
+        assert value is not None
+        path = self._resolve(value)
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except OSError as exc:
+            raise self._error(f"log.config: cannot read {path}: {exc.strerror}", lineno) from None
+        except yaml.YAMLError as exc:
+            raise self._error(f"log.config: {path} is not YAML: {exc}", lineno) from None
+        if not isinstance(loaded, dict) or loaded.get("version") != 1:
+            raise self._error(
+                f"log.config: {path} is not a logging configuration "
+                f"(a mapping with 'version: 1'); expected {_VALUE_KEYS['log.config']}",
+                lineno,
+            )
+        return loaded
 
 
 def _join_host(host: str, port: int) -> str:

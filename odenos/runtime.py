@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import logging.config
 import os
 import resource
 import signal
@@ -29,6 +30,7 @@ from typing import ParamSpec, Protocol, TypeVar
 
 import uvloop
 
+from odenos import logformat
 from odenos.config import Config, load_config
 from odenos.errors import OdenosError
 
@@ -133,6 +135,7 @@ def load(path: str) -> Config:
     except OdenosError as err:
         print(f"error: {err.message}", file=sys.stderr)
         raise SystemExit(2) from None
+    apply_log_config(config)
     for warning in config.warnings:
         log.warning("%s", warning)
     return config
@@ -142,8 +145,24 @@ def with_manager_id(config: Config, manager_id: str) -> Config:
     return dataclasses.replace(config, manager_id=manager_id)
 
 
+def apply_log_config(config: Config) -> None:
+    """The daemon's logging as ``log.config`` says (read with the config); a file
+    logging cannot take exits naming it."""
+    if config.log_config is None:
+        return
+    verbose = logging.getLogger().level == logging.DEBUG
+    try:
+        logging.config.dictConfig(config.log_config)
+    except (ValueError, TypeError, AttributeError, ImportError) as exc:
+        print(f"error: {config.path}: log.config: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
+
+
 def run(make: Callable[[], Daemon], name: str, config: Config) -> int:
     """Run the daemon until SIGTERM/SIGINT.  Returns the process exit code."""
+    logformat.PROCESS_NAME = name
     _raise_file_limit()
     if config.event_loop == "uvloop":
         # libuv's loop: the same asyncio API, its transports and scheduling in C (measured

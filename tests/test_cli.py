@@ -480,3 +480,94 @@ def test_a_pid_file_naming_another_process_is_stale(tmp_path: Path) -> None:
     finally:
         other.kill()
         other.wait()
+
+
+def test_operator_commands_and_json_logs(tmp_path: Path) -> None:
+    """'odenos components', 'managers' and 'tree' (tables, and --json), on a system whose
+    daemons log JSON lines through a log.config file."""
+    conf, rest = embedded_conf(tmp_path)
+    (tmp_path / "etc" / "logging.yaml").write_text(
+        "version: 1\n"
+        "disable_existing_loggers: false\n"
+        "formatters: {json: {(): odenos.logformat.JsonFormatter}}\n"
+        "handlers: {stderr: {class: logging.StreamHandler, stream: ext://sys.stderr,"
+        " formatter: json}}\n"
+        "root: {level: INFO, handlers: [stderr]}\n"
+        "loggers: {kazoo: {level: ERROR}}\n"
+    )
+    with conf.open("a") as out:
+        out.write("log.config etc/logging.yaml\n")
+    try:
+        assert odenos("start", "-c", str(conf), cwd=tmp_path).returncode == 0
+        base = f"http://127.0.0.1:{rest}"
+        body = {"type": "Network", "cm_id": "romgr1"}
+        assert http("PUT", f"{base}/systemmanager/components/net1", body).status == 201
+        body = {"type": "DummyDriver", "cm_id": "romgr2"}
+        assert http("PUT", f"{base}/systemmanager/components/drv1", body).status == 201
+        conn = {
+            "type": "LogicAndNetwork",
+            "connection_type": "original",
+            "logic_id": "drv1",
+            "network_id": "net1",
+        }
+        assert http("PUT", f"{base}/systemmanager/connections/c1", conn).status == 201
+
+        table = odenos("components", "-c", str(conf), cwd=tmp_path)
+        assert table.returncode == 0, table.stderr
+        lines = table.stdout.splitlines()
+        assert lines[0].split()[:4] == ["id", "type", "manager", "state"]
+        assert lines[1].split()[:4] == ["drv1", "DummyDriver", "romgr2", "running"]
+        assert "c1(original," in lines[2] and lines[2].split()[:2] == ["net1", "Network"]
+        as_json = json.loads(odenos("components", "--json", "-c", str(conf), cwd=tmp_path).stdout)
+        assert set(as_json["components"]) == {"net1", "drv1"} and "c1" in as_json["connections"]
+
+        managers = odenos("managers", "-c", str(conf), cwd=tmp_path).stdout.splitlines()
+        assert [line.split()[:3] for line in managers[1:]] == [
+            ["romgr1", "running", "True"],
+            ["romgr2", "running", "True"],
+        ]
+
+        tree = odenos("tree", "-c", str(conf), cwd=tmp_path)
+        assert tree.returncode == 0, tree.stderr
+        assert "romgr1:net1  [ephemeral, session 0x" in tree.stdout
+        assert "= romgr1]" in tree.stdout  # the daemon owning the session, named
+        assert "secret  (hidden)" in tree.stdout
+        nodes = json.loads(
+            odenos("tree", "/odenos", "--json", "-c", str(conf), cwd=tmp_path).stdout
+        )
+        by_path = {n["path"]: n for n in nodes}
+        assert by_path["/odenos/components/net1"]["data"]["type"] == "Network"
+        assert by_path["/odenos/secret"]["data"] == "(hidden)"
+        missing = odenos("tree", "/nosuch", "-c", str(conf), cwd=tmp_path)
+        assert missing.returncode == 1 and "no znode /nosuch" in missing.stderr
+
+        # Every line the daemons logged is a JSON object.
+        log_lines = (tmp_path / "var" / "log" / "romgr1.log").read_text().splitlines()
+        records = [json.loads(line) for line in log_lines if line.startswith("{")]
+        assert records and len(records) == len([x for x in log_lines if x.strip()])
+        assert {"time", "level", "logger", "message", "process", "pid"} <= set(records[0])
+        assert any(r["process"] == "romgr1" and "running" in r["message"] for r in records)
+    finally:
+        odenos("stop", "-c", str(conf), cwd=tmp_path)
+        kill_groups(pid_files(tmp_path).values())
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+def test_systemd_units_are_valid(tmp_path: Path) -> None:
+    """etc/systemd's units, pointed at this checkout: systemd finds nothing wrong."""
+    root = Path(__file__).resolve().parent.parent
+    for unit in (root / "etc" / "systemd").glob("*.service"):
+        text = unit.read_text().replace(
+            "/opt/odenos/.venv", str(Path(sys.executable).parent.parent)
+        )
+        name = unit.name.replace("@.service", "@romgr1.service")
+        (tmp_path / name).write_text(text.replace("/opt/odenos", str(root)))
+    units = sorted(str(p) for p in tmp_path.glob("*.service"))
+    assert len(units) == 2
+    verified = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *units],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert verified.returncode == 0 and not verified.stderr.strip(), verified.stderr

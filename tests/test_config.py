@@ -523,3 +523,23 @@ def test_process_host_must_not_be_a_wildcard(tmp_path: Path, wildcard: str) -> N
         parse_config(f"# x\nprocess.host {wildcard}\n", tmp_path / "odenos.conf")
     assert info.value.line == 2
     assert "wildcard" in info.value.message
+
+
+def test_log_config_is_read_and_checked_with_the_config(tmp_path: Path) -> None:
+    """log.config names a YAML file of logging's dictConfig: read with the config, and a
+    missing, unreadable or malformed one is an error naming the line."""
+    (tmp_path / "etc").mkdir(exist_ok=True)
+    (tmp_path / "etc" / "logging.yaml").write_text("version: 1\nroot: {level: WARNING}\n")
+    cfg = parse(tmp_path, "log.config etc/logging.yaml\n")
+    assert cfg.log_config == {"version": 1, "root": {"level": "WARNING"}}
+    assert parse(tmp_path, "var.dir v\n").log_config is None
+    err = error(tmp_path, "var.dir v\nlog.config etc/nosuch.yaml\n")
+    assert ":2:" in str(err) and "cannot read" in str(err)
+    (tmp_path / "etc" / "bad.yaml").write_text("version: [1\n")
+    assert "is not YAML" in str(error(tmp_path, "log.config etc/bad.yaml\n"))
+    (tmp_path / "etc" / "list.yaml").write_text("- version: 1\n")
+    assert "version: 1" in str(error(tmp_path, "log.config etc/list.yaml\n"))
+    # The shipped file is one.
+    shipped = Path(__file__).resolve().parent.parent / "etc" / "logging.yaml"
+    (tmp_path / "etc" / "shipped.yaml").write_text(shipped.read_text())
+    assert parse(tmp_path, "log.config etc/shipped.yaml\n").log_config["version"] == 1

@@ -336,6 +336,7 @@ class Coordinator:
             return
         if state == ConnState.CONNECTED:
             log.info("%s: ZooKeeper connected (session 0x%x)", self.name, self.session_id)
+            self.status.session = f"0x{self.session_id:x}"
         elif self._closing:
             log.info("%s: ZooKeeper session closed", self.name)
         else:

@@ -55,6 +55,9 @@ class ConnectionStatus:
         self.reason = "not connected yet"
         self.since = _now()
         self.changes = 0
+        #: The ZooKeeper session (hex), written to the status file: ``odenos tree`` names
+        #: the daemon that owns an ephemeral node by it.
+        self.session: str | None = None
         self._status_file = status_file
         self._listeners: list[Callable[[ConnectionStatus], None]] = []
 
@@ -109,7 +112,7 @@ class ConnectionStatus:
     def _write(self) -> None:
         if self._status_file is None:
             return
-        body = {**self.to_json(), "name": self.name, "pid": os.getpid()}
+        body = {**self.to_json(), "name": self.name, "pid": os.getpid(), "session": self.session}
         temporary = self._status_file.with_suffix(".tmp")
         with contextlib.suppress(OSError):
             self._status_file.parent.mkdir(parents=True, exist_ok=True)
