@@ -133,6 +133,8 @@ def build_app(manager: ComponentManager, signer: Signer) -> web.Application:
     app.router.add_get(f"{prefix}/settings", get_settings)
     app.router.add_put(f"{prefix}/settings", put_settings)
     app.router.add_get(f"{prefix}/component_types", get_component_types)
+    # Its Prometheus metrics, scraped through a translator (this port wants signatures).
+    app.router.add_get(f"{prefix}/metrics", metrics)
     app.router.add_get(f"{prefix}/components", list_components)
     app.router.add_get(f"{prefix}/components/{{comp_id}}", get_component)
     app.router.add_route("*", "/{comp_id}/{tail:.*}", component_request)

@@ -32,13 +32,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
-from prometheus_client import Counter
-
 from odenos.cluster import ClusterView
 from odenos.components.base import Component
 from odenos.errors import CoordinationError, NodeMissing
 from odenos.http.client import InternalClient
 from odenos.http.internal import EVENTS_PATH
+from odenos.metrics import EVENTS_DELIVERED, EVENTS_DROPPED, EVENTS_PUBLISHED, EVENTS_QUEUED
 from odenos.model.event import Event
 from odenos.subscriptions import seen_by_publishers, store_subscription
 from odenos.zk import paths
@@ -46,8 +45,8 @@ from odenos.zk.client import Coordinator
 
 log = logging.getLogger(__name__)
 
-DROPPED = Counter("odenos_events_dropped_total", "Events not delivered", ["reason"])
-DELIVERED = Counter("odenos_events_delivered_total", "Events handed to a subscriber")
+DROPPED = EVENTS_DROPPED
+DELIVERED = EVENTS_DELIVERED
 
 BATCH = 100
 #: Seconds one batch may take to be taken by its destination before it is sent again.
@@ -245,6 +244,7 @@ class EventBus:
         self._sender_id = uuid.uuid4().hex
         self._client = client
         self.stats = EventStats()
+        EVENTS_QUEUED.set_function(self.queued)
 
     async def close(self) -> None:
         for outbox in self._outboxes.values():
@@ -252,15 +252,20 @@ class EventBus:
         for inbox in self._inboxes.values():
             inbox.close()
 
+    def queued(self) -> int:
+        """Events waiting in the outboxes and inboxes."""
+        return sum(len(o) for o in self._outboxes.values()) + sum(
+            len(i) for i in self._inboxes.values()
+        )
+
     def to_json(self) -> dict[str, Any]:
-        queued = sum(len(o) for o in self._outboxes.values())
-        queued += sum(len(i) for i in self._inboxes.values())
-        return self.stats.to_json(queued)
+        return self.stats.to_json(self.queued())
 
     # --- EventPort ---------------------------------------------------------------------------
 
     def publish(self, event: Event) -> None:
         self.stats.published += 1
+        EVENTS_PUBLISHED.inc()
         by_destination: dict[str, list[str]] = {}
         for sid in self._view.subscribers(event.publisher_id, event.event_type):
             destination = self._destination(sid)

@@ -21,23 +21,21 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from odenos.cluster import ClusterView
 from odenos.errors import MethodNotAllowed, ObjectNotFound, OdenosError
 from odenos.http.errors import Handler, error_middleware
 from odenos.http.forward import Forwarder
-from odenos.http.objectpath import ObjectPath, canonical_path_middleware
+from odenos.http.objectpath import BadPath, ObjectPath, canonical_path_middleware
 from odenos.http.openapi import serve_openapi, serve_openapi_yaml
 from odenos.http.rest_auth import Token, TokenSource, bearer_auth
 from odenos.http.routing import resolve
+from odenos.metrics import REST_FORWARD, REST_REFUSALS, REST_REQUESTS
 from resttranslator.events import RestSubscriptions
+from resttranslator.telemetry import UNMATCHED, RouteTemplates, refusal_reason
 
 log = logging.getLogger(__name__)
-
-REQUESTS = Counter(
-    "odenos_rest_requests_total", "Requests through the REST translator", ["kind", "outcome"]
-)
 
 
 class RestTranslator:
@@ -68,9 +66,10 @@ class RestTranslator:
         self._forwarder = forwarder
         self._local_apps = dict(local_apps or {})
         self._static_root = static_root.resolve() if static_root else None
+        self._templates = RouteTemplates.from_openapi()
 
     def build_app(self) -> web.Application:
-        middlewares: list[Middleware] = [canonical_path_middleware]
+        middlewares: list[Middleware] = [self._count, canonical_path_middleware]
         if self._tokens is not None:
             middlewares.append(bearer_auth(TokenSource(self._tokens, self._tokens_path)))
         if self._monitored:
@@ -102,17 +101,36 @@ class RestTranslator:
             static = self._static_file(request)
             if static is not None:
                 return static
-            REQUESTS.labels("unknown", "not_found").inc()
+            REST_REFUSALS.labels("not_found").inc()
             raise
         except OdenosError:
-            REQUESTS.labels("refused", "unavailable").inc()
+            REST_REFUSALS.labels(refusal_reason(self._view, str(path.object_id))).inc()
             raise
+        started = time.monotonic()
         try:
-            response = await self._forwarder.forward(request, route)
+            return await self._forwarder.forward(request, route)
         except OdenosError as err:
-            REQUESTS.labels(route.target.kind, str(err.status)).inc()
+            if err.code == "ObjectUnavailable":
+                # Its process did not answer: the view may not know why yet.
+                reason = refusal_reason(self._view, str(path.object_id))
+                REST_REFUSALS.labels("unreachable" if reason.endswith("running") else reason).inc()
             raise
-        REQUESTS.labels(route.target.kind, str(response.status)).inc()
+        finally:
+            REST_FORWARD.labels(route.target.kind).observe(time.monotonic() - started)
+
+    @web.middleware
+    async def _count(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Every request, by route template, method and status (errors included)."""
+        try:
+            template = self._templates.match(ObjectPath.parse(request.rel_url.raw_path).segments)
+        except BadPath:
+            template = UNMATCHED
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            REST_REQUESTS.labels(template, request.method, str(exc.status)).inc()
+            raise
+        REST_REQUESTS.labels(template, request.method, str(response.status)).inc()
         return response
 
     @web.middleware

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from odenos.cluster import ClusterView, connect, disconnect
+from odenos.cluster_metrics import register_cluster_metrics
 from odenos.config import Config
 from odenos.http.client import InternalClient
 from odenos.http.errors import error_middleware
@@ -18,7 +19,6 @@ from odenos.http.rest_auth import tls_context
 from odenos.http.server import HttpServer
 from odenos.http.signing import Signer, signed_only
 from odenos.identity import follow_secret
-from odenos.metrics import register_cluster_metrics
 from odenos.zk.client import Coordinator
 from resttranslator.app import RestTranslator
 from resttranslator.events import RestSubscriptions

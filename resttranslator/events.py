@@ -58,6 +58,7 @@ from odenos.errors import BadRequest, NotFound, TooManyRequests, Unavailable
 from odenos.http.client import InternalClient
 from odenos.http.errors import json_response, read_json_object
 from odenos.http.internal import EVENTS_PATH
+from odenos.metrics import REST_EVENTS_DROPPED, REST_EVENTS_QUEUED, REST_SUBSCRIPTIONS
 from odenos.model.event import check_filters
 from odenos.subscriptions import seen_by_publishers, store_subscription
 from odenos.zk.client import Coordinator
@@ -95,6 +96,7 @@ class RestSubscriber:
         if len(self.queue) >= self.limit:
             self.queue.popleft()
             self.dropped += 1
+            REST_EVENTS_DROPPED.inc()
         self.queue.append(event)
         self.arrived.set()
 
@@ -138,6 +140,10 @@ class RestSubscriptions:
         self._idle_timeout = idle_timeout
         self._subscribers: dict[str, RestSubscriber] = {}
         self._reaper: asyncio.Task[None] | None = None  # started with the first client
+        REST_SUBSCRIPTIONS.set_function(lambda: len(self._subscribers))
+        REST_EVENTS_QUEUED.set_function(
+            lambda: sum(len(s.queue) for s in self._subscribers.values())
+        )
 
     def close(self) -> None:
         if self._reaper is not None:

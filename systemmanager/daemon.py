@@ -14,6 +14,7 @@ import logging
 from aiohttp import web
 
 from odenos.cluster import ClusterView, acl_policy, disconnect, status_file
+from odenos.cluster_metrics import register_cluster_metrics
 from odenos.config import Config
 from odenos.events import EventBus
 from odenos.http.client import InternalClient
@@ -25,7 +26,6 @@ from odenos.http.rest_auth import tls_context
 from odenos.http.server import HttpServer
 from odenos.http.signing import Signer, signed_only
 from odenos.identity import ensure_secret, follow_secret, stamp_or_check
-from odenos.metrics import register_cluster_metrics
 from odenos.runtime import log_dir
 from odenos.subscriptions import subscription_seen_handler
 from odenos.zk.client import Coordinator

@@ -119,7 +119,9 @@ def component_manager_routes() -> list[Route]:
     stand_in = cast(ComponentManager, SimpleNamespace(cm_id="romgr1"))
     routes: list[Route] = []
     for route in componentmanager.api.build_app(stand_in, Signer()).router.routes():
-        internal = route.resource is not None and route.resource.canonical.startswith("/_")
+        internal = route.resource is not None and (
+            route.resource.canonical.startswith("/_") or route.resource.canonical == "/metrics"
+        )
         if (
             route.method == "HEAD"
             or internal
@@ -127,7 +129,6 @@ def component_manager_routes() -> list[Route]:
             in (
                 componentmanager.api.root,
                 componentmanager.api.receive_events,
-                componentmanager.api.metrics,
                 componentmanager.api.shutdown,
                 componentmanager.api.component_request,
             )

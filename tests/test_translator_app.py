@@ -376,7 +376,8 @@ async def test_other_managers_leaving_does_not_abort_requests(
 async def test_metrics_answers_prometheus_text(
     coordinator: Coordinator, stand_in: StandInManager, make_client: MakeClient
 ) -> None:
-    """/metrics is Prometheus' text format and counts the requests by outcome."""
+    """/metrics is Prometheus' text format and counts the requests by route template,
+    method and status, the forwards' latency and the refusals by reason."""
     await write_tree(coordinator, stand_in.address)
     client = await make_client()
     assert (await client.get("/n0/topology")).status == 200
@@ -386,8 +387,9 @@ async def test_metrics_answers_prometheus_text(
     assert resp.status == 200
     assert resp.content_type == "text/plain"
     assert "# TYPE odenos_rest_requests_total counter" in text
-    assert 'odenos_rest_requests_total{kind="component",outcome="200"}' in text
-    assert 'odenos_rest_requests_total{kind="unknown",outcome="not_found"}' in text
+    assert 'odenos_rest_requests_total{method="GET",route="/{id}/topology",status="200"}' in text
+    assert 'odenos_rest_refusals_total{reason="not_found"}' in text
+    assert 'odenos_rest_forward_seconds_count{kind="component"}' in text
 
 
 async def wait_status(client: Any, path: str, status: int) -> int:

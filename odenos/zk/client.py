@@ -22,6 +22,7 @@ import enum
 import json
 import logging
 import selectors
+import time
 import types
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ from odenos.errors import (
     NodeVersionMismatch,
     PayloadTooLarge,
 )
+from odenos.metrics import ZK_OPERATION, ZK_SESSION_EVENTS
 from odenos.zk import paths
 from odenos.zk.acl import NO_ACL, AclPolicy
 from odenos.zk.bridge import LoopBridge
@@ -334,6 +336,7 @@ class Coordinator:
     def _set_state(self, state: ConnState) -> None:
         if state == self._state:
             return
+        ZK_SESSION_EVENTS.labels("closed" if self._closing else state.value).inc()
         if state == ConnState.CONNECTED:
             log.info("%s: ZooKeeper connected (session 0x%x)", self.name, self.session_id)
             self.status.session = f"0x{self.session_id:x}"
@@ -381,6 +384,8 @@ class Coordinator:
         path: str,
         async_result: Any,
         late_success: Callable[[], Coroutine[Any, Any, None]] | None = None,
+        *,
+        operation: str,
     ) -> Any:
         """Await a kazoo result on the loop, at most ``op_timeout``.
 
@@ -400,6 +405,7 @@ class Coordinator:
                 fut.set_exception(TimeoutError())
 
         timer = self.bridge.loop.call_later(self.op_timeout, expire)
+        started = time.monotonic()
         try:
             return await fut
         except (TimeoutError, KazooException) as exc:
@@ -410,6 +416,7 @@ class Coordinator:
             raise translate(exc, path) from exc
         finally:
             timer.cancel()
+            ZK_OPERATION.labels(operation).observe(time.monotonic() - started)
 
     def _after_late(
         self, result: Any, path: str, undo: Callable[[], Coroutine[Any, Any, None]]
@@ -459,17 +466,22 @@ class Coordinator:
             except CoordinationError as err:
                 log.error("%s: could not undo the late create of %s: %s", self.name, path, err)
 
-        created: str = await self._run(path, result, undo if undo_if_late else None)
+        created: str = await self._run(
+            path, result, undo if undo_if_late else None, operation="create"
+        )
         return created
 
-    async def _run_many(self, items: list[tuple[str, Any]]) -> list[Any]:
+    async def _run_many(self, items: list[tuple[str, Any]], operation: str) -> list[Any]:
         """Await many kazoo results at once (one timeout for all): each a result or the
         translated error.  Cheaper per request than :meth:`_run` for bulk reads."""
         future = self.bridge.future_of_all([result for _, result in items])
+        started = time.monotonic()
         try:
             results = await asyncio.wait_for(future, self.op_timeout)
         except TimeoutError as exc:
             raise translate(exc, items[0][0] if items else "/") from exc
+        finally:
+            ZK_OPERATION.labels(operation).observe(time.monotonic() - started)
         return [
             translate(r, path) if isinstance(r, BaseException) else r
             for (path, _), r in zip(items, results, strict=True)
@@ -478,7 +490,7 @@ class Coordinator:
     async def get_many(self, paths: list[str]) -> list[tuple[bytes, NodeStat] | None]:
         """The raw data and stat of each path (None where it does not exist), read with
         pipelined requests.  Raises :class:`CoordinationUnavailable`."""
-        results = await self._run_many([(p, self.kazoo.get_async(p)) for p in paths])
+        results = await self._run_many([(p, self.kazoo.get_async(p)) for p in paths], "get_many")
         return [_present(r, lambda r: (bytes(r[0] or b""), NodeStat.of(r[1]))) for r in results]
 
     async def delete_many(self, paths: list[str]) -> None:
@@ -498,14 +510,17 @@ class Coordinator:
         """The sorted child names and the stat of each path (None where it does not
         exist), pipelined.  Raises :class:`CoordinationUnavailable`."""
         results = await self._run_many(
-            [(p, self.kazoo.get_children_async(p, include_data=True)) for p in paths]
+            [(p, self.kazoo.get_children_async(p, include_data=True)) for p in paths],
+            "children_many",
         )
         return [_present(r, lambda r: (sorted(r[0]), NodeStat.of(r[1]))) for r in results]
 
     async def children_many(self, paths: list[str]) -> list[list[str] | None]:
         """The sorted child names of each path (None where it does not exist), pipelined.
         Raises :class:`CoordinationUnavailable`."""
-        results = await self._run_many([(p, self.kazoo.get_children_async(p)) for p in paths])
+        results = await self._run_many(
+            [(p, self.kazoo.get_children_async(p)) for p in paths], "children_many"
+        )
         return [_present(r, sorted) for r in results]
 
     async def transaction(self, ops: list[Op]) -> list[CoordinationError | None]:
@@ -529,7 +544,9 @@ class Coordinator:
                 request.delete(op.path, op.version)
             else:
                 raise ValueError(f"unknown transaction op {op.kind!r}")
-        results = await self._run(ops[0].path if ops else "/", request.commit_async())
+        results = await self._run(
+            ops[0].path if ops else "/", request.commit_async(), operation="multi"
+        )
         return [
             (RolledBack(op.path) if isinstance(r, RolledBackError) else translate(r, op.path))
             if isinstance(r, BaseException)
@@ -543,32 +560,34 @@ class Coordinator:
         result = self.kazoo.create_async(
             path, _data(value), acl=self.acl.acl_for(path), include_data=True
         )
-        _, stat = await self._run(path, result)
+        _, stat = await self._run(path, result, operation="create")
         return NodeStat.of(stat)
 
     async def get_bytes(self, path: str) -> tuple[bytes, NodeStat]:
         """(raw data, stat).  Raises :class:`NodeMissing` or :class:`CoordinationUnavailable`."""
-        data, stat = await self._run(path, self.kazoo.get_async(path))
+        data, stat = await self._run(path, self.kazoo.get_async(path), operation="get")
         return bytes(data or b""), NodeStat.of(stat)
 
     async def get(self, path: str) -> tuple[Any, NodeStat]:
         """(decoded JSON data, stat).  Raises :class:`NodeMissing` or
         :class:`CoordinationUnavailable`."""
-        data, stat = await self._run(path, self.kazoo.get_async(path))
+        data, stat = await self._run(path, self.kazoo.get_async(path), operation="get")
         return decode(data), NodeStat.of(stat)
 
     async def set(self, path: str, value: Any, version: int = -1) -> NodeStat:
         """Replace the data (JSON ``value``, or ``bytes`` as they are).  Raises
         :class:`NodeMissing`, :class:`NodeVersionMismatch`
         (``version`` given and not current) or :class:`CoordinationUnavailable`."""
-        stat = await self._run(path, self.kazoo.set_async(path, _data(value), version))
+        stat = await self._run(
+            path, self.kazoo.set_async(path, _data(value), version), operation="set"
+        )
         return NodeStat.of(stat)
 
     async def delete(self, path: str, version: int = -1) -> None:
         """Raises :class:`NodeMissing`, :class:`NodeVersionMismatch`, :class:`CoordinationError`
         (children) or :class:`CoordinationUnavailable`.  A delete reported unavailable may
         still happen once the connection is back."""
-        await self._run(path, self.kazoo.delete_async(path, version))
+        await self._run(path, self.kazoo.delete_async(path, version), operation="delete")
 
     async def secure(self, roots: tuple[str, ...]) -> int:
         """Give every node under ``roots`` (and the roots) the ACL the policy wants, where
@@ -591,12 +610,13 @@ class Coordinator:
         for start in range(0, len(fix), 1000):
             part = fix[start : start + 1000]
             await self._run_many(
-                [(p, self.kazoo.set_acls_async(p, self.acl.acl_for(p))) for p in part]
+                [(p, self.kazoo.set_acls_async(p, self.acl.acl_for(p))) for p in part],
+                "set_acls",
             )
         return len(fix)
 
     async def _needs_acl(self, nodes: list[str]) -> list[str]:
-        found = await self._run_many([(p, self.kazoo.get_acls_async(p)) for p in nodes])
+        found = await self._run_many([(p, self.kazoo.get_acls_async(p)) for p in nodes], "get_acls")
         return [
             p
             for p, got in zip(nodes, found, strict=True)
@@ -629,11 +649,13 @@ class Coordinator:
 
     async def children(self, path: str) -> list[str]:
         """Sorted child names.  Raises :class:`NodeMissing` or :class:`CoordinationUnavailable`."""
-        names: list[str] = await self._run(path, self.kazoo.get_children_async(path))
+        names: list[str] = await self._run(
+            path, self.kazoo.get_children_async(path), operation="children"
+        )
         return sorted(names)
 
     async def exists(self, path: str) -> NodeStat | None:
-        stat = await self._run(path, self.kazoo.exists_async(path))
+        stat = await self._run(path, self.kazoo.exists_async(path), operation="exists")
         return None if stat is None else NodeStat.of(stat)
 
     async def owns(self, path: str) -> bool:

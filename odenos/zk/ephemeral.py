@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from odenos.errors import DuplicateDaemon, NodeExists, NodeMissing, OdenosError
+from odenos.metrics import ZK_EPHEMERAL_RECREATIONS
 from odenos.zk.client import ConnState, Coordinator
 
 log = logging.getLogger(__name__)
@@ -170,5 +171,6 @@ class RegistrationKeeper:
     async def _after_loss(self) -> None:
         try:
             await self._again()
+            ZK_EPHEMERAL_RECREATIONS.inc()
         except DuplicateDaemon as err:
             give_way(self._what, err)

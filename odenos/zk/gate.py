@@ -22,9 +22,12 @@ import enum
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from odenos.metrics import ZK_GATE, ZK_RECOVERING
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,9 @@ class ConnectionStatus:
         #: The ZooKeeper session (hex), written to the status file: ``odenos tree`` names
         #: the daemon that owns an ephemeral node by it.
         self.session: str | None = None
+        self._recovering_since = 0.0
+        for state in Gate:
+            ZK_GATE.labels(state.value).set(1 if state == self.gate else 0)
         self._status_file = status_file
         self._listeners: list[Callable[[ConnectionStatus], None]] = []
 
@@ -94,6 +100,12 @@ class ConnectionStatus:
             registration.value,
             reason,
         )
+        if self.gate == Gate.RECOVERING and gate != Gate.RECOVERING:
+            ZK_RECOVERING.inc(time.monotonic() - self._recovering_since)
+        elif gate == Gate.RECOVERING and self.gate != Gate.RECOVERING:
+            self._recovering_since = time.monotonic()
+        for state in Gate:
+            ZK_GATE.labels(state.value).set(1 if state == gate else 0)
         self.gate, self.registration, self.reason = gate, registration, reason
         self.since = _now()
         self.changes += 1

@@ -23,6 +23,7 @@ from kazoo.exceptions import LockTimeout as KazooLockTimeout
 from kazoo.recipe.lock import Lock
 
 from odenos.errors import LockTimeout
+from odenos.metrics import LOCK_HOLD, LOCK_WAIT
 from odenos.zk import paths
 from odenos.zk.client import Coordinator, translate
 
@@ -52,6 +53,7 @@ class GlobalLock:
         self._timeout = timeout
         self._path = path
         self._what = what
+        self._label = "leadership" if path == paths.ELECTION else "global"
         self._acquired_at = 0.0
 
     async def contenders(self) -> list[str]:
@@ -79,6 +81,7 @@ class GlobalLock:
         if not got:
             raise LockTimeout(self._path, self._timeout or 0.0)
         self._acquired_at = time.monotonic()
+        LOCK_WAIT.labels(self._label).observe(self._acquired_at - started)
         log.info(
             "%s holds %s (waited %.3f s)",
             self._identifier,
@@ -102,6 +105,7 @@ class GlobalLock:
         except KazooException as err:
             # The session is gone, and the lock node with it.
             log.warning("%s: releasing %s failed: %r", self._identifier, self._what, err)
+        LOCK_HOLD.labels(self._label).observe(time.monotonic() - self._acquired_at)
         log.info(
             "%s released %s (held %.3f s)",
             self._identifier,
