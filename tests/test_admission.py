@@ -40,7 +40,10 @@ def test_pending_until_approved_and_no_new_placements_once_revoked(cluster: Clus
     refused = cluster.put("systemmanager/components/n0", body)
     assert refused.status == 409 and "odenos approve romgr1" in refused.body["message"]
     assert cluster.get("systemmanager/components/n0").status == 404
-    assert "not approved: registered as pending" in cluster.log("romgr1")
+    # Said loudly once it stays pending (auto-approval would have come at once).
+    wait_until(
+        lambda: "not approved: registered as pending" in cluster.log("romgr1"), 10, "the warning"
+    )
 
     approved = odenos(cluster, "approve", "romgr1")
     assert approved.returncode == 0 and "approved" in approved.stdout, approved.stderr

@@ -419,9 +419,9 @@ def test_metrics_and_monitor_logging(cluster: Cluster) -> None:
     wait_until(lambda: "monitor: GET /network0/topology" in cluster.log("systemmanager"), 5, "log")
     request = urllib.request.urlopen(f"{cluster.rest}/metrics", timeout=10)
     text = request.read().decode()
-    assert 'odenos_components{state="running"} 1.0' in text
-    assert 'odenos_component_managers{state="running"} 1.0' in text
-    assert 'odenos_rest_requests_total{kind="component",outcome="200"}' in text
+    assert 'odenos_cluster_components{manager="romgr1",state="running"} 1.0' in text
+    assert 'odenos_cluster_component_managers{state="running"} 1.0' in text
+    assert 'odenos_rest_requests_total{method="GET",route="/{id}/topology",status="200"}' in text
 
 
 SLOW_PLUGIN = """
