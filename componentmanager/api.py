@@ -8,6 +8,7 @@ describe the manager; ``/<comp_id>/<path>`` is turned into a
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 
@@ -25,6 +26,8 @@ from odenos.http.signing import Signer, signed_only
 from odenos.subscriptions import subscription_seen_handler
 
 MANAGER = web.AppKey("manager", ComponentManager)
+
+log = logging.getLogger(__name__)
 
 
 def _manager(request: web.Request) -> ComponentManager:
@@ -83,6 +86,8 @@ async def component_request(request: web.Request) -> web.Response:
     response = await manager.dispatch(
         component, Request(request.method, request.match_info["tail"], query, body)
     )
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s %s of %s -> %d", request.method, request.path, comp_id, response.status)
     return json_response(response.body, response.status)
 
 

@@ -19,6 +19,7 @@ from odenos.http.client import InternalClient
 from odenos.http.server import HttpServer
 from odenos.http.signing import Signer
 from odenos.identity import follow_secret
+from odenos.preferences import follow as follow_preferences
 from odenos.zk.client import Coordinator
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class ComponentManagerDaemon:
         log.info("component manager %s offers %s", self.cm_id, ", ".join(sorted(types.types)))
         self.zk, self.view = await connect(self.config, self.cm_id)
         await follow_secret(self.zk, self._signer)
+        await follow_preferences(self.zk)
         self.manager = ComponentManager(
             self.cm_id,
             self.zk,

@@ -94,11 +94,16 @@ def get_json(config: Config, url: str, timeout: float = 2.0) -> tuple[int, Any]:
     return call_rest(config, "GET", url, timeout)
 
 
-def call_rest(config: Config, method: str, url: str, timeout: float = 2.0) -> tuple[int, Any]:
+def call_rest(
+    config: Config, method: str, url: str, timeout: float = 2.0, body: Any = None
+) -> tuple[int, Any]:
     """``method url`` on this host's REST port, as the operator's client: with an admin
     token of the tokens file (any token for a GET) if the port wants one, trusting its own
-    certificate if it has TLS."""
-    request = urllib.request.Request(url, method=method)
+    certificate if it has TLS.  The answer's JSON body comes back also for an error."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
     if config.rest_tokens:
         tokens = [t for t in config.rest_tokens if method == "GET" or t.role == "admin"]
         if tokens:
@@ -111,7 +116,10 @@ def call_rest(config: Config, method: str, url: str, timeout: float = 2.0) -> tu
         with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
-        return exc.code, None
+        try:
+            return exc.code, json.loads(exc.read() or b"null")
+        except ValueError:
+            return exc.code, None
     except (OSError, ValueError):
         return 0, None
 
@@ -473,13 +481,18 @@ def main(argv: list[str] | None = None) -> int:
             "tree",
             "components",
             "managers",
+            "config",
         ],
     )
     parser.add_argument(
         "cm_id",
         nargs="?",
         help="approve/revoke: the component manager's id; "
-        "rekey-zookeeper: the file of the new credentials; tree: the znode to start at",
+        "rekey-zookeeper: the file of the new credentials; tree: the znode to start at; "
+        "config: get or set",
+    )
+    parser.add_argument(
+        "more", nargs="*", help="config get [KEY], config set KEY VALUE (JSON, or text)"
     )
     parser.add_argument("-c", "--config", default="etc/odenos.conf")
     parser.add_argument(
@@ -510,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
             if not args.cm_id:
                 parser.error("rekey-zookeeper needs the file of the new credentials")
             return cmd_rekey(config, Path(args.cm_id))
+        if args.command == "config":
+            return cli_views.cmd_config(config, args.cm_id, args.more)
         if args.command == "tree":
             return cli_views.cmd_tree(config, args.cm_id, args.json)
         if args.command == "components":

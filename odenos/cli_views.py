@@ -1,5 +1,5 @@
 """Operator commands that look at a running system: ``odenos tree``, ``odenos components``,
-``odenos managers``.
+``odenos managers``, and ``odenos config`` (the cluster-wide preferences).
 
 ``components`` and ``managers`` ask the REST translator of this host (as ``odenos
 status`` does, with a token of the tokens file if the port wants one) and print a
@@ -210,3 +210,45 @@ def cmd_tree(config: Config, root: str | None, as_json: bool) -> int:
             line += f"  {text if len(text) <= DATA_WIDTH else text[: DATA_WIDTH - 3] + '...'}"
         print(line)
     return 0
+
+
+# --- preferences -----------------------------------------------------------------------------
+
+
+def cmd_config(config: Config, action: str | None, args: list[str]) -> int:
+    """``config get [KEY]``: the cluster's preferences (each key, its value or
+    ``(default)``, and what it does); ``config set KEY VALUE``: one of them (VALUE is
+    JSON when it parses, else text; ``null`` puts back the default)."""
+    from odenos.cli import call_rest, rest_url
+    from odenos.preferences import PREFERENCES
+
+    url = rest_url(config, "preferences")
+    current = _get(config, "preferences")
+    if action == "get" and len(args) <= 1:
+        if args:
+            if args[0] not in PREFERENCES:
+                print(
+                    f"error: no preference {args[0]!r} ({', '.join(PREFERENCES)})", file=sys.stderr
+                )
+                return 2
+            print(json.dumps(current.get(args[0])) if args[0] in current else "(default)")
+            return 0
+        for key, pref in PREFERENCES.items():
+            shown = json.dumps(current[key]) if key in current else "(default)"
+            print(f"{key} = {shown}    # {pref.description}")
+        return 0
+    if action == "set" and len(args) == 2:
+        key, text = args
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        status, body = call_rest(config, "PUT", url, timeout=10.0, body={**current, key: value})
+        if status == 200:
+            print(f"{key} = {json.dumps(body.get(key)) if key in body else '(default)'}")
+            return 0
+        message = body.get("message") if isinstance(body, dict) else None
+        print(f"error: config set {key}: {message or status or 'no answer'}", file=sys.stderr)
+        return 1
+    print("usage: odenos config get [KEY] | odenos config set KEY VALUE", file=sys.stderr)
+    return 2

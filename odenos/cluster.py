@@ -338,7 +338,7 @@ class ClusterView:
         if reason is not None:
             # A manager that is away may be back soon; a component that failed will not.
             failed = manager_runs and state == "error"
-            raise ObjectUnavailable(object_id, reason, retry_after=5 if failed else 1)
+            raise ObjectUnavailable(object_id, reason, retry_after=5 if failed else None)
         return Target(object_id, "component", _address(object_id, manager), cm_id)
 
 

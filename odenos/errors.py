@@ -170,15 +170,20 @@ class ComponentManagerNotFound(NotFound):
         self.cm_id = cm_id
 
 
+#: The Retry-After of an object that is not available, unless its refusal says otherwise
+#: (the cluster-wide preference ``rest.retry_after``, see :mod:`odenos.preferences`).
+RETRY_AFTER = 1
+
+
 class ObjectUnavailable(Unavailable):
     """The object is known but not alive: its manager crashed, is restarting, or it failed."""
 
     code = "ObjectUnavailable"
 
-    def __init__(self, object_id: str, reason: str, retry_after: int = 1) -> None:
+    def __init__(self, object_id: str, reason: str, retry_after: int | None = None) -> None:
         super().__init__(
             f"{object_id!r} is not available: {reason}",
-            retry_after=retry_after,
+            retry_after=RETRY_AFTER if retry_after is None else retry_after,
             object_id=object_id,
             reason=reason,
         )

@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
+from odenos import preferences
 from odenos.cluster import ClusterView
 from odenos.components.base import Component
 from odenos.errors import CoordinationError, NodeMissing
@@ -252,6 +253,11 @@ class EventBus:
         for inbox in self._inboxes.values():
             inbox.close()
 
+    def _queue_limit(self) -> int:
+        """The bound of a queue made now: the cluster's preference, or this bus's."""
+        limit: int = preferences.CURRENT.values.get("events.queue_limit", self._limit)
+        return limit
+
     def queued(self) -> int:
         """Events waiting in the outboxes and inboxes."""
         return sum(len(o) for o in self._outboxes.values()) + sum(
@@ -319,7 +325,7 @@ class EventBus:
                     if sid not in self._instances:
                         self.stats.drop("not_here")
                         continue
-                    inbox = Inbox(sid, self._instances, self.stats, self._limit)
+                    inbox = Inbox(sid, self._instances, self.stats, self._queue_limit())
                     self._inboxes[sid] = inbox
                 inbox.put(event)
 
@@ -330,7 +336,7 @@ class EventBus:
         if outbox is None:
             send: Sender = self._take_local if cm_id == self._cm_id else self._sender(cm_id)
             outbox = Outbox(
-                cm_id, send, self.stats, self._limit, self._give_up_after, self._sender_id
+                cm_id, send, self.stats, self._queue_limit(), self._give_up_after, self._sender_id
             )
             self._outboxes[cm_id] = outbox
         return outbox

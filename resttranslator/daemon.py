@@ -19,6 +19,7 @@ from odenos.http.rest_auth import tls_context
 from odenos.http.server import HttpServer
 from odenos.http.signing import Signer, signed_only
 from odenos.identity import follow_secret
+from odenos.preferences import follow as follow_preferences
 from odenos.zk.client import Coordinator
 from resttranslator.app import RestTranslator
 from resttranslator.events import RestSubscriptions
@@ -41,6 +42,7 @@ class RestTranslatorDaemon:
         config = self.config
         self.zk, self.view = await connect(self.config, "resttranslator")
         await follow_secret(self.zk, self._signer)
+        await follow_preferences(self.zk)
         self._forwarder = Forwarder(self.view, self._client, config.forward_timeout)
         register_cluster_metrics(self.view)
         # Where publishers' managers deliver the events of this translator's REST clients.

@@ -53,6 +53,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from odenos import preferences
 from odenos.cluster import ClusterView
 from odenos.errors import BadRequest, NotFound, TooManyRequests, Unavailable
 from odenos.http.client import InternalClient
@@ -191,7 +192,8 @@ class RestSubscriptions:
                     retry_after=10,
                 )
             sid = uuid.uuid4().hex
-            self._subscribers[sid] = RestSubscriber(sid, self._limit, owner)
+            limit = preferences.CURRENT.values.get("events.queue_limit", self._limit)
+            self._subscribers[sid] = RestSubscriber(sid, limit, owner)
             if self._reaper is None:
                 self._reaper = asyncio.get_running_loop().create_task(self._reap())
             log.info("REST event subscription %s opened", sid)

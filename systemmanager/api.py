@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from odenos import preferences
 from odenos.cluster import EVENT_MANAGER_ID, ClusterView, Target, type_entry
 from odenos.errors import (
     BadRequest,
@@ -79,6 +80,23 @@ async def get_settings(request: web.Request) -> web.Response:
 async def put_settings(request: web.Request) -> web.Response:
     manager = _service(request).manager
     return json_response(await manager.put_settings(await read_json_object(request)))
+
+
+# --- cluster-wide preferences (odenos.preferences) --------------------------------------------
+
+
+@routes.get("/preferences")
+async def get_preferences(request: web.Request) -> web.Response:
+    """The preferences as stored (keys left out have their defaults)."""
+    return json_response(await _service(request).manager.get_preferences())
+
+
+@routes.put("/preferences")
+async def put_preferences(request: web.Request) -> web.Response:
+    """Replace the preferences (validated; null or absent: the default); every daemon
+    applies them from its watch.  Answers them as stored."""
+    checked = preferences.check(await read_json_object(request))
+    return json_response(await _service(request).manager.put_preferences(checked))
 
 
 # --- component managers ---------------------------------------------------------------------

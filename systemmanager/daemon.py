@@ -26,6 +26,7 @@ from odenos.http.rest_auth import tls_context
 from odenos.http.server import HttpServer
 from odenos.http.signing import Signer, signed_only
 from odenos.identity import ensure_secret, follow_secret, stamp_or_check
+from odenos.preferences import follow as follow_preferences
 from odenos.runtime import log_dir
 from odenos.subscriptions import subscription_seen_handler
 from odenos.zk.client import Coordinator
@@ -99,6 +100,7 @@ class SystemManagerDaemon:
         )
         await ensure_secret(self.zk)
         await follow_secret(self.zk, self._signer)
+        await follow_preferences(self.zk)
         # Its caches are loaded by the manager's registration, under the global lock.
         self.view = ClusterView(self.zk, self.manager_id)
         self._forwarder = Forwarder(self.view, self._client, config.forward_timeout)

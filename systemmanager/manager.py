@@ -26,8 +26,15 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from odenos import preferences
 from odenos.cluster import ClusterView
-from odenos.errors import DuplicateDaemon, NodeMissing, ObjectUnavailable, OdenosError
+from odenos.errors import (
+    DuplicateDaemon,
+    NodeExists,
+    NodeMissing,
+    ObjectUnavailable,
+    OdenosError,
+)
 from odenos.http.client import InternalClient
 from odenos.model.property import ObjectProperty, ObjectState
 from odenos.object_settings import load_settings, store_settings, update_daemon_property
@@ -337,6 +344,25 @@ class SystemManager:
             "stop it with 'odenos stop'",
         )
         return self.property_json()
+
+    async def get_preferences(self) -> dict[str, Any]:
+        try:
+            data, _ = await self.zk.get(preferences.PATH)
+        except NodeMissing:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    async def put_preferences(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Write the (checked) preferences: answered once ZooKeeper holds them."""
+        try:
+            await self.zk.set(preferences.PATH, values)
+        except NodeMissing:
+            try:
+                await self.zk.create(preferences.PATH, values, makepath=True)
+            except NodeExists:
+                await self.zk.set(preferences.PATH, values)
+        log.info("cluster preferences set: %s", values or "defaults")
+        return values
 
     async def put_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
         """Persist first, then answer: a restart keeps what a 200 said."""

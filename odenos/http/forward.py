@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
+from odenos import preferences
 from odenos.cluster import ClusterView, Target
 from odenos.errors import ObjectUnavailable
 from odenos.http.client import InternalClient
@@ -70,7 +71,7 @@ class Forwarder:
         """
         target = route.target
         if timeout is None:
-            timeout = self._timeout
+            timeout = preferences.CURRENT.values.get("rest.forward_timeout", self._timeout)
             if target.kind == "system_manager":
                 timeout += SYSTEM_MANAGER_MARGIN
         url = route.path.url(target.address, request.rel_url.raw_query_string)
