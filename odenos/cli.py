@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from odenos import cli_views, runtime
+from odenos import cli_views, deploy, runtime
 from odenos.cluster import acl_policy, status_file
 from odenos.config import Config, load_config
 from odenos.errors import LaunchError, OdenosError
@@ -482,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
             "components",
             "managers",
             "config",
+            "apply",
+            "export",
         ],
     )
     parser.add_argument(
@@ -497,6 +499,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-c", "--config", default="etc/odenos.conf")
     parser.add_argument(
         "--json", action="store_true", help="status, tree, components, managers: as JSON"
+    )
+    parser.add_argument("-f", "--file", help="apply: the deployment file (YAML)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="apply: print the plan, change nothing"
+    )
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="apply: also delete the connections and components the file does not name",
     )
     parser.add_argument(
         "--reinitialize",
@@ -523,6 +534,10 @@ def main(argv: list[str] | None = None) -> int:
             if not args.cm_id:
                 parser.error("rekey-zookeeper needs the file of the new credentials")
             return cmd_rekey(config, Path(args.cm_id))
+        if args.command == "apply":
+            return deploy.cmd_apply(config, args.file, args.dry_run, args.prune)
+        if args.command == "export":
+            return deploy.cmd_export(config)
         if args.command == "config":
             return cli_views.cmd_config(config, args.cm_id, args.more)
         if args.command == "tree":

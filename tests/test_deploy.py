@@ -1,0 +1,113 @@
+"""Declarative deployment (issue 10, item 4): ``odenos apply -f``, ``--dry-run``,
+``--prune``, ``odenos export``; errors name the file's line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from odenos.deploy import DeployError, load
+from tests.support import Cluster, wait_until
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "etc" / "deploy.example.yaml"
+
+
+def test_the_example_reads() -> None:
+    deployment = load(EXAMPLE)
+    assert set(deployment.components) == {"network0", "network1", "aggregator0", "driver0"}
+    assert deployment.connections["c-aggregated"] == {
+        "type": "aggregated",
+        "logic": "aggregator0",
+        "network": "network1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("components:\n  n0: {type: Network}\n  n0: {type: Network}\n", 3, "given twice"),
+        ("components:\n  n0:\n    tpye: Network\n", 2, "unknown key 'tpye'"),
+        ("components:\n  n0: {manager: romgr1}\n", 2, "needs type"),
+        ("components:\n  bad id: {type: Network}\n", 2, "not a valid id"),
+        ("conections: {}\n", 1, "unknown section"),
+        ("components: [n0]\n", 1, "is a mapping"),
+        ("connections:\n  c1: {type: original, logic: d}\n", 2, "needs network"),
+        ("subscriptions:\n  w: {n0: NodeChanged}\n", 2, "publisher_id"),
+        ("components:\n  n0: {type: Network\n", 3, "not YAML"),
+        ("!!python/object:os.system {}\n", 1, "not YAML"),
+    ],
+)
+def test_bad_files_name_the_line(tmp_path: Path, text: str, line: int, words: str) -> None:
+    path = tmp_path / "deploy.yaml"
+    path.write_text(text)
+    with pytest.raises(DeployError) as err:
+        load(path)
+    assert f"{path}:{line}:" in err.value.message and words in err.value.message, err.value.message
+
+
+def odenos(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "odenos.cli", *args, "-c", str(cluster.config_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cluster.tmp_path,
+    )
+
+
+def test_apply_is_idempotent_prunes_and_exports(cluster: Cluster) -> None:
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.start_cm("romgr2")
+    cluster.create_network("stray", "romgr1")  # not in the file: --prune removes it
+    planned = odenos(cluster, "apply", "-f", str(EXAMPLE), "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    assert "would create component network0 (Network on romgr1)" in planned.stdout
+    assert "nothing done" in planned.stdout
+    assert cluster.get("systemmanager/components/network0").status == 404
+
+    applied = odenos(cluster, "apply", "-f", str(EXAMPLE))
+    assert applied.returncode == 0, applied.stderr
+    assert "change(s) made" in applied.stdout
+    components = cluster.get("systemmanager/components").body
+    assert {"network0", "network1", "aggregator0", "driver0", "stray"} <= set(components)
+    assert components["aggregator0"]["restart_policy"] == "reassign"
+    assert cluster.get("driver0/settings").body == {
+        "note": "stands in for the switches of network0"
+    }
+    assert cluster.get("systemmanager/preferences").body == {"rest.retry_after": 2}
+    wait_until(
+        lambda: all(
+            c["state"] == "running" for c in cluster.get("systemmanager/connections").body.values()
+        ),
+        20,
+        "the connections running",
+    )
+    again = odenos(cluster, "apply", "-f", str(EXAMPLE))
+    assert again.returncode == 0 and "nothing to change" in again.stdout, again.stdout
+
+    # What cannot be made in place names the file's line.
+    changed = cluster.tmp_path / "changed.yaml"
+    changed.write_text(EXAMPLE.read_text().replace("type: DummyDriver", "type: Network"))
+    refused = odenos(cluster, "apply", "-f", str(changed))
+    line = next(i for i, t in enumerate(changed.read_text().splitlines(), 1) if "driver0:" in t)
+    assert refused.returncode == 1 and f"{changed}:{line}:" in refused.stderr, refused.stderr
+
+    # Export, then apply the export with --prune: only "stray" goes.
+    exported = odenos(cluster, "export")
+    assert exported.returncode == 0
+    body = yaml.safe_load(exported.stdout)
+    assert body["components"]["network0"] == {"type": "Network", "manager": "romgr1"}
+    del body["components"]["stray"]
+    export_file = cluster.tmp_path / "export.yaml"
+    export_file.write_text(yaml.safe_dump(body))
+    pruned = odenos(cluster, "apply", "-f", str(export_file), "--prune")
+    assert pruned.returncode == 0, pruned.stderr
+    assert pruned.stdout.strip().splitlines()[0] == "delete component stray (not in the file)"
+    assert cluster.get("systemmanager/components/stray").status == 404
+    final = odenos(cluster, "apply", "-f", str(export_file), "--prune")
+    assert "nothing to change" in final.stdout
