@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ZK_JAR := /usr/share/java/zookeeper.jar
+# The live cluster page's test: Debian's headless Chromium and its WebDriver.
+CHROMEDRIVER := /usr/bin/chromedriver
 CONF ?= etc/odenos.conf
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
@@ -13,7 +15,7 @@ APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
 # What running needs; the linters and test tools only for test, lint and fuzz.
 install: $(VENV)/.installed $(ZK_JAR)
-install-dev: install $(VENV)/.installed-dev
+install-dev: install $(VENV)/.installed-dev $(CHROMEDRIVER)
 
 # Debian's python3 may lack venv/pip: install them once if creating the venv fails.
 $(VENV)/.installed: pyproject.toml
@@ -24,6 +26,10 @@ $(VENV)/.installed: pyproject.toml
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
+
+$(CHROMEDRIVER):
+	$(APT) update -qq
+	$(APT) install -y -qq chromium chromium-driver
 
 # Apache ZooKeeper 3.8 and a Java runtime, from Debian (the package starts no service).
 $(ZK_JAR):

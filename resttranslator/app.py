@@ -17,6 +17,7 @@ import logging
 import mimetypes
 import time
 from collections.abc import Mapping
+from importlib.resources import files
 from pathlib import Path
 
 from aiohttp import web
@@ -79,6 +80,11 @@ class RestTranslator:
         app.router.add_get("/metrics", metrics)
         app.router.add_get("/openapi.json", serve_openapi)
         app.router.add_get("/openapi.yaml", serve_openapi_yaml)
+        # The live cluster page: a path no object id can take (ids begin with a letter or
+        # a digit).
+        app.router.add_get("/_cluster", cluster_page)
+        app.router.add_get("/_cluster/", cluster_page)
+        app.router.add_get("/_cluster/app.js", cluster_page_script)
         if self._events is not None:
             self._events.add_routes(app)
         for object_id, local in self._local_apps.items():
@@ -169,13 +175,41 @@ def _own_resource_methods(path: ObjectPath) -> tuple[str, ...] | None:
     """The methods of a resource the translator serves itself, if ``path`` is one (the
     catch-all route sees the others' methods); None otherwise."""
     seg = path.segments
-    if len(seg) == 1 and seg[0] in ("metrics", "openapi.json", "openapi.yaml"):
+    if len(seg) == 1 and seg[0] in ("metrics", "openapi.json", "openapi.yaml", "_cluster"):
+        return ("GET", "HEAD")
+    if seg == ("_cluster", "app.js"):
         return ("GET", "HEAD")
     if seg == ("event", "stream"):
         return ("GET", "HEAD")
     if len(seg) == 3 and seg[:2] == ("event", "subscriptions"):
         return ("DELETE", "GET", "HEAD", "PUT")
     return None
+
+
+#: The page may load only its own script and styles (nothing from elsewhere).
+PAGE_POLICY = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"
+
+
+def _ui_file(name: str) -> bytes:
+    return files("odenos.http").joinpath("ui", name).read_bytes()
+
+
+async def cluster_page(request: web.Request) -> web.Response:
+    return web.Response(
+        body=_ui_file("index.html"),
+        content_type="text/html",
+        charset="utf-8",
+        headers={"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"},
+    )
+
+
+async def cluster_page_script(request: web.Request) -> web.Response:
+    return web.Response(
+        body=_ui_file("app.js"),
+        content_type="application/javascript",
+        charset="utf-8",
+        headers={"Cache-Control": "no-cache"},
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:
