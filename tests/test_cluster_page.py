@@ -136,3 +136,13 @@ def test_the_page_follows_the_cluster_live(cluster: Cluster, browser: Any) -> No
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "cluster-page.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    # On a phone's width: one column, nothing wider than the screen.
+    browser.set_window_size(390, 844)
+    wait_until(
+        lambda: browser.execute_script(
+            "return document.documentElement.scrollWidth <= window.innerWidth"
+        ),
+        5,
+        "the page fitting a phone's width",
+    )
+    assert browser.save_screenshot(str(ARTIFACTS / "cluster-page-phone.png"))
