@@ -223,6 +223,8 @@ async def test_a_put_cannot_change_a_flows_type(net: Network) -> None:
         ({"matches": [{"type": "OFPFlowMatch", "in_node": "n", "tcp_dstport": 80}]}, None),
         ({"matches": [{"type": "OFPFlowMatch", "in_node": "n", "tcp_dst_mask": 1}]}, None),
         ({"edge_actions": {"n": [{"type": "OFPFlowActionOutput", "output": "p"}]}}, None),
+        ({"edge_actions": {"n": [{"type": {}, "group_id": 1}]}}, "edge_actions.n[0].type"),
+        ({"edge_actions": {"n": [{"type": ["x"], "group_id": 1}]}}, "edge_actions.n[0].type"),
         ({"edge_actions": {"n": [{"type": "OFPFlowActionPushVlan"}]}}, None),
         ({"edge_actions": {"n": [{"type": "OFPFlowActionPushVlan", "eth_type": 2048}]}}, None),
         ({"edge_actions": {"n": [{"type": "OFPFlowActionPushMpls", "eth_type": 0x8100}]}}, None),

@@ -5,7 +5,7 @@ on loopback with free ports in a temporary directory, creates the Networks ``fuz
 and ``fuzzspare`` on ``romgr1``, and runs schemathesis against ``/openapi.json`` with
 every check (``--checks all``), the examples, coverage and fuzzing phases and a bounded
 number of examples per operation (``FUZZ_EXAMPLES``, 50 by default: about two minutes
-on two cores), in two passes (see :data:`PASSES`).  ``tests/fuzz/schemathesis.toml``
+on two cores), in three passes (see :data:`PASSES`).  ``tests/fuzz/schemathesis.toml``
 says only what a schema cannot (which ids exist, which body references are 400 as in
 ODENOS).
 
@@ -37,12 +37,18 @@ BIN = Path(sys.executable).parent
 NETWORKS = ("fuzznet", "fuzzspare")
 
 
-#: Two passes: a property's state is its component's (``error`` refuses every request
-#: with a 503 until repaired, ``finalizing`` deletes it), so PUT property runs last, on
-#: the Network ``fuzzspare``, once nothing else needs the components.
+#: Three passes: a property's state is its component's (``error`` refuses every request
+#: with a 503 until repaired, ``finalizing`` deletes it), so PUT property runs after the
+#: rest, on the Network ``fuzzspare``, once nothing else needs the components; and a
+#: cluster preference applies to every request after it (``rest.forward_timeout`` 0.1 s
+#: makes a slow answer a 504), so PUT preferences runs alone, last.
 PASSES = (
-    ("every operation but PUT property", ["--exclude-operation-id", "putObjectProperty"]),
+    (
+        "every operation but PUT property and PUT preferences",
+        ["--exclude-operation-id", "putObjectProperty", "--exclude-operation-id", "putPreferences"],
+    ),
     ("PUT property (states included)", ["--include-operation-id", "putObjectProperty"]),
+    ("PUT preferences", ["--include-operation-id", "putPreferences"]),
 )
 
 

@@ -175,7 +175,7 @@ class OFPFlow(BasicFlow):
         kind = obj.get("type")
         if kind is None or kind == OUTPUT_ACTION_TYPE:
             return FlowActionOutput.from_json(obj, what)
-        if kind not in ACTIONS:
+        if not isinstance(kind, str) or kind not in ACTIONS:
             raise BadRequest(
                 f"{what}.type {kind!r} is not an action of an OFPFlow "
                 f"(it takes {', '.join(ACTION_TYPES)})",
