@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -28,13 +29,13 @@ from odenos.cluster import ClusterView
 from odenos.errors import MethodNotAllowed, ObjectNotFound, OdenosError
 from odenos.http.errors import Handler, error_middleware
 from odenos.http.forward import Forwarder
-from odenos.http.objectpath import BadPath, ObjectPath, canonical_path_middleware
+from odenos.http.objectpath import ObjectPath, canonical_path_middleware
 from odenos.http.openapi import serve_openapi, serve_openapi_yaml
 from odenos.http.rest_auth import Token, TokenSource, bearer_auth
 from odenos.http.routing import resolve
 from odenos.metrics import REST_FORWARD, REST_REFUSALS, REST_REQUESTS
 from resttranslator.events import RestSubscriptions
-from resttranslator.telemetry import UNMATCHED, RouteTemplates, refusal_reason
+from resttranslator.telemetry import RouteTemplates, refusal_reason
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class RestTranslator:
         self._local_apps = dict(local_apps or {})
         self._static_root = static_root.resolve() if static_root else None
         self._templates = RouteTemplates.from_openapi()
+        self._request_counters: dict[tuple[str, str, int], Any] = {}
+        self._forward_histograms: dict[str, Any] = {}
 
     def build_app(self) -> web.Application:
         middlewares: list[Middleware] = [self._count, canonical_path_middleware]
@@ -122,22 +125,34 @@ class RestTranslator:
                 REST_REFUSALS.labels("unreachable" if reason.endswith("running") else reason).inc()
             raise
         finally:
-            REST_FORWARD.labels(route.target.kind).observe(time.monotonic() - started)
+            histogram = self._forward_histograms.get(route.target.kind)
+            if histogram is None:
+                histogram = REST_FORWARD.labels(route.target.kind)
+                self._forward_histograms[route.target.kind] = histogram
+            histogram.observe(time.monotonic() - started)
 
     @web.middleware
     async def _count(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Every request, by route template, method and status (errors included)."""
         try:
-            template = self._templates.match(ObjectPath.parse(request.rel_url.raw_path).segments)
-        except BadPath:
-            template = UNMATCHED
-        try:
             response = await handler(request)
         except web.HTTPException as exc:
-            REST_REQUESTS.labels(template, request.method, str(exc.status)).inc()
+            self._counted(request, exc.status)
             raise
-        REST_REQUESTS.labels(template, request.method, str(response.status)).inc()
+        self._counted(request, response.status)
         return response
+
+    def _counted(self, request: web.Request, status: int) -> None:
+        # On every request, the translator's hop included: the template from the decoded
+        # path's segments (no second parse), and prometheus' label children kept.
+        template = self._templates.match([s for s in request.path.split("/") if s])
+        key = (template, request.method, status)
+        counter = self._request_counters.get(key)
+        if counter is None:
+            counter = REST_REQUESTS.labels(template, request.method, str(status))
+            if len(self._request_counters) < 10_000:
+                self._request_counters[key] = counter
+        counter.inc()
 
     @web.middleware
     async def _monitor(self, request: web.Request, handler: Handler) -> web.StreamResponse:
