@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,10 @@ from odenos.errors import (
     NodeExists,
     NodeMissing,
     ObjectUnavailable,
+    OdenosError,
 )
 from odenos.events import EventBus
-from odenos.http.client import InternalClient
+from odenos.http.client import InternalClient, internal_url
 from odenos.identity import check_member
 from odenos.model.property import ObjectProperty, ObjectState
 from odenos.object_settings import load_settings, store_settings, update_daemon_property
@@ -334,6 +336,7 @@ class ComponentManager:
                         ),
                         1.0,
                     )
+                    await self._seen_stopping_by_system_manager(1.0)
             except CoordinationError as err:
                 log.warning("could not publish finalizing: %s", err.message)
         for comp_id in list(self.instances):
@@ -345,6 +348,26 @@ class ComponentManager:
             log.warning("records not yet in ZooKeeper are lost: %s", err.message)
         self.store.close()
         await self.events.close()
+
+    async def _seen_stopping_by_system_manager(self, timeout: float) -> None:
+        """Until the system manager's own view shows us ``finalizing`` (bounded): its
+        cache reads a change after the event that announces it, and our node's deletion
+        must not overtake that read, or it logs our graceful stop as a crash."""
+        sm = self.view.system_manager() or {}
+        address, sm_id = sm.get("address"), sm.get("id")
+        if not isinstance(address, str) or not isinstance(sm_id, str):
+            return
+        url = internal_url(address, f"/{sm_id}/component_managers/{self.cm_id}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                reply = await self.client.send("GET", url, peer=sm_id, timeout=timeout)
+                seen = reply.status == 200 and (reply.json() or {}).get("state")
+            except (OdenosError, ValueError):
+                return
+            if seen == ManagerState.FINALIZING.value:
+                return
+            await asyncio.sleep(0.02)
 
     async def dispatch(self, component: Component, request: Request) -> Response:
         """A request to one of our components, answered once every record its handler
