@@ -135,6 +135,18 @@ def manager_state(config: Config, cm_id: str) -> str | None:
     return str(body.get("state")) if status == 200 and isinstance(body, dict) else None
 
 
+async def operator_zookeeper(config: Config, name: str) -> Coordinator:
+    """A ZooKeeper session for an operator's command, with this host's credentials."""
+    zk = Coordinator(
+        config.zookeeper.connect_string,
+        config.zookeeper.session_timeout_ms,
+        name=name,
+        acl=acl_policy(config),
+    )
+    await zk.start(timeout=10)
+    return zk
+
+
 def read_pid(config: Config, name: str) -> int | None:
     """The pid of process ``name`` if it runs (a pid file naming another process is stale)."""
     return runtime.daemon_pid(pid_file(config, name))
@@ -432,13 +444,7 @@ def cmd_rotate_secret(config: Config) -> int:
     the next rotation, so nothing in flight is refused."""
 
     async def rotate() -> None:
-        zk = Coordinator(
-            config.zookeeper.connect_string,
-            config.zookeeper.session_timeout_ms,
-            name="odenos rotate-secret",
-            acl=acl_policy(config),
-        )
-        await zk.start(timeout=10)
+        zk = await operator_zookeeper(config, "odenos rotate-secret")
         try:
             await rotate_secret(zk)
         finally:

@@ -20,10 +20,9 @@ from typing import Any
 
 from kazoo.exceptions import NoNodeError
 
-from odenos.cluster import acl_policy, status_file
+from odenos.cluster import status_file
 from odenos.config import Config
 from odenos.zk import paths
-from odenos.zk.client import Coordinator
 from odenos.zk.gate import read_status_file
 
 #: Znodes whose data is never printed.
@@ -142,13 +141,9 @@ def _decode(raw: bytes | None) -> Any:
 
 
 async def _walk(config: Config, root: str) -> list[dict[str, Any]]:
-    zk = Coordinator(
-        config.zookeeper.connect_string,
-        config.zookeeper.session_timeout_ms,
-        name="odenos tree",
-        acl=acl_policy(config),
-    )
-    await zk.start(timeout=10)
+    from odenos.cli import operator_zookeeper
+
+    zk = await operator_zookeeper(config, "odenos tree")
     kazoo = zk.kazoo
 
     def walk() -> list[dict[str, Any]]:

@@ -272,6 +272,16 @@ class Cluster:
         data, stat = self.zk.get(path)
         return json.loads(data), stat
 
+    def odenos(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """The ``odenos`` command on this cluster's configuration, as an operator runs it."""
+        return subprocess.run(
+            [sys.executable, "-m", "odenos.cli", *args, "-c", str(self.config_path)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.tmp_path,
+        )
+
     def create_network(self, comp_id: str = "network0", cm_id: str = "romgr1") -> Reply:
         reply = self.put(
             f"systemmanager/components/{comp_id}",

@@ -3,23 +3,11 @@ pending and gets nothing until approved; revoking stops new placements on it."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from tests.support import Cluster, http, wait_until
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def odenos(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "odenos.cli", *args, "-c", str(cluster.config_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def state(cluster: Cluster, cm_id: str) -> str | None:
@@ -45,21 +33,21 @@ def test_pending_until_approved_and_no_new_placements_once_revoked(cluster: Clus
         lambda: "not approved: registered as pending" in cluster.log("romgr1"), 10, "the warning"
     )
 
-    approved = odenos(cluster, "approve", "romgr1")
+    approved = cluster.odenos("approve", "romgr1")
     assert approved.returncode == 0 and "approved" in approved.stdout, approved.stderr
     cluster.wait_cm_running("romgr1")
     assert cluster.get("systemmanager/component_managers/romgr1/approval").body["by"] == "operator"
     assert cluster.put("systemmanager/components/n0", body).status == 201
 
     # Revoked: what it runs goes on, nothing new goes to it.
-    assert odenos(cluster, "revoke", "romgr1").returncode == 0
+    assert cluster.odenos("revoke", "romgr1").returncode == 0
     assert cluster.get("n0/topology").status == 200
     assert state(cluster, "romgr1") == "running"
     again = cluster.put("systemmanager/components/n1", body)
     assert again.status == 409, again
     unplaced = http("PUT", f"{cluster.rest}/systemmanager/components/n2", {"type": "Network"})
     assert unplaced.status == 400 and "unknown component type" in unplaced.body["message"]
-    assert odenos(cluster, "revoke", "romgr1").returncode == 1  # not approved any more
+    assert cluster.odenos("revoke", "romgr1").returncode == 1  # not approved any more
 
 
 def test_a_manager_approved_in_advance_and_auto_approval(cluster: Cluster) -> None:

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -49,28 +47,18 @@ def test_bad_files_name_the_line(tmp_path: Path, text: str, line: int, words: st
     assert f"{path}:{line}:" in err.value.message and words in err.value.message, err.value.message
 
 
-def odenos(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "odenos.cli", *args, "-c", str(cluster.config_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cluster.tmp_path,
-    )
-
-
 def test_apply_is_idempotent_prunes_and_exports(cluster: Cluster) -> None:
     cluster.start_core()
     cluster.start_cm("romgr1")
     cluster.start_cm("romgr2")
     cluster.create_network("stray", "romgr1")  # not in the file: --prune removes it
-    planned = odenos(cluster, "apply", "-f", str(EXAMPLE), "--dry-run")
+    planned = cluster.odenos("apply", "-f", str(EXAMPLE), "--dry-run")
     assert planned.returncode == 0, planned.stderr
     assert "would create component network0 (Network on romgr1)" in planned.stdout
     assert "nothing done" in planned.stdout
     assert cluster.get("systemmanager/components/network0").status == 404
 
-    applied = odenos(cluster, "apply", "-f", str(EXAMPLE))
+    applied = cluster.odenos("apply", "-f", str(EXAMPLE))
     assert applied.returncode == 0, applied.stderr
     assert "change(s) made" in applied.stdout
     components = cluster.get("systemmanager/components").body
@@ -87,27 +75,27 @@ def test_apply_is_idempotent_prunes_and_exports(cluster: Cluster) -> None:
         20,
         "the connections running",
     )
-    again = odenos(cluster, "apply", "-f", str(EXAMPLE))
+    again = cluster.odenos("apply", "-f", str(EXAMPLE))
     assert again.returncode == 0 and "nothing to change" in again.stdout, again.stdout
 
     # What cannot be made in place names the file's line.
     changed = cluster.tmp_path / "changed.yaml"
     changed.write_text(EXAMPLE.read_text().replace("type: DummyDriver", "type: Network"))
-    refused = odenos(cluster, "apply", "-f", str(changed))
+    refused = cluster.odenos("apply", "-f", str(changed))
     line = next(i for i, t in enumerate(changed.read_text().splitlines(), 1) if "driver0:" in t)
     assert refused.returncode == 1 and f"{changed}:{line}:" in refused.stderr, refused.stderr
 
     # Export, then apply the export with --prune: only "stray" goes.
-    exported = odenos(cluster, "export")
+    exported = cluster.odenos("export")
     assert exported.returncode == 0
     body = yaml.safe_load(exported.stdout)
     assert body["components"]["network0"] == {"type": "Network", "manager": "romgr1"}
     del body["components"]["stray"]
     export_file = cluster.tmp_path / "export.yaml"
     export_file.write_text(yaml.safe_dump(body))
-    pruned = odenos(cluster, "apply", "-f", str(export_file), "--prune")
+    pruned = cluster.odenos("apply", "-f", str(export_file), "--prune")
     assert pruned.returncode == 0, pruned.stderr
     assert pruned.stdout.strip().splitlines()[0] == "delete component stray (not in the file)"
     assert cluster.get("systemmanager/components/stray").status == 404
-    final = odenos(cluster, "apply", "-f", str(export_file), "--prune")
+    final = cluster.odenos("apply", "-f", str(export_file), "--prune")
     assert "nothing to change" in final.stdout

@@ -4,8 +4,6 @@ by every daemon through a watch; set by REST or ``odenos config``."""
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -52,16 +50,6 @@ def test_preferences_are_checked_and_null_is_the_default() -> None:
     assert prefs.get("rest.retry_after") == PREFERENCES["rest.retry_after"].default
 
 
-def odenos(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "odenos.cli", *args, "-c", str(cluster.config_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cluster.tmp_path,
-    )
-
-
 def test_preferences_apply_live_on_every_daemon(cluster: Cluster) -> None:
     cluster.start_core()
     cluster.start_cm("romgr1")
@@ -73,12 +61,12 @@ def test_preferences_apply_live_on_every_daemon(cluster: Cluster) -> None:
     assert cluster.get("systemmanager/preferences").body == {}
 
     # By the command line: set, then get.
-    assert odenos(cluster, "config", "set", "rest.retry_after", "7").returncode == 0
-    got = odenos(cluster, "config", "get", "rest.retry_after")
+    assert cluster.odenos("config", "set", "rest.retry_after", "7").returncode == 0
+    got = cluster.odenos("config", "get", "rest.retry_after")
     assert got.returncode == 0 and got.stdout.strip() == "7", got
-    listing = odenos(cluster, "config", "get")
+    listing = cluster.odenos("config", "get")
     assert "rest.retry_after = 7" in listing.stdout and "log.level = (default)" in listing.stdout
-    bad = odenos(cluster, "config", "set", "log.level", "LOUD")
+    bad = cluster.odenos("config", "set", "log.level", "LOUD")
     assert bad.returncode == 1 and "log.level" in bad.stderr
 
     # The translator refuses with the new Retry-After (applied from its watch).
