@@ -233,11 +233,7 @@ def _launch(
     Returns the processes started here.
     """
     plans = plan(config, reinitialize)
-    running: dict[str, int] = {}
-    for p in plans:
-        pid = read_pid(config, p.name)
-        if pid is not None and alive(pid):
-            running[p.name] = pid
+    running = _running(config)
     if running and foreground:
         names = ", ".join(f"{name} (pid {pid})" for name, pid in running.items())
         raise LaunchError(f"already running: {names}; 'odenos stop -c {config.path}' first")

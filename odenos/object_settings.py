@@ -14,23 +14,32 @@ from odenos.zk import paths
 from odenos.zk.client import Coordinator
 
 
-async def store_settings(zk: Coordinator, object_id: str, settings: dict[str, Any]) -> None:
-    path = paths.object_settings(object_id)
+async def store_object(zk: Coordinator, path: str, value: dict[str, Any]) -> None:
+    """Write a JSON object to a persistent znode, creating it (and its parents) if need be."""
     try:
-        await zk.set(path, settings)
+        await zk.set(path, value)
     except NodeMissing:
         try:
-            await zk.create(path, settings, makepath=True)
+            await zk.create(path, value, makepath=True)
         except NodeExists:
-            await zk.set(path, settings)
+            await zk.set(path, value)
 
 
-async def load_settings(zk: Coordinator, object_id: str) -> dict[str, Any]:
+async def load_object(zk: Coordinator, path: str) -> dict[str, Any]:
+    """The JSON object a znode holds; ``{}`` if it does not exist or holds something else."""
     try:
-        data, _ = await zk.get(paths.object_settings(object_id))
+        data, _ = await zk.get(path)
     except NodeMissing:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+async def store_settings(zk: Coordinator, object_id: str, settings: dict[str, Any]) -> None:
+    await store_object(zk, paths.object_settings(object_id), settings)
+
+
+async def load_settings(zk: Coordinator, object_id: str) -> dict[str, Any]:
+    return await load_object(zk, paths.object_settings(object_id))
 
 
 def update_daemon_property(prop: ObjectProperty, body: dict[str, Any], why: str) -> dict[str, Any]:

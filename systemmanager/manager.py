@@ -30,14 +30,19 @@ from odenos import preferences
 from odenos.cluster import ClusterView
 from odenos.errors import (
     DuplicateDaemon,
-    NodeExists,
     NodeMissing,
     ObjectUnavailable,
     OdenosError,
 )
 from odenos.http.client import InternalClient
 from odenos.model.property import ObjectProperty, ObjectState
-from odenos.object_settings import load_settings, store_settings, update_daemon_property
+from odenos.object_settings import (
+    load_object,
+    load_settings,
+    store_object,
+    store_settings,
+    update_daemon_property,
+)
 from odenos.zk import paths
 from odenos.zk.cache import ChangeKind
 from odenos.zk.client import Coordinator
@@ -346,21 +351,11 @@ class SystemManager:
         return self.property_json()
 
     async def get_preferences(self) -> dict[str, Any]:
-        try:
-            data, _ = await self.zk.get(preferences.PATH)
-        except NodeMissing:
-            return {}
-        return data if isinstance(data, dict) else {}
+        return await load_object(self.zk, preferences.PATH)
 
     async def put_preferences(self, values: dict[str, Any]) -> dict[str, Any]:
         """Write the (checked) preferences: answered once ZooKeeper holds them."""
-        try:
-            await self.zk.set(preferences.PATH, values)
-        except NodeMissing:
-            try:
-                await self.zk.create(preferences.PATH, values, makepath=True)
-            except NodeExists:
-                await self.zk.set(preferences.PATH, values)
+        await store_object(self.zk, preferences.PATH, values)
         log.info("cluster preferences set: %s", values or "defaults")
         return values
 

@@ -62,8 +62,7 @@ class ConnectionStatus:
         #: the daemon that owns an ephemeral node by it.
         self.session: str | None = None
         self._recovering_since = 0.0
-        for state in Gate:
-            ZK_GATE.labels(state.value).set(1 if state == self.gate else 0)
+        _show_gate(self.gate)
         self._status_file = status_file
         self._listeners: list[Callable[[ConnectionStatus], None]] = []
 
@@ -104,8 +103,7 @@ class ConnectionStatus:
             ZK_RECOVERING.inc(time.monotonic() - self._recovering_since)
         elif gate == Gate.RECOVERING and self.gate != Gate.RECOVERING:
             self._recovering_since = time.monotonic()
-        for state in Gate:
-            ZK_GATE.labels(state.value).set(1 if state == gate else 0)
+        _show_gate(gate)
         self.gate, self.registration, self.reason = gate, registration, reason
         self.since = _now()
         self.changes += 1
@@ -134,6 +132,12 @@ class ConnectionStatus:
     def remove_file(self) -> None:
         if self._status_file is not None:
             self._status_file.unlink(missing_ok=True)
+
+
+def _show_gate(gate: Gate) -> None:
+    """The metric: 1 for the gate's state, 0 for the others."""
+    for state in Gate:
+        ZK_GATE.labels(state.value).set(1 if state == gate else 0)
 
 
 def read_status_file(path: Path) -> dict[str, Any] | None:
