@@ -10,34 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support import Cluster, http, wait_until
+from tests.support import Cluster, wait_until
+from tests.topology import TIMEOUT, build_line, connect, flow_of, link, node, ok, port, status_of
 
 AGG = "aggregator0"  # also the aggregated node's id
-TIMEOUT = 15
 
 
 # --- bodies ----------------------------------------------------------------------------------
-
-
-def node(node_id: str) -> dict[str, Any]:
-    return {"type": "Node", "node_id": node_id, "ports": {}, "attributes": {}}
-
-
-def port(node_id: str, port_id: str, **attributes: Any) -> dict[str, Any]:
-    return {"type": "Port", "node_id": node_id, "port_id": port_id, "attributes": attributes}
-
-
-def link(link_id: str, src: str, dst: str) -> dict[str, Any]:
-    (src_node, src_port), (dst_node, dst_port) = src.split("/"), dst.split("/")
-    return {
-        "type": "Link",
-        "link_id": link_id,
-        "src_node": src_node,
-        "src_port": src_port,
-        "dst_node": dst_node,
-        "dst_port": dst_port,
-        "attributes": {},
-    }
 
 
 def agg_flow(flow_id: str, in_port: str, out_port: str) -> dict[str, Any]:
@@ -57,65 +36,10 @@ def agg_flow(flow_id: str, in_port: str, out_port: str) -> dict[str, Any]:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def ok(reply: Any, *statuses: int) -> Any:
-    assert reply.status in (statuses or (200, 201)), reply
-    return reply.body
-
-
-def connect(cluster: Cluster, conn_id: str, kind: str, logic: str, network: str) -> None:
-    body = {
-        "id": conn_id,
-        "type": "LogicAndNetwork",
-        "connection_type": kind,
-        "logic_id": logic,
-        "network_id": network,
-    }
-    ok(http("PUT", f"{cluster.rest}/systemmanager/connections/{conn_id}", body), 201)
-    wait_until(
-        lambda: cluster.get(f"systemmanager/connections/{conn_id}").body.get("state") == "running",
-        TIMEOUT,
-        f"{conn_id} running",
-    )
-
-
 def agg_ports(cluster: Cluster) -> dict[str, Any] | None:
     """The aggregated node's ports in network1, or None while it has no such node."""
     reply = cluster.get(f"network1/topology/nodes/{AGG}")
     return reply.body["ports"] if reply.status == 200 else None
-
-
-def flow_of(cluster: Cluster, network: str, flow_id: str) -> dict[str, Any] | None:
-    reply = cluster.get(f"{network}/flows/{flow_id}")
-    return reply.body if reply.status == 200 else None
-
-
-def status_of(cluster: Cluster, network: str, flow_id: str) -> str | None:
-    flow = flow_of(cluster, network, flow_id)
-    return None if flow is None else flow["status"]
-
-
-def build_line(cluster: Cluster) -> None:
-    """node001 - node002 - node003, links both ways; edge ports node001/port0011 and
-    node003/port0032."""
-    for n in ("node001", "node002", "node003"):
-        ok(cluster.put(f"network0/topology/nodes/{n}", node(n)))
-    ports = [
-        ("node001", "port0011", {"vendor": "acme"}),
-        ("node001", "port0012", {}),
-        ("node002", "port0021", {}),
-        ("node002", "port0022", {}),
-        ("node003", "port0031", {}),
-        ("node003", "port0032", {"max_bandwidth": "1000"}),
-    ]
-    for n, p, attributes in ports:
-        ok(cluster.put(f"network0/topology/nodes/{n}/ports/{p}", port(n, p, **attributes)))
-    for link_id, src, dst in [
-        ("link0012", "node001/port0012", "node002/port0021"),
-        ("link0021", "node002/port0021", "node001/port0012"),
-        ("link0023", "node002/port0022", "node003/port0031"),
-        ("link0032", "node003/port0031", "node002/port0022"),
-    ]:
-        ok(cluster.put(f"network0/topology/links/{link_id}", link(link_id, src, dst)))
 
 
 def start(cluster: Cluster) -> None:
