@@ -1,6 +1,6 @@
 """Finding the component types a component manager can create.
 
-The built-in types (``Network``, ``DummyDriver``, ``Aggregator``) always; then
+The built-in types (``Network``, ``DummyDriver``, ``Aggregator``, ``LearningSwitch``) always; then
 every ``*.py`` module and every package in the directories of the ``PROCESS``
 line, and the
 ``odenos.components`` entry-point group.  A module that fails to import is
@@ -23,11 +23,17 @@ from types import ModuleType
 from odenos.components.aggregator import Aggregator
 from odenos.components.base import Component
 from odenos.components.dummy_driver import DummyDriver
+from odenos.components.learningswitch import LearningSwitch
 from odenos.components.network import Network
 
 log = logging.getLogger(__name__)
 
-BUILTIN_TYPES: tuple[type[Component], ...] = (Network, DummyDriver, Aggregator)
+BUILTIN_TYPES: tuple[type[Component], ...] = (
+    Network,
+    DummyDriver,
+    Aggregator,
+    LearningSwitch,
+)
 ENTRY_POINT_GROUP = "odenos.components"
 
 
