@@ -1,6 +1,7 @@
 """Finding the component types a component manager can create.
 
-The built-in types (``Network``, ``DummyDriver``, ``Aggregator``, ``LearningSwitch``) always; then
+The built-in types (``Network``, ``DummyDriver``, ``Aggregator``, ``Slicer``,
+``Federator``, ``LinkLayerizer``, ``LearningSwitch``) always; then
 every ``*.py`` module and every package in the directories of the ``PROCESS``
 line, and the
 ``odenos.components`` entry-point group.  A module that fails to import is
@@ -23,8 +24,11 @@ from types import ModuleType
 from odenos.components.aggregator import Aggregator
 from odenos.components.base import Component
 from odenos.components.dummy_driver import DummyDriver
+from odenos.components.federator import Federator
 from odenos.components.learningswitch import LearningSwitch
+from odenos.components.linklayerizer import LinkLayerizer
 from odenos.components.network import Network
+from odenos.components.slicer import Slicer
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,9 @@ BUILTIN_TYPES: tuple[type[Component], ...] = (
     Network,
     DummyDriver,
     Aggregator,
+    Slicer,
+    Federator,
+    LinkLayerizer,
     LearningSwitch,
 )
 ENTRY_POINT_GROUP = "odenos.components"

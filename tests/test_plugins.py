@@ -16,6 +16,17 @@ from odenos.components.network import Network
 from odenos.errors import MethodNotAllowed, NotFound
 from odenos.model.property import ObjectState
 
+#: What every manager offers, plugins or not (ODENOS's standard components).
+BUILTINS = {
+    "Network",
+    "DummyDriver",
+    "Aggregator",
+    "Slicer",
+    "Federator",
+    "LinkLayerizer",
+    "LearningSwitch",
+}
+
 ECHO = """
     from odenos.components.base import Component, Request, Response, route
 
@@ -102,7 +113,7 @@ def problems_about(found: ComponentTypes, name: str) -> list[str]:
 def test_offers_builtin_and_good_plugins(plugin_dir: Path) -> None:
     """Network, the module plugin and the package plugin are offered; nothing else."""
     found = load_component_types([plugin_dir])
-    assert set(found.types) == {"Network", "DummyDriver", "Aggregator", "Echo", "Greeter"}
+    assert set(found.types) == BUILTINS | {"Echo", "Greeter"}
     assert found.types["Network"] is Network
     assert inspect.getfile(found.types["Echo"]) == str(plugin_dir / "echo.py")
     assert issubclass(found.types["Greeter"], Component)
@@ -144,7 +155,7 @@ def test_missing_directory_is_reported(tmp_path: Path, plugin_dir: Path) -> None
 def test_no_directories_offers_the_builtins() -> None:
     """Without plugin directories the manager still offers Network."""
     found = load_component_types([])
-    assert set(found.types) == {"Network", "DummyDriver", "Aggregator"}
+    assert set(found.types) == BUILTINS
     assert found.problems == []
 
 

@@ -1,13 +1,14 @@
 """``make fuzz``: the OpenAPI description, checked against a running system.
 
 Starts a whole system (embedded ZooKeeper, the core process, two component managers)
-on loopback with free ports in a temporary directory, creates the Networks ``fuzznet``
-and ``fuzzspare`` on ``romgr1``, and runs schemathesis against ``/openapi.json`` with
-every check (``--checks all``), the examples, coverage and fuzzing phases and a bounded
-number of examples per operation (``FUZZ_EXAMPLES``, 50 by default: about two minutes
-on two cores), in three passes (see :data:`PASSES`).  ``tests/fuzz/schemathesis.toml``
-says only what a schema cannot (which ids exist, which body references are 400 as in
-ODENOS).
+on loopback with free ports in a temporary directory, creates the components of
+:data:`COMPONENTS` on ``romgr1`` (two Networks and one of each logic component, without
+connections: their own REST APIs answer without them), and runs schemathesis against
+``/openapi.json`` with every check (``--checks all``), the examples, coverage and
+fuzzing phases and a bounded number of examples per operation (``FUZZ_EXAMPLES``, 50 by
+default: about three minutes on two cores), in three passes (see :data:`PASSES`).
+``tests/fuzz/schemathesis.toml`` says only what a schema cannot (which ids exist, which
+body references are 400 as in ODENOS).
 
 It fails if schemathesis finds anything, if a daemon died or stopped being ready, or if
 a daemon logged a traceback.  The system is stopped either way; its directory is kept
@@ -33,8 +34,16 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
-#: The Network most operations address, and the one whose property (state) is changed.
-NETWORKS = ("fuzznet", "fuzzspare")
+#: What the run creates: the Network most operations address, the one whose property
+#: (state) is changed, and one of each logic component whose own routes are described.
+COMPONENTS = (
+    ("fuzznet", "Network"),
+    ("fuzzspare", "Network"),
+    ("fuzzlsw", "LearningSwitch"),
+    ("fuzzslicer", "Slicer"),
+    ("fuzzfed", "Federator"),
+    ("fuzzll", "LinkLayerizer"),
+)
 
 
 #: Three passes: a property's state is its component's (``error`` refuses every request
@@ -86,17 +95,17 @@ def rest_port(conf: Path) -> int:
     raise SystemExit(f"{conf}: no rest.port")
 
 
-def create_network(base: str, network_id: str) -> None:
-    body = json.dumps({"type": "Network", "cm_id": "romgr1"}).encode()
+def create_component(base: str, comp_id: str, comp_type: str) -> None:
+    body = json.dumps({"type": comp_type, "cm_id": "romgr1"}).encode()
     request = urllib.request.Request(
-        f"{base}/systemmanager/components/{network_id}",
+        f"{base}/systemmanager/components/{comp_id}",
         data=body,
         method="PUT",
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as resp:
         if resp.status not in (200, 201):
-            raise SystemExit(f"creating {network_id}: {resp.status}")
+            raise SystemExit(f"creating {comp_id}: {resp.status}")
 
 
 def problems_after(odenos: list[str], work: Path) -> list[str]:
@@ -131,8 +140,8 @@ def main() -> int:
     ok = False
     try:
         subprocess.run([*odenos, "start"], check=True, cwd=work)
-        for network_id in NETWORKS:
-            create_network(base, network_id)
+        for comp_id, comp_type in COMPONENTS:
+            create_component(base, comp_id, comp_type)
         failed = False
         for title, selection in PASSES:
             command = [
