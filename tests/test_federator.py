@@ -13,7 +13,7 @@ import pytest
 
 from componentmanager.calls import ObjectClient
 from odenos.components.aggregator.translation import UntranslatableFlow
-from odenos.components.base import Component, Request
+from odenos.components.base import Component, Request, Response
 from odenos.components.federator import Federator
 from odenos.components.federator.model import Federation, parse_boundary
 from odenos.components.federator.naming import segment_id, segment_origin
@@ -341,6 +341,24 @@ def test_a_path_entering_a_network_twice_gets_distinct_segments() -> None:
     ]
 
 
+def test_a_path_looping_across_a_boundary_is_carried_by_at_most_64_segments() -> None:
+    """One PUT of a path crossing a boundary a thousand times made a thousand segments,
+    each of whose changes re-read them all: its manager answered nothing for minutes."""
+
+    def looping(crossings: int) -> dict[str, Any]:
+        return fed_flow(
+            matches=[{"type": "BasicFlowMatch", "in_node": "n0_s2", "in_port": "p21"}],
+            path=["b1_link01", "b1_link02"] * (crossings // 2),
+            edge_actions={"n0_s2": [{"type": OUT, "output": "p21"}]},
+        )
+
+    assert len(split_flow(looping(62), "fed", federation())) == 63
+    for crossings in (64, 1000):
+        with pytest.raises(UntranslatableFlow) as caught:
+            split_flow(looping(crossings), "fed", federation())
+        assert "at most 64 segment flows" in caught.value.reason
+
+
 @pytest.mark.parametrize(
     ("changes", "words"),
     [
@@ -621,6 +639,31 @@ async def test_topology_boundaries_and_flows_in_one_process() -> None:
     assert top.flows.flows["f1"].status == "none"
 
 
+async def test_originals_sharing_physical_ids_are_all_shown() -> None:
+    """ODENOS's sample gives node001 physical_id "001" in both originals; a Network
+    refuses a second node with one physical_id, so the second stays without it
+    (before, all of network01 was missing from the federated network)."""
+    fed, n0, n1, top, bus = await federated()
+    for network in (n0, n1):
+        await call(
+            network,
+            "PUT",
+            "topology/nodes/s1",
+            {"type": "Node", "attributes": {"physical_id": "001"}},
+        )
+        await bus.pump()
+    assert {"n0_s1", "n1_s1"} <= set(top.topology.nodes)
+    assert top.topology.node("n0_s1").attributes["physical_id"] == "001"
+    assert "physical_id" not in top.topology.node("n1_s1").attributes
+    assert {"p11", "p12"} <= set(top.topology.node("n1_s1").ports)
+    assert "n1_l12" in top.topology.links
+    assert any("physical_id '001'" in c for c in fed.model.collisions)
+    # The first one lets go of it: the other is shown with it.
+    await call(n0, "PUT", "topology/nodes/s1", {"type": "Node", "attributes": {}})
+    await bus.pump()
+    assert top.topology.node("n1_s1").attributes["physical_id"] == "001"
+
+
 async def test_boundary_rest_answers_like_odenos() -> None:
     fed, _, _, _, _ = await federated()
     posted = await call(fed, "POST", "settings/boundaries", {**BOUNDARY, "id": "ignored"})
@@ -750,3 +793,30 @@ async def test_an_unreachable_network_is_retried_until_it_answers() -> None:
     bus.instances["top"] = top
     await settle(fed, bus)
     assert fed.ready
+
+
+async def test_a_boundary_acknowledged_while_a_network_is_down_is_made_once_it_answers() -> None:
+    """Its links and marks were left undone (logged) until some later change: now it is
+    built again, with the restart's retry, until the networks answer."""
+    fed, n0, n1, top, bus = await federated()
+    fed.RETRY_FIRST = 0.01
+    plain = fed.request
+    down = {"n1"}
+
+    async def unavailable(object_id: str, *args: Any) -> Response:
+        if object_id in down:
+            return Response(503, {"error": "ObjectUnavailable", "message": f"{object_id}"})
+        return await plain(object_id, *args)
+
+    fed.request = unavailable  # type: ignore[method-assign]
+    built = fed._retry
+    assert await call(fed, "PUT", "settings/boundaries/b1", BOUNDARY) == BOUNDARY
+    await bus.pump()  # the events of what was made meanwhile find n1 down too
+    assert n1.topology.port("s1", "p11").attributes["is_boundary"] == "false"
+    assert fed._retry is not built
+    down.clear()
+    await settle(fed, bus)
+    assert fed.ready
+    assert {"b1_link01", "b1_link02"} <= set(top.topology.links)
+    assert n0.topology.port("s2", "p22").attributes["is_boundary"] == "true"
+    assert n1.topology.port("s1", "p11").attributes["is_boundary"] == "true"

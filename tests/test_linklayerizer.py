@@ -7,6 +7,7 @@ The end-to-end behaviour across processes is tests/test_linklayerizer_e2e.py.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 from componentmanager.calls import ObjectClient
 from odenos.components.aggregator.translation import UntranslatableFlow
-from odenos.components.base import Component, Request
+from odenos.components.base import Component, Request, Response
 from odenos.components.linklayerizer import LinkLayerizer
 from odenos.components.linklayerizer.translation import (
     best_flow,
@@ -98,6 +99,9 @@ def test_a_boundary_is_parsed_under_the_path_id() -> None:
         {**B1, "upper_nw_node": 7},
         {**B1, "lower_nw_node": "x" * 257},
         {**B1, "lower_nw_node": "a/b"},
+        {**B1, "upper_nw_node": "..", "upper_nw_port": ".."},
+        {**B1, "lower_nw_port": "."},
+        {**B1, "lower_nw_port": "a\nb"},
         {**B1, "upper_nw": "lower"},
     ],
 )
@@ -598,3 +602,102 @@ class _Sink:
 
     async def wait_durable(self, seq: int, component_id: str | None = None) -> None:
         return None
+
+
+async def test_a_boundary_a_network_refuses_to_address_stalls_no_other() -> None:
+    """A boundary of ``..`` ids (once accepted) made every port request fail, and the
+    marking of every boundary after it, and the links, stopped there: now refused, and
+    skipped when found among stored records; and one port in error holds no other."""
+    ll, upper, lower, _layer, bus = await setup()
+    records = dict(ll.state._records)
+    records["boundary/dots"] = {**B1, "id": "dots", "lower_nw_node": "..", "upper_nw_node": ".."}
+    again = LinkLayerizer("ll", "cm")
+    again.state.attach(_Sink(), records)  # type: ignore[arg-type]
+    await again.initialize()
+    assert set(again.boundaries) == {"boundary1", "boundary2"}
+    # Past the checks (as an older record would be): the other ports are still done.
+    # Over HTTP a ``..`` segment is refused (400 BadPath); in one process it is not.
+    ll.boundaries = {**ll.boundaries, "dots": records["boundary/dots"]}
+    plain = ll.request
+
+    async def refusing(object_id: str, method: str, path: str, *args: Any) -> Response:
+        if "/../" in f"/{path}/":
+            return Response(400, {"error": "BadPath", "message": f"{path}: '..'"})
+        return await plain(object_id, method, path, *args)
+
+    ll.request = refusing  # type: ignore[method-assign]
+    reply = await ll.dispatch(Request("DELETE", "settings/boundaries/boundary2"))
+    assert reply.status == 200
+    for task in list(ll._tasks):
+        await task
+    await bus.pump()
+    for net, node, port in (("lower", "node012", "port0122"), ("upper", "node003", "port0031")):
+        network = lower if net == "lower" else upper
+        attributes = network.topology.nodes[node].ports[port].to_json()["attributes"]
+        assert attributes["is_boundary"] == "false", (net, node, port)
+
+
+async def test_marking_a_port_loses_no_attribute_set_meanwhile() -> None:
+    """``is_boundary`` is written with the version read: an attribute set between the
+    read and the write (the Federator marking the same port, a driver) is kept, and
+    the change's own event brings the mark again."""
+    ll, upper, _lower, _layer, bus = await setup()
+    await ll.dispatch(Request("DELETE", "settings/boundaries/boundary1"))
+    for task in list(ll._tasks):
+        await task
+    await bus.pump()
+    plain = ll.request
+    meddled: list[str] = []
+
+    async def meddling(object_id: str, method: str, path: str, *args: Any) -> Response:
+        if method == "PUT" and path == "topology/nodes/node002/ports/port0022" and not meddled:
+            meddled.append(path)
+            await upper.dispatch(
+                Request("PUT", f"{path}/attributes", body={"set_by_someone": "else"})
+            )
+        return await plain(object_id, method, path, *args)
+
+    ll.request = meddling  # type: ignore[method-assign]
+    await ll.dispatch(Request("PUT", "settings/boundaries/boundary1", body=B1))
+    for task in list(ll._tasks):
+        await task
+    await bus.pump()
+    assert meddled
+    attributes = upper.topology.nodes["node002"].ports["port0022"].to_json()["attributes"]
+    assert attributes["set_by_someone"] == "else"
+    assert attributes["is_boundary"] == "true"
+
+
+async def test_a_boundary_acknowledged_while_a_network_is_down_is_made_once_it_answers() -> None:
+    """Its marks and links were left undone (logged) until some later event: now it is
+    built again, retried with a growing delay, until the networks answer."""
+    ll, upper, lower, _layer, bus = await setup()
+    await put_flow(lower, lower_flow("established"), bus)
+    await ll.dispatch(Request("DELETE", "settings/boundaries/boundary2"))
+    for task in list(ll._tasks):
+        await task
+    await bus.pump()
+    assert ll.link_map == {}
+    ll.RETRY_FIRST = 0.01
+    plain = ll.request
+    down = {"lower"}
+
+    async def unavailable(object_id: str, *args: Any) -> Response:
+        if object_id in down:
+            return Response(503, {"error": "ObjectUnavailable", "message": f"{object_id}"})
+        return await plain(object_id, *args)
+
+    ll.request = unavailable  # type: ignore[method-assign]
+    reply = await ll.dispatch(Request("PUT", "settings/boundaries/boundary2", body=B2))
+    assert reply.status == 200
+    for task in list(ll._tasks):
+        await task
+    assert ll._retry is not None
+    down.clear()
+    async with asyncio.timeout(10):
+        await ll._retry
+    await bus.pump()
+    assert ll.ready and ll.link_map == {"flow01": "boundary1_boundary2"}
+    assert "boundary1_boundary2" in upper.topology.links
+    attributes = lower.topology.nodes["node012"].ports["port0122"].to_json()["attributes"]
+    assert attributes["is_boundary"] == "true"

@@ -207,6 +207,14 @@ class Federator(Component):
         if self.federated is not None and not self.ready:
             self._retry = asyncio.get_running_loop().create_task(self._build())  # cut short
 
+    def _repair_later(self) -> None:
+        """A network did not answer: build again from the networks (as after a restart,
+        retried with a growing delay), so that what was acknowledged meanwhile (a
+        boundary, an event's change) is carried out once they answer.  Without it
+        nothing came back to it until the next change."""
+        if self.federated is not None and (self._retry is None or self._retry.done()):
+            self._retry = asyncio.get_running_loop().create_task(self._build())
+
     def _stop_retry(self) -> None:
         if self._retry is not None:
             self._retry.cancel()
@@ -434,7 +442,10 @@ class Federator(Component):
             await self._sync_topology()
             await self._resync(set())
         except NetworkAnswer as exc:
-            log.warning("%s: boundary change not carried out yet: %s", self.id, exc)
+            log.warning(
+                "%s: boundary change not carried out yet (built again later): %s", self.id, exc
+            )
+            self._repair_later()
         finally:
             self._save()
 
@@ -490,12 +501,13 @@ class Federator(Component):
                 await self._handle(event)
             except NetworkAnswer as exc:
                 log.warning(
-                    "%s: %s from %s not acted on: %s",
+                    "%s: %s from %s not acted on (built again later): %s",
                     self.id,
                     event.event_type,
                     event.publisher_id,
                     exc,
                 )
+                self._repair_later()
             finally:
                 self._save()
 

@@ -34,6 +34,7 @@ BOUNDARY_TYPE = "Federator"
 BOUNDARY_KEYS = ("network1", "node1", "port1", "network2", "node2", "port2")
 MAX_NAME_LENGTH = 256
 IS_BOUNDARY = "is_boundary"
+PHYSICAL_ID = "physical_id"
 
 
 # --- boundaries ------------------------------------------------------------------------------
@@ -221,6 +222,7 @@ class Federation:
         collisions: list[str] = []
         node_owner: dict[str, tuple[str, str]] = {}
         nodes: dict[str, dict[str, Any]] = {}
+        physical_owner: dict[str, str] = {}
         ports: dict[tuple[str, str], dict[str, Any]] = {}
         for network_id in sorted(self.originals):
             original = self.originals[network_id]
@@ -234,7 +236,22 @@ class Federation:
                     )
                     continue
                 node_owner[name] = (network_id, node_id)
-                nodes[name] = original.nodes[node_id]["attributes"]
+                attributes = original.nodes[node_id]["attributes"]
+                physical_id = attributes.get(PHYSICAL_ID)
+                if isinstance(physical_id, str) and physical_id:
+                    # A Network refuses a second node with one physical_id (409), and
+                    # two originals may well use the same ones: the first by (network,
+                    # node) keeps it, the others are shown without it.
+                    if physical_id in physical_owner:
+                        collisions.append(
+                            f"node {node_id!r} of {network_id!r} has physical_id "
+                            f"{physical_id!r}, which federated node "
+                            f"{physical_owner[physical_id]!r} already has: shown without it"
+                        )
+                        attributes = {k: v for k, v in attributes.items() if k != PHYSICAL_ID}
+                    else:
+                        physical_owner[physical_id] = name
+                nodes[name] = attributes
             for (node_id, port_id), port in sorted(original.ports.items()):
                 name = federated_node_id(network_id, node_id)
                 if node_owner.get(name) == (network_id, node_id):

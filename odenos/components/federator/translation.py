@@ -40,6 +40,11 @@ from odenos.components.federator.naming import segment_id
 from odenos.components.network.flow_status import FlowStatus
 
 NONE, ESTABLISHING, ESTABLISHED, TEARDOWN, FAILED = (s.value for s in FlowStatus)
+#: Segment flows per federated flow, at most.  Every segment's change makes the
+#: Federator read all the flow's segments again, so a path looping across a boundary a
+#: thousand times (one PUT) kept its manager busy for minutes and every object it hosts
+#: unanswered; no real path crosses networks this often.
+MAX_SEGMENTS = 64
 _DONE = frozenset({ESTABLISHING, ESTABLISHED})
 
 
@@ -113,6 +118,11 @@ def split_flow(
         if near[0] != current:
             raise refuse(
                 f"path[{i}] {link_id!r} leaves {near[0]!r}, but the flow is in {current!r} there"
+            )
+        if len(segments) + 1 >= MAX_SEGMENTS:
+            raise refuse(
+                f"path[{i}] {link_id!r} would make segment {MAX_SEGMENTS}: a flow is carried "
+                f"by at most {MAX_SEGMENTS} segment flows"
             )
         segments.append(
             (

@@ -130,9 +130,16 @@ class LinkLayerizer(Component):
     # --- durable state -----------------------------------------------------------------------
 
     async def on_initialize(self) -> None:
-        self.boundaries = {
-            str(b["id"]): b for _, b in self.state.items(BOUNDARY) if isinstance(b, dict)
-        }
+        self.boundaries = {}
+        for key, value in self.state.items(BOUNDARY):
+            # Checked again: a record written under older, looser rules would otherwise
+            # stall every boundary after it (or fail on a missing key).
+            try:
+                boundary = parse_boundary(value, key[len(BOUNDARY) :])
+            except BadRequest as exc:
+                log.warning("%s: stored boundary %s skipped: %s", self.id, key, exc)
+                continue
+            self.boundaries[boundary["id"]] = boundary
         self.sync = self.state.get(SYNC, True) is not False
         stored = self.state.get(LINK_MAP)
         self.link_map = dict(stored) if isinstance(stored, dict) else {}
@@ -222,6 +229,14 @@ class LinkLayerizer(Component):
             finally:
                 self._save()
         return True
+
+    def _repair_later(self) -> None:
+        """A network did not answer: build everything again from the networks (with the
+        growing delay of :meth:`_retry_rebuild`), so that what was acknowledged meanwhile
+        (a boundary, the sync setting, an event's change) is carried out once they answer.
+        Without it nothing came back to it until the next event of that kind."""
+        if self._retry is None or self._retry.done():
+            self._retry = asyncio.get_running_loop().create_task(self._retry_rebuild())
 
     async def _retry_rebuild(self) -> None:
         delay = self.RETRY_FIRST
@@ -354,12 +369,13 @@ class LinkLayerizer(Component):
                 await self._handle(event)
             except NetworkAnswer as exc:
                 log.warning(
-                    "%s: %s from %s not acted on: %s",
+                    "%s: %s from %s not acted on (built again later): %s",
                     self.id,
                     event.event_type,
                     event.publisher_id,
                     exc,
                 )
+                self._repair_later()
             finally:
                 self._save()
 
@@ -463,9 +479,17 @@ class LinkLayerizer(Component):
         return ports
 
     async def _mark_ports(self) -> None:
+        """Mark (and unmark) every port; one port a network does not answer for does not
+        keep the others waiting: the first such answer is raised once all were tried."""
         wanted = self._boundary_ports()
+        first: NetworkAnswer | None = None
         for key in sorted(wanted | self.marked):
-            await self._mark_port(*key)
+            try:
+                await self._mark_port(*key)
+            except NetworkAnswer as exc:
+                first = first or exc
+        if first is not None:
+            raise first
 
     async def _unmark(self, network: str | None) -> None:
         for key in sorted(self.marked):
@@ -504,6 +528,11 @@ class LinkLayerizer(Component):
                 return
             attributes[IS_BOUNDARY] = "false"  # the network's default
         body = {"type": "Port", "node_id": node_id, "port_id": port_id, "attributes": attributes}
+        if isinstance(port.get("version"), str):
+            # The port as read, or a 409: without it, an attribute someone else (the
+            # Federator marking the same port, a driver) set since the read would be
+            # lost; after a 409 the PortChanged of that change brings it here again.
+            body["version"] = port["version"]
         reply = await self.request(network, "PUT", path, body)
         if reply.status not in (200, 201):
             log.warning("%s: PUT %s/%s: %s %s", self.id, network, path, reply.status, reply.body)
@@ -795,10 +824,15 @@ class LinkLayerizer(Component):
                 if not self.ready:
                     return
                 try:
-                    await self._mark_ports()
-                    await self._rebuild_lower()
+                    try:
+                        await self._mark_ports()
+                    finally:
+                        await self._rebuild_lower()
                 except NetworkAnswer as exc:
-                    log.warning("%s: %s not applied yet: %s", self.id, work, exc)
+                    log.warning(
+                        "%s: %s not applied yet (built again later): %s", self.id, work, exc
+                    )
+                    self._repair_later()
                 finally:
                     self._save()
 

@@ -29,6 +29,7 @@ import copy
 from typing import Any
 
 from odenos.components.aggregator.translation import REASON, UntranslatableFlow
+from odenos.components.network.objects import check_id as check_object_id
 from odenos.errors import BadRequest
 
 BOUNDARY_TYPE = "LinkLayerizer"
@@ -51,14 +52,16 @@ UP, DOWN = "UP", "DOWN"
 
 def check_id(value: Any, what: str) -> str:
     """``value`` as an id: a non-empty string of at most :data:`MAX_ID` characters
-    without ``/``; else :class:`BadRequest`."""
+    without ``/`` or control characters, and not only dots (a Network's object id
+    rule: these ids go into request paths, where ``..`` would name another object and
+    be refused, which would stall every boundary after it); else :class:`BadRequest`."""
     if not isinstance(value, str) or not value or len(value) > MAX_ID or "/" in value:
         raise BadRequest(
             f"{what} must be a non-empty string of at most {MAX_ID} characters without '/', "
             f"not {value!r}",
             field=what,
         )
-    return value
+    return check_object_id(value, what)
 
 
 def parse_boundary(body: Any, boundary_id: str) -> dict[str, str]:
