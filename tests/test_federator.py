@@ -682,6 +682,9 @@ async def test_boundary_rest_answers_like_odenos() -> None:
     with pytest.raises(NotFound):
         await fed.dispatch(Request("DELETE", "settings/boundaries/nosuch", {}, None))
     assert await call(fed, "GET", "settings/boundaries") == {posted["id"]: posted}
+    assert await call(fed, "GET", f"settings/boundaries/{posted['id']}") == posted
+    with pytest.raises(NotFound):
+        await fed.dispatch(Request("GET", "settings/boundaries/nosuch", {}, None))
     for route in ("federated_network_node", "original_network_port", "federated_network_link"):
         assert await call(fed, "GET", route)
     assert await call(fed, "DELETE", f"settings/boundaries/{posted['id']}") is None

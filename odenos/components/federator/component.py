@@ -374,6 +374,14 @@ class Federator(Component):
     async def get_boundaries(self, request: Request) -> Response:
         return Response(200, {k: dict(v) for k, v in sorted(self.model.boundaries.items())})
 
+    @route("GET", "settings/boundaries/<boundary_id>")
+    async def get_boundary(self, request: Request, boundary_id: str) -> Response:
+        """One boundary (ODENOS's Federator had no such route; its LinkLayerizer has)."""
+        boundary = self.model.boundaries.get(boundary_id)
+        if boundary is None:
+            raise NotFound(f"{self.id} has no boundary {boundary_id!r}", boundary_id=boundary_id)
+        return Response(200, dict(boundary))
+
     @route("POST", "settings/boundaries")
     async def post_boundary(self, request: Request) -> Response:
         boundary_id = str(uuid.uuid4())
