@@ -139,6 +139,22 @@ def test_crafted_urls_through_the_public_port_stop_nothing(cluster: Cluster) -> 
             assert content_type == "application/json", (method, raw, body)
             assert status in (400, 404, 405), (method, raw, status, body)
 
+    # A write with a dot segment is refused, not resolved to another resource of the object
+    # (PUT n0/settings/x/%2e%2e would have replaced n0's settings); a read is resolved.
+    assert cluster.put("n0/settings", {"kept": True}).status == 200
+    for raw in (
+        "/n0/settings/x/%2e%2e",
+        "/n0/settings/x/..",
+        "/n0/settings/./",
+        "/n0/x/../settings",
+    ):
+        for method in ("PUT", "POST", "DELETE"):
+            status, content_type, body = send_as_is(method, cluster.rest + raw)
+            assert (status, json.loads(body)["error"]) == (400, "BadPath"), (method, raw)
+    assert cluster.get("n0/settings").body == {"kept": True}
+    status, _, body = send_as_is("GET", cluster.rest + "/n0/x/%2e%2e/settings")
+    assert (status, json.loads(body)) == (200, {"kept": True})
+
     for cm, pid in pids.items():
         assert cluster.processes[cm].poll() is None, f"{cm} stopped"
         prop = cluster.get(f"systemmanager/component_managers/{cm}").body

@@ -15,8 +15,10 @@ inside a segment (it would become a separator at the receiver), or ``..``
 climbing above the root.
 
 Two middlewares apply it: :func:`canonical_path_middleware` on the public port
-serves a non-canonical spelling as its canonical path (aiohttp routes before
-middlewares run, so the request is routed again); :func:`strict_path_middleware`
+serves a non-canonical spelling of a read as its canonical path (aiohttp routes
+before middlewares run, so the request is routed again), and refuses a dot
+segment in a write: ``PUT /fed/settings/boundaries/%2e%2e`` would otherwise
+replace ``/fed/settings``, a resource the client never named; :func:`strict_path_middleware`
 on the daemons' internal ports refuses anything not already canonical, since
 the daemons themselves only send canonical paths.
 """
@@ -132,6 +134,16 @@ def _decode(raw: str, part: str) -> str:
     return segment
 
 
+#: Methods whose path may be spelled with dot segments (resolved): they change nothing.
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _has_dot_segment(raw: str) -> bool:
+    return any(
+        (_decode(raw, part) if "%" in part else part) in (".", "..") for part in raw.split("/")
+    )
+
+
 def _canonical(request: web.Request) -> tuple[str, ObjectPath] | None:
     """``(raw, path)`` if the request's path is not canonical, None if it is."""
     raw = request.rel_url.raw_path
@@ -149,6 +161,12 @@ async def canonical_path_middleware(request: web.Request, handler: Handler) -> w
     """
     try:
         found = _canonical(request)
+        if found is not None and request.method not in READS and _has_dot_segment(found[0]):
+            raise BadPath(
+                found[0],
+                f"a {request.method} names its resource exactly: '.' and '..' segments "
+                "are resolved only for reads",
+            )
     except BadPath as err:
         return error_response(err)
     if found is None:
