@@ -1,67 +1,86 @@
-"""DummyDriver below a Network, in another process: flows go to established and back."""
+"""The DummyDriver against a Network in this process, whose manager "goes down" for a
+while: a status change the network could not take is tried again, not left half-way."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from typing import Any
 
-from tests.support import Cluster, http, wait_until
+from odenos.components.base import Request, Response
+from odenos.components.dummy_driver import DummyDriver
+from odenos.components.network import Network
+from odenos.errors import OdenosError
+from tests.support import call
 
 
-def flow(flow_id: str, enabled: bool = True) -> dict[str, Any]:
-    return {
-        "type": "BasicFlow",
-        "flow_id": flow_id,
-        "owner": "test",
-        "enabled": enabled,
-        "priority": 100,
-        "matches": [{"type": "BasicFlowMatch", "in_node": "n1", "in_port": "p1"}],
-        "path": [],
-        "edge_actions": {"n1": [{"type": "FlowActionOutput", "output": "p2"}]},
-        "attributes": {},
-    }
+class FlakyNetwork:
+    """The driver's calls to ``network``, answered 503 while ``down`` (as the translator
+    answers for an object whose manager is gone)."""
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        self.down = False
+        self.refused = 0
+
+    async def request(
+        self,
+        object_id: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: Mapping[str, str] | None = None,
+    ) -> Response:
+        if self.down:
+            self.refused += 1
+            return Response(503, {"error": "ObjectUnavailable", "message": "manager down"})
+        try:
+            return await self.network.dispatch(Request(method, path, query or {}, body))
+        except OdenosError as exc:
+            return Response(exc.status, {"error": exc.code, "message": str(exc)})
 
 
-def status(cluster: Cluster, flow_id: str) -> str | None:
-    reply = cluster.get(f"network0/flows/{flow_id}")
-    return reply.body.get("status") if reply.status == 200 else None
+FLOW = {
+    "type": "BasicFlow",
+    "flow_id": "f1",
+    "owner": "test",
+    "enabled": True,
+    "priority": "1",
+    "matches": [],
+    "path": [],
+    "edge_actions": {},
+    "attributes": {},
+}
 
 
-def test_dummy_driver_establishes_and_tears_down_flows(cluster: Cluster) -> None:
-    cluster.start_core()
-    cluster.start_cm("romgr1")
-    cluster.start_cm("romgr2")
-    cluster.create_network("network0", "romgr1")
-    # A flow that exists before the driver is connected is driven too.
-    assert cluster.put("network0/flows/early", flow("early")).status == 201
-    driver = {"type": "DummyDriver", "cm_id": "romgr2"}
-    assert cluster.put("systemmanager/components/driver0", driver).status == 201
-    conn = {
-        "id": "c0",
-        "type": "LogicAndNetwork",
-        "connection_type": "original",
-        "logic_id": "driver0",
-        "network_id": "network0",
-    }
-    assert http("PUT", f"{cluster.rest}/systemmanager/connections/c0", conn).status == 201
-    wait_until(lambda: status(cluster, "early") == "established", 10, "early established")
+async def test_a_step_the_network_could_not_take_is_tried_again() -> None:
+    network = Network("net0", "cm")
+    driver = DummyDriver("driver0", "cm")
+    calls = FlakyNetwork(network)
+    driver.calls = calls
+    driver.RETRY_FIRST = 0.01
+    await driver.on_connection_added({"id": "c", "network_id": "net0"})
+    assert (await call(network, "PUT", "flows/f1", FLOW)).status == 201
 
-    assert cluster.put("network0/flows/f1", flow("f1")).status == 201
-    wait_until(lambda: status(cluster, "f1") == "established", 10, "f1 established")
+    calls.down = True
+    flow = (await call(network, "GET", "flows/f1")).body
+    await driver._drive(flow)  # its FlowChanged: the network does not answer
+    assert calls.refused == 1 and network.flows.flows["f1"].status == "none"
+    await asyncio.sleep(0.05)  # retried, still down
+    assert calls.refused > 1
+    calls.down = False
+    async with asyncio.timeout(5):
+        while network.flows.flows["f1"].status != "established":
+            await asyncio.sleep(0.01)
+    assert driver._retries == {}
 
-    # Disabled: torn down to none, and kept.
-    disabled = {**cluster.get("network0/flows/f1").body, "enabled": False}
-    assert cluster.put("network0/flows/f1", disabled).status == 200
-    wait_until(lambda: status(cluster, "f1") == "none", 10, "f1 torn down")
-    # Enabled again: established again.
-    enabled = {**cluster.get("network0/flows/f1").body, "enabled": True}
-    assert cluster.put("network0/flows/f1", enabled).status == 200
-    wait_until(lambda: status(cluster, "f1") == "established", 10, "f1 established again")
 
-    # Deleted: the network asks for teardown, the driver says none, the flow is gone.
-    assert cluster.delete("network0/flows/f1").status == 200
-    wait_until(lambda: cluster.get("network0/flows/f1").status == 404, 10, "f1 removed")
-
-    # Disconnected: the driver stops driving.
-    assert cluster.delete("systemmanager/connections/c0").status == 200
-    assert cluster.put("network0/flows/f2", flow("f2")).status == 201
-    assert status(cluster, "f2") == "none"
+async def test_a_flow_left_establishing_is_taken_on_to_established() -> None:
+    network = Network("net0", "cm")
+    driver = DummyDriver("driver0", "cm")
+    driver.calls = FlakyNetwork(network)
+    await driver.on_connection_added({"id": "c", "network_id": "net0"})
+    created = (await call(network, "PUT", "flows/f1", FLOW)).body
+    halfway = await call(network, "PUT", "flows/f1", {**created, "status": "establishing"})
+    await driver._drive(halfway.body)
+    assert network.flows.flows["f1"].status == "established"
