@@ -126,6 +126,8 @@ def test_a_usable_in_packet_is_read() -> None:
         (in_packet(src="host-a"), "eth_src 'host-a'"),
         ({**in_packet(), "node": ""}, "it has no node"),
         (in_packet(in_port=None), "no in_port"),
+        # Regression: the broadcast address was learnt, and broadcasts then went to its port.
+        (in_packet(src="FF:FF:FF:FF:FF:FF"), "the broadcast address ff:ff:ff:ff:ff:ff"),
     ],
 )
 def test_unusable_in_packets_say_why(packet: Any, reason: str) -> None:
@@ -422,6 +424,44 @@ async def test_packets_it_cannot_use_are_dropped(caplog: pytest.LogCaptureFixtur
     assert lsw.fdb == {} and net.flows.flows == {}
 
 
+async def test_packets_at_ports_the_network_lacks_are_not_learnt(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Regression: such a packet was learnt, so any client could store MACs at made-up
+    # ports of any size (600 kB ids were stored) in the durable FDB, and a rebuild
+    # forgot them again.
+    lsw, net = await connected()
+    caplog.set_level(logging.INFO)
+    huge = "x" * 100_000
+    assert await send(lsw, net, in_packet(A, B, huge, huge)) == []
+    assert await send(lsw, net, in_packet(A, B, "n1", "nosuch")) == []
+    assert await send(lsw, net, in_packet(A, B, "nosuch", "p1")) == []
+    assert lsw.fdb == {} and lsw.state.keys("fdb/") == [] and net.flows.flows == {}
+    assert "a port net does not have: dropped" in caplog.text
+    assert huge not in caplog.text
+    # At a port it has: learnt as before.
+    assert len(await send(lsw, net, in_packet(A, B, "n1", "p1"))) == 2
+    assert set(lsw.fdb) == {A}
+
+
+async def test_the_broadcast_address_is_never_learnt_and_always_flooded() -> None:
+    # Regression: a packet from ff:ff:ff:ff:ff:ff was learnt, and every broadcast after
+    # it went to that one port, by OutPacket and by a flow for the broadcast address.
+    lsw, net = await connected()
+    bcast = "ff:ff:ff:ff:ff:ff"
+    assert await send(lsw, net, in_packet(bcast, A, "n1", "p1")) == []
+    assert lsw.fdb == {}
+    # Other group addresses are learnt, as ODENOS does (its rest_slicer.sh sends from one).
+    await send(lsw, net, in_packet("ff:11:22:33:44:55", A, "n3", "p3"))
+    assert set(lsw.fdb) == {"ff:11:22:33:44:55"}
+    lsw.fdb.clear()
+    # Even one stored before (restored from an older record) is not a destination.
+    lsw.fdb[bcast] = Location("n1", "p1")
+    out = await send(lsw, net, in_packet(B, bcast, "n3", "p3"))
+    assert [p["node"] for p in out] == ["n3", "n1"] and all("ports-except" in p for p in out)
+    assert net.flows.flows == {}
+
+
 async def test_topology_changes_take_its_flows_and_entries() -> None:
     lsw, net = await connected()
     await send(lsw, net, in_packet(A, B, "n1", "p1"))
@@ -560,3 +600,21 @@ async def test_an_unreachable_network_is_retried_and_queued_packets_handled() ->
             await asyncio.sleep(0.01)
     assert A in lsw.fdb and len(net.packets.outbound) == 2
     assert len(net.packets.inbound) == 0
+
+
+async def test_a_full_fdb_learns_no_more_and_says_so_each_time_it_fills(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression: the "FDB is full" warning was given once per process: after DELETE fdb
+    # and a second filling, nothing said so.
+    monkeypatch.setattr("odenos.components.learningswitch.component.FDB_LIMIT", 1)
+    lsw, net = await connected()
+    caplog.set_level(logging.WARNING)
+    await send(lsw, net, in_packet(A, B, "n1", "p1"))
+    assert len(await send(lsw, net, in_packet(B, A, "n3", "p3"))) == 1  # still forwarded
+    assert set(lsw.fdb) == {A}
+    assert (await call(lsw, "DELETE", "fdb")).status == 200
+    await send(lsw, net, in_packet(B, A, "n3", "p3"))
+    await send(lsw, net, in_packet(C, A, "n3", "p3"))
+    assert set(lsw.fdb) == {B}
+    assert caplog.text.count("the FDB is full") == 2

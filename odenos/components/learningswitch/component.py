@@ -13,9 +13,10 @@ On each ``InPacketAdded`` of its network it takes the packet out of the ``in`` q
 and (:mod:`~.forwarding`): learns where its ``eth_src`` is (the FDB; flows that the
 move contradicts are deleted), then floods it when ``eth_dst`` is unknown, or installs
 an ``OFPFlow`` for the pair along a cheapest path (unless a live one is there) and
-sends the packet out of the destination's port.  A packet that is not OpenFlow, or
-came in at a port that carries a link (traffic inside the network, not from a host),
-is dropped with a log line.
+sends the packet out of the destination's port.  A packet that is not OpenFlow, came
+in at a port the network does not have (nothing is learnt there: a rebuild would forget
+it), or at a port that carries a link (traffic inside the network, not from a host), is
+dropped with a log line.
 
 Its flows (owner: its id; ids ``<id>_<n>``, ``n`` from a durable counter) are the only
 ones it touches.  Level-triggered: an event says which object changed; the switch
@@ -54,6 +55,7 @@ from odenos.components.aggregator.component import NetworkAnswer
 from odenos.components.aggregator.routing import BadTopologyData, TopologyMirror
 from odenos.components.base import Component, Request, Response, route
 from odenos.components.learningswitch.fdb import (
+    BROADCAST,
     FDB_LIMIT,
     HARD,
     IDLE,
@@ -326,7 +328,20 @@ class LearningSwitch(Component):
             log.info("%s: in-packet %s of %s dropped: %s", self.id, packet_id, network, exc)
             return
         port = self.topology.port(arrival.in_node, arrival.in_port)
-        if port is not None and not port.is_edge:
+        if port is None:
+            # Not learnt: an entry there would be dropped by the next rebuild anyway, and
+            # ids no port has would let a client fill the durable FDB with whatever
+            # strings it likes (the FDB_LIMIT counts MACs, not bytes).
+            log.info(
+                "%s: in-packet %s came in at %s/%s, a port %s does not have: dropped",
+                self.id,
+                packet_id,
+                _shown(arrival.in_node),
+                _shown(arrival.in_port),
+                network,
+            )
+            return
+        if not port.is_edge:
             log.info(
                 "%s: in-packet %s came in at %s/%s, a port with a link: dropped",
                 self.id,
@@ -336,7 +351,8 @@ class LearningSwitch(Component):
             )
             return
         await self._learn(arrival.eth_src, arrival.source)
-        destination = self.fdb.get(arrival.eth_dst)
+        # A broadcast is always flooded, even if an older record learnt the address.
+        destination = None if arrival.eth_dst == BROADCAST else self.fdb.get(arrival.eth_dst)
         if destination is None:
             for packet in flood_packets(arrival, self.topology):
                 await self._post_out(packet)
@@ -542,6 +558,8 @@ class LearningSwitch(Component):
         for mac in macs:
             self.fdb.pop(mac, None)
             self.state.delete(FDB_PREFIX + mac)
+        if macs:
+            self._full_logged = False  # room again: the next time it is full is news
         if macs and why is not None:
             log.info("%s: forgot %s: %s", self.id, ", ".join(sorted(macs)), why)
 
@@ -633,6 +651,11 @@ def _ends(connection: dict[str, Any]) -> tuple[str, str]:
     if not isinstance(network_id, str) or not network_id:
         raise ValueError(f"connection {connection.get('id')!r} names no network")
     return str(connection.get("id")), network_id
+
+
+def _shown(text: str) -> str:
+    """An id from a client's packet, cut short for a log line."""
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _error_code(reply: Response) -> str | None:

@@ -40,6 +40,10 @@ def normalise_mac(value: Any) -> str | None:
     return value.lower()
 
 
+#: The broadcast address: a destination only, never learnt.
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+
+
 def mac_from_path(segment: str) -> str:
     """The MAC of ``DELETE fdb/<mac>``: twelve hex digits without colons, as ODENOS takes
     it (``aabbccddeeff`` is ``aa:bb:cc:dd:ee:ff``).  400 otherwise (ODENOS checked only

@@ -5,8 +5,9 @@ Pure functions over JSON bodies, the FDB and a
 requests.  As ODENOS's ``LearningSwitch.onInPacketAdded``:
 
 * an InPacket is usable when its ``header`` is an ``OFPFlowMatch`` with ``in_node``,
-  ``in_port``, ``eth_src`` and ``eth_dst`` (:func:`read_in_packet`; anything else is
-  :class:`UnusablePacket`, dropped with the reason logged);
+  ``in_port``, ``eth_src`` (not the broadcast address) and ``eth_dst``
+  (:func:`read_in_packet`; anything else is :class:`UnusablePacket`, dropped with the
+  reason logged);
 * to an unknown ``eth_dst`` it is flooded (:func:`flood_packets`): an ``OFPOutPacket``
   on the node it came in at, by every port but ``in_port``, as ODENOS sent it; but
   also without the ports that carry links, and with one more OutPacket on each other
@@ -34,7 +35,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from odenos.components.aggregator.routing import TopologyMirror
-from odenos.components.learningswitch.fdb import HARD, IDLE, Location, normalise_mac
+from odenos.components.learningswitch.fdb import (
+    BROADCAST,
+    HARD,
+    IDLE,
+    Location,
+    normalise_mac,
+)
 from odenos.components.network.ofp_match import OFP_MATCH_TYPE
 
 OUT_PACKET = "OFPOutPacket"
@@ -92,6 +99,12 @@ def read_in_packet(packet: Any) -> Arrival:
         if mac is None:
             raise UnusablePacket(f"its header's {key} {header.get(key)!r} is no MAC address")
         macs.append(mac)
+    if macs[0] == BROADCAST:
+        # No station sends from the broadcast address.  Learnt, it would draw every
+        # broadcast of the network (ARP, DHCP) to one port, by OutPacket and by a flow.
+        # Other group addresses are learnt as ODENOS learns them: its own sample
+        # (rest_slicer.sh) sends from ff:11:22:33:44:55.
+        raise UnusablePacket(f"its header's eth_src is the broadcast address {BROADCAST}")
     return Arrival(
         node=_text(packet, "node", "it"),
         in_node=_text(header, "in_node", "its header"),

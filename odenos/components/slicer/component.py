@@ -6,8 +6,9 @@ Connections: ``original`` (at most one: the network sliced) and ``sliver``
 * **Topology.**  Every sliver shows the original's topology with the same node,
   port and link ids: after each ``NodeChanged``/``PortChanged``/``LinkChanged``
   of the original, the original's topology is read and put whole into every
-  sliver (``PUT topology``, which changes only what differs; events coming in
-  a burst are served by one copy).  A sliver that is disconnected loses it.
+  sliver (``PUT topology``, which changes only what differs; copies are paced,
+  and every event that comes in a pause is served by the one copy after it).
+  A sliver that is disconnected loses it.
 * **Flows** (:mod:`~.translation`).  A sliver's flow whose matches all fall
   within a slice condition of that sliver's connection is carried in the
   original network as the same flow, named as :mod:`~.naming` says; its
@@ -48,7 +49,9 @@ networks do not show is in the durable state, restored in ``on_initialize``:
 the slice conditions, which teardowns were the Slicer's own, and the sliver
 networks it serves (so that, while its connections are re-added one by one,
 the original flows of a sliver not re-added yet are not taken for strays).
-If a network does not answer, the build is retried with a growing delay.
+If a network does not answer, the build is retried with a growing delay.  Once
+built, the packets queued while it was away (their events gone) are handled: the
+slivers' OutPackets, and the original's InPackets once every sliver it served is back.
 
 Deleting a connection removes what the Slicer made (research section 1.1):
 a sliver loses its topology and its InPackets, its flows go ``failed`` and
@@ -118,6 +121,10 @@ class Slicer(Component):
 
     #: Seconds between attempts to build when a network does not answer: first, cap.
     RETRY_FIRST, RETRY_CAP = 0.5, 10.0
+    #: Topology copies: the pause before a copy is at least COPY_PAUSE_MIN seconds and
+    #: COPY_PAUSE_FACTOR times the last copy's duration (at most COPY_PAUSE_CAP), so that
+    #: copying takes a bounded share of the time however fast the original changes.
+    COPY_PAUSE_MIN, COPY_PAUSE_FACTOR, COPY_PAUSE_CAP = 0.05, 2.0, 5.0
 
     def __init__(self, object_id: str, cm_id: str) -> None:
         super().__init__(object_id, cm_id)
@@ -131,6 +138,7 @@ class Slicer(Component):
         self._retry: asyncio.Task[None] | None = None
         self._topology_task: asyncio.Task[None] | None = None
         self._topology_dirty = False
+        self._copy_pause = self.COPY_PAUSE_MIN
         self._recheck_task: asyncio.Task[None] | None = None
         self._recheck: set[str] = set()
         #: Sliver flows whose teardown the Slicer set itself (following the original).
@@ -273,6 +281,34 @@ class Slicer(Component):
         log.info(
             "%s: %s shown in %s; %d flows looked at", self.id, orig, ", ".join(slivers), len(refs)
         )
+        await self._drain_queues(slivers)
+
+    async def _drain_queues(self, slivers: list[str]) -> None:
+        """Handle the packets queued while the Slicer was not there to see their events
+        (its manager down, a network not answering): the OutPackets of ``slivers``, and
+        the original's InPackets once every sliver it served is back (one not re-added
+        yet would have its packets dropped).  Their events are gone, so without this
+        they would stay queued for ever.  A failure is logged: ready all the same."""
+        queues = [(network_id, "out") for network_id in slivers]
+        if not set(self._known) - set(self.slivers):
+            queues.insert(0, (self._original(), "in"))
+        for network_id, queue in queues:
+            try:
+                status = _mapping(
+                    await self._get(network_id, f"packets/{queue}"), network_id, queue
+                )
+                ids = status.get(f"{queue}_packets")
+                for packet_id in ids if isinstance(ids, list) else []:
+                    if not isinstance(packet_id, str):
+                        continue
+                    if queue == "in":
+                        await self._packet_in(packet_id)
+                        continue
+                    conn_id = self._connection_of(network_id)
+                    if conn_id is not None:
+                        await self._packet_out(conn_id, network_id, packet_id)
+            except NetworkAnswer as exc:
+                log.warning("%s: packets queued in %s left: %s", self.id, network_id, exc)
 
     async def _prune_known(self) -> None:
         """Forget the slivers served before whose connection is gone from the system
@@ -416,15 +452,34 @@ class Slicer(Component):
             self._topology_task = asyncio.get_running_loop().create_task(self._copy_topology())
 
     async def _copy_topology(self) -> None:
+        """Copy while changes come, pausing before each copy.  A copy is whole (it reads
+        and puts the entire topology), so one per event would make a topology built
+        object by object cost the square of its size (200 nodes and 400 links put one
+        by one: each of ~1,000 events copying up to 1,000 objects into every sliver).
+        The pause grows with the copy's duration: every event in it is served by one
+        copy, and copies take at most about a third of the time."""
+        loop = asyncio.get_running_loop()
         try:
             while self._topology_dirty:
+                await self._pause_before_copy()
                 async with self._lock:
                     self._topology_dirty = False
                     if not self.ready:
                         return  # the build copies it
+                    started = loop.time()
                     await self._push_topology(sorted(self.slivers.values()), strict=False)
+                    took = loop.time() - started
+                self._copy_pause = self.copy_pause_after(took)
         finally:
             self._topology_task = None
+
+    async def _pause_before_copy(self) -> None:
+        await asyncio.sleep(self._copy_pause)
+
+    @classmethod
+    def copy_pause_after(cls, took: float) -> float:
+        """The pause before the next topology copy when the last one took ``took`` s."""
+        return min(cls.COPY_PAUSE_CAP, max(cls.COPY_PAUSE_MIN, cls.COPY_PAUSE_FACTOR * took))
 
     async def _push_topology(self, slivers: list[str], strict: bool) -> None:
         """Put the original's topology into ``slivers``.  A failure raises NetworkAnswer
