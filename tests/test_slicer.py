@@ -30,7 +30,7 @@ from odenos.components.slicer.naming import flow_key, original_flow_id, sliver_f
 from odenos.components.slicer.translation import (
     in_packet_connection,
     original_body,
-    out_packet_allowed,
+    out_packet_down,
     packet_without_id,
     slice_problem,
 )
@@ -215,8 +215,9 @@ def flow(*matches: Any, **extra: Any) -> dict[str, Any]:
         "priority": "100",
         "status": "none",
         "matches": list(matches),
-        "path": ["l1"],
-        "edge_actions": {"n3": [{"type": "FlowActionOutput", "output": "p3"}]},
+        "path": [],
+        # Back out of the port it came in by: within any slice that takes n1/p1.
+        "edge_actions": {"n1": [{"type": "FlowActionOutput", "output": "p1"}]},
         "attributes": {"bandwidth": "10"},
         **extra,
     }
@@ -323,8 +324,8 @@ def test_the_original_flow_is_the_same_flow_under_its_new_id() -> None:
         "enabled": True,
         "priority": "100",
         "matches": [m("n1", "p1")],
-        "path": ["l1"],
-        "edge_actions": {"n3": [{"type": "FlowActionOutput", "output": "p3"}]},
+        "path": [],
+        "edge_actions": {"n1": [{"type": "FlowActionOutput", "output": "p1"}]},
         "attributes": {"bandwidth": "10"},
     }
     ofp = {
@@ -387,12 +388,67 @@ def test_out_packets_go_down_only_within_their_own_slice() -> None:
     table = ConditionTable()
     table.put(10, cond("a", "c1", "n1", "p1"))
     table.put(10, cond("b", "c2", "n1", "p2"))
-    out = {"type": "OutPacket", "node": "n3", "ports": ["p3"]}
-    assert out_packet_allowed({**out, "header": m("n1", "p1")}, table, "c1")
+    table.put(10, cond("c", "c1", "n3", "p3"))
+    out = {"type": "OutPacket", "node": "n3", "ports": ["p3"], "ports-except": []}
+    down = out_packet_down({**out, "packet_id": "7", "header": m("n1", "p1")}, table, "c1")
+    assert down == {**out, "header": m("n1", "p1")}
     # A condition of another sliver does not do (ODENOS accepted any).
-    assert not out_packet_allowed({**out, "header": m("n1", "p2")}, table, "c1")
-    assert not out_packet_allowed({**out, "header": m("n1")}, table, "c1")
-    assert not out_packet_allowed(out, table, "c1")
+    assert out_packet_down({**out, "header": m("n1", "p2")}, table, "c1") is None
+    assert out_packet_down({**out, "header": m("n1")}, table, "c1") is None
+    assert out_packet_down(out, table, "c1") is None
+
+
+def test_out_packets_leave_only_by_their_slices_ports() -> None:
+    """Slice c1 is n1/p1 and n3/p3, slice c2 n1/p2 and the whole of n4: what c1 sends
+    never reaches c2's hosts, a flood included (ODENOS flooded every port)."""
+    table = ConditionTable()
+    table.put(10, cond("a", "c1", "n1", "p1"))
+    table.put(10, cond("c", "c1", "n1", "p3"))
+    table.put(10, cond("b", "c2", "n1", "p2"))
+    table.put(10, cond("d", "c2", "n4"))
+    header = m("n1", "p1")
+    flood = {"type": "OFPOutPacket", "node": "n1", "ports": [], "ports-except": ["p1"]}
+    down = out_packet_down({**flood, "header": header}, table, "c1")
+    assert down is not None and (down["ports"], down["ports-except"]) == (["p3"], [])
+    named = {**flood, "ports": ["p2", "p3"], "ports-except": [], "header": header}
+    down = out_packet_down(named, table, "c1")
+    assert down is not None and down["ports"] == ["p3"]
+    # Nothing of the slice left to send by: not sent.
+    assert out_packet_down({**named, "ports": ["p2"]}, table, "c1") is None
+    assert (
+        out_packet_down({**flood, "ports-except": ["p1", "p3"], "header": header}, table, "c1")
+        is None
+    )
+    assert out_packet_down({**flood, "node": "n4", "header": header}, table, "c1") is None
+    # A node the slice takes whole: the packet as it is.
+    whole = {**flood, "node": "n4", "header": m("n4", "x")}
+    assert out_packet_down(whole, table, "c2") == whole
+
+
+def test_a_flow_must_leave_within_its_slice() -> None:
+    conditions = [cond("a", "c1", "n1", "p1"), cond("b", "c1", "n3", "p3"), cond("c", "c1", "n5")]
+    inside = flow_leaving(outputs={"n3": ["p3"], "n5": ["any"]})
+    assert slice_problem(inside, conditions, "c1") is None
+    outside = flow_leaving(outputs={"n3": ["p3", "p4"]})
+    problem = slice_problem(outside, conditions, "c1")
+    assert problem is not None and "port 'p4' of node 'n3'" in problem
+    # OpenFlow actions other than outputs say nothing about where traffic leaves.
+    other = flow_leaving(outputs={"n3": ["p3"]})
+    other["edge_actions"]["n3"].insert(0, {"type": "OFPFlowActionPopVlan"})
+    assert slice_problem(other, conditions, "c1") is None
+
+
+def flow_leaving(outputs: dict[str, list[str]]) -> dict[str, Any]:
+    return {
+        "type": "BasicFlow",
+        "flow_id": "f",
+        "matches": [{"type": "BasicFlowMatch", "in_node": "n1", "in_port": "p1"}],
+        "path": [],
+        "edge_actions": {
+            node: [{"type": "FlowActionOutput", "output": p} for p in ports]
+            for node, ports in outputs.items()
+        },
+    }
 
 
 # --- the component, in one process -----------------------------------------------------------
@@ -450,7 +506,15 @@ async def sliced() -> tuple[Slicer, Network, Network, Network]:
 
 
 def sliver_flow_body(flow_id: str, node: str, port: str | None) -> dict[str, Any]:
-    return {**flow(m(node, port)), "flow_id": flow_id, "version": None, "path": []}
+    """A flow entering at ``node``/``port`` and leaving by it (within its slice)."""
+    back = {node: [{"type": "FlowActionOutput", "output": port}]} if port else {}
+    return {
+        **flow(m(node, port)),
+        "flow_id": flow_id,
+        "version": None,
+        "path": [],
+        "edge_actions": back,
+    }
 
 
 async def test_topology_is_mirrored_and_conditions_carry_or_fail_flows() -> None:
@@ -727,7 +791,7 @@ async def test_packets_queued_while_it_was_away_are_handled_once_it_is_back() ->
             "in", {"type": "InPacket", "node": "n1", "port": port, "header": m("n1", port)}
         )
     one.packets.add(
-        "out", {"type": "OutPacket", "node": "n1", "ports": ["p2"], "header": m("n1", "p1")}
+        "out", {"type": "OutPacket", "node": "n1", "ports": ["p1"], "header": m("n1", "p1")}
     )
     again = Slicer("s", "cm")
     again.state.write(dict(slicer.state.items()))

@@ -310,7 +310,13 @@ def test_slices_of_network00_carry_flows_and_packets(cluster: Cluster) -> None:
                     "connection": "slicer_nw02",
                     "in_node": "node001",
                     "in_port": "port0013",
-                }
+                },
+                {
+                    "id": "back-out",
+                    "connection": "slicer_nw02",
+                    "in_node": "node003",
+                    "in_port": "port0033",
+                },
             ],
         ),
         200,

@@ -82,7 +82,7 @@ from odenos.components.slicer.naming import flow_key, original_flow_id, sliver_f
 from odenos.components.slicer.translation import (
     in_packet_connection,
     original_body,
-    out_packet_allowed,
+    out_packet_down,
     packet_without_id,
     slice_problem,
 )
@@ -544,7 +544,8 @@ class Slicer(Component):
         packet = await self._take(network_id, "out", packet_id)
         if packet is None:
             return
-        if not out_packet_allowed(packet, self.table, conn_id):
+        down = out_packet_down(packet, self.table, conn_id)
+        if down is None:
             log.info(
                 "%s: out-packet %s of %s is outside its slice: dropped",
                 self.id,
@@ -552,7 +553,7 @@ class Slicer(Component):
                 network_id,
             )
             return
-        await self._post(orig, "out", packet_without_id(packet))
+        await self._post(orig, "out", down)
 
     # --- flows --------------------------------------------------------------------------------
 

@@ -19,15 +19,20 @@ other matches):
 * a match with no ``in_node`` (an OpenFlow match on the whole network), and a
   flow with no matches at all, is within no slice.
 
-Only where traffic *enters* decides, as in ODENOS: a flow may send its
-traffic out by any port (the sliver is the original's topology).
+And its traffic must *leave* within the slice too: every ``FlowActionOutput``
+of its ``edge_actions`` names a port of the slice (a condition's port, or any
+port of a node a condition takes whole).  ODENOS looked only at where traffic
+enters, so a slice's flow could deliver into another slice's hosts.
 
 **Packets.**  An InPacket of the original network belongs to the connection of
 the first condition (highest priority first) covering where it came in: its
 ``header``'s ``in_node``/``in_port``, or the packet's ``node``/``port`` when
 the header has no ``in_node``.  An OutPacket of a sliver goes down only when
 its header's ``in_node``/``in_port`` fall within a condition of that sliver's
-own connection (ODENOS accepted a condition of any sliver).
+own connection (ODENOS accepted a condition of any sliver), and only by the
+slice's ports of its node: the ports it names outside the slice are left out,
+and a flood (``ports-except``) becomes the list of the slice's ports there but
+the excepted ones (ODENOS flooded every port, into the other slices' hosts).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from typing import Any
 from odenos.components.aggregator.translation import REASON
 from odenos.components.slicer.conditions import ConditionTable, SliceCondition
 
+OUTPUT = "FlowActionOutput"
 #: The keys of a flow that are the network's, not the flow's content.
 _NOT_CONTENT = ("flow_id", "status", "version")
 
@@ -65,6 +71,7 @@ def slice_problem(
     # held the manager's loop for seconds.
     whole_nodes = {c.in_node for c in conditions if c.in_port is None}
     ports = {(c.in_node, c.in_port) for c in conditions if c.in_port is not None}
+    problem = _outputs_problem(flow, whole_nodes, ports, connection)
     for i, match in enumerate(matches):
         if not isinstance(match, dict):
             return f"matches[{i}] is not a match"
@@ -76,6 +83,28 @@ def slice_problem(
             return (
                 f"matches[{i}] ({at}) is outside the slice of connection {connection!r}: "
                 "no slice condition of that connection covers it"
+            )
+    return problem
+
+
+def _outputs_problem(
+    flow: dict[str, Any],
+    whole_nodes: set[str],
+    ports: set[tuple[str, str]],
+    connection: str,
+) -> str | None:
+    """Why the flow's outputs leave the slice; None when they do not."""
+    actions = flow.get("edge_actions")
+    for node_id, node_actions in (actions if isinstance(actions, dict) else {}).items():
+        for i, action in enumerate(node_actions if isinstance(node_actions, list) else []):
+            if not isinstance(action, dict) or action.get("type", OUTPUT) != OUTPUT:
+                continue
+            output = action.get("output")
+            if node_id in whole_nodes or (node_id, str(output)) in ports:
+                continue
+            return (
+                f"edge_actions.{node_id}[{i}] outputs to port {output!r} of node {node_id!r}, "
+                f"outside the slice of connection {connection!r}"
             )
     return None
 
@@ -109,11 +138,36 @@ def in_packet_connection(packet: dict[str, Any], table: ConditionTable) -> str |
     return None if found is None else found.connection
 
 
-def out_packet_allowed(packet: dict[str, Any], table: ConditionTable, connection: str) -> bool:
-    """Whether an OutPacket of the sliver of ``connection`` may go to the original
-    network: its header lies within one of that connection's conditions."""
+def out_packet_down(
+    packet: dict[str, Any], table: ConditionTable, connection: str
+) -> dict[str, Any] | None:
+    """The OutPacket to queue in the original network for one of the sliver of
+    ``connection``; None when it may not go (its header outside that connection's
+    conditions, or no port of the slice left to send it by)."""
     header = packet.get("header")
     if not isinstance(header, dict):
-        return False
+        return None
     in_node, in_port = _where(header)
-    return any(c.covers(in_node, in_port) for c in table.of_connection(connection))
+    conditions = table.of_connection(connection)
+    if not any(c.covers(in_node, in_port) for c in conditions):
+        return None
+    down = packet_without_id(packet)
+    node = packet.get("node")
+    here = [c for c in conditions if c.in_node == node]
+    if any(c.in_port is None for c in here):
+        return down  # the slice takes the whole node: every port of it is the slice's
+    slice_ports = list(dict.fromkeys(str(c.in_port) for c in here))
+    named = _strings(packet.get("ports"))
+    if named:
+        kept = [p for p in named if p in slice_ports]
+    else:  # a flood: the slice's ports of the node, but the excepted ones
+        excepted = set(_strings(packet.get("ports-except")))
+        kept = [p for p in slice_ports if p not in excepted]
+    if not kept:
+        return None
+    down["ports"], down["ports-except"] = kept, []
+    return down
+
+
+def _strings(raw: Any) -> list[str]:
+    return [x for x in raw if isinstance(x, str)] if isinstance(raw, list) else []
