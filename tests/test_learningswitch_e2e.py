@@ -15,53 +15,24 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support import Cluster, http, wait_until
-from tests.topology import TIMEOUT, build_line, connect, flow_of, ok, port, status_of
+from tests.topology import (
+    TIMEOUT,
+    OutPackets,
+    build_line,
+    connect,
+    flow_of,
+    in_packet,
+    ok,
+    port,
+    status_of,
+)
 
 LSW = "lsw"
 A, B, C = "00:00:00:00:00:0a", "00:00:00:00:00:0b", "00:00:00:00:00:0c"
 
 
-def in_packet(src: str, dst: str, node: str, port_id: str) -> dict[str, Any]:
-    return {
-        "type": "OFPInPacket",
-        "node": node,
-        "port": port_id,
-        "header": {
-            "type": "OFPFlowMatch",
-            "in_node": node,
-            "in_port": port_id,
-            "eth_src": src,
-            "eth_dst": dst,
-        },
-        "data": "ZnJhbWU=",
-        "attributes": {},
-    }
-
-
 def at(node: str, port_id: str) -> dict[str, str]:
     return {"node_id": node, "port_id": port_id}
-
-
-class OutPackets:
-    """The OutPackets network0 published, read from a REST event subscription."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.sid = ok(cluster.get("event/stream"))["subscription_id"]
-        ok(cluster.put(f"event/subscriptions/{self.sid}", {"network0": ["OutPacketAdded"]}))
-        self.seen: list[dict[str, Any]] = []
-
-    def wait(self, count: int, what: str) -> list[dict[str, Any]]:
-        """The next ``count`` packets: ``(node, ports, ports-except)`` and the rest."""
-
-        def more() -> bool:
-            events = ok(self.cluster.get(f"event/stream?subscription_id={self.sid}&timeout=1"))
-            self.seen.extend(e["body"]["curr"] for e in events)
-            return len(self.seen) >= count
-
-        wait_until(more, TIMEOUT, what)
-        taken, self.seen = self.seen[:count], self.seen[count:]
-        return taken
 
 
 def lsw_flows(cluster: Cluster) -> dict[str, Any]:

@@ -87,3 +87,44 @@ def build_line(cluster: Cluster, network: str = "network0") -> None:
         ("link0032", "node003/port0031", "node002/port0022"),
     ]:
         ok(cluster.put(f"{network}/topology/links/{link_id}", link(link_id, src, dst)))
+
+
+def in_packet(src: str, dst: str, node: str, port_id: str) -> dict[str, Any]:
+    """An OFPInPacket from MAC ``src`` to MAC ``dst`` that came in at ``node``/``port_id``."""
+    return {
+        "type": "OFPInPacket",
+        "node": node,
+        "port": port_id,
+        "header": {
+            "type": "OFPFlowMatch",
+            "in_node": node,
+            "in_port": port_id,
+            "eth_src": src,
+            "eth_dst": dst,
+        },
+        "data": "ZnJhbWU=",
+        "attributes": {},
+    }
+
+
+class OutPackets:
+    """The OutPackets a network published, read from a REST event subscription (a driver
+    takes them out of the queue at once, so the queue cannot show them)."""
+
+    def __init__(self, cluster: Cluster, network: str = "network0") -> None:
+        self.cluster = cluster
+        self.sid = ok(cluster.get("event/stream"))["subscription_id"]
+        ok(cluster.put(f"event/subscriptions/{self.sid}", {network: ["OutPacketAdded"]}))
+        self.seen: list[dict[str, Any]] = []
+
+    def wait(self, count: int, what: str) -> list[dict[str, Any]]:
+        """The next ``count`` packets, in the order they were queued."""
+
+        def more() -> bool:
+            events = ok(self.cluster.get(f"event/stream?subscription_id={self.sid}&timeout=1"))
+            self.seen.extend(e["body"]["curr"] for e in events)
+            return len(self.seen) >= count
+
+        wait_until(more, TIMEOUT, what)
+        taken, self.seen = self.seen[:count], self.seen[count:]
+        return taken
