@@ -462,10 +462,10 @@ async def test_no_spelling_reaches_an_internal_endpoint(
         assert resp.status in (400, 404) or stand_in.other, (raw, resp.status, text)
     assert stand_in.internal == []
     assert stand_in.seen == []
-    assert sorted(set(stand_in.other)) == [
-        "/systemmanager/_shutdown",
-        "/systemmanager/_subscription_seen",
-    ]
+    # Reads are resolved (and land on the system manager's own unknown paths); a write
+    # with a dot segment is refused before anything is sent.
+    resolved = ["/systemmanager/_shutdown", "/systemmanager/_subscription_seen"]
+    assert sorted(set(stand_in.other)) == (resolved if method == "GET" else [])
 
 
 @pytest.mark.parametrize(
