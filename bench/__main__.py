@@ -5,7 +5,10 @@ first 503; (d) translator versus direct throughput and latency; (e) component
 creation rate; (f) ``odenos start`` to ready; (g) resume of a manager holding
 1,000 components with their state; (h) topology writes, durable versus
 memory-only; (i) failover of the active system manager to a standby; (j) time
-to move a ``reassign`` component off a killed manager.
+to move a ``reassign`` component off a killed manager; (m) a flow's PUT to
+``established`` directly, through an Aggregator, and through a Slicer over it;
+(n) the Slicer mirroring a long line into two slivers, and a LearningSwitch
+learning new hosts.
 Everything runs in a temporary folder with its own ZooKeeper and free ports,
 and is stopped at the end, on Ctrl-C and on failure too.  The exit code is 0
 whatever the figures (1 if the system could not be set up, 130 on Ctrl-C).
@@ -27,12 +30,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from bench import create_rate, durability, failover, harness, logs, standby, startup, throughput
+from bench import (
+    create_rate,
+    durability,
+    failover,
+    harness,
+    logic,
+    logs,
+    standby,
+    startup,
+    throughput,
+)
 from bench.harness import SESSION_TIMEOUT_MS, BenchError, OdenosSystem
 from bench.loadgen import LoadGenerator, choose
 from bench.report import Report, Row, number, render
 
-ALL = "abcdefghijkl"
+ALL = "abcdefghijklmn"
 TARGET_A_MS = 50.0
 TARGET_B_SLACK_MS = 500.0
 TARGET_C_MS = 100.0
@@ -51,13 +64,14 @@ class Plan:
     throughput: throughput.Settings
     creation: create_rate.Settings
     durability: durability.Settings
+    logic: logic.Settings
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
     only = "".join(sorted(set(args.only.replace(",", "").replace(" ", "")))) if args.only else ALL
     unknown = set(only) - set(ALL)
     if unknown:
-        raise SystemExit(f"--only: unknown rows {','.join(sorted(unknown))} (rows are a-l)")
+        raise SystemExit(f"--only: unknown rows {','.join(sorted(unknown))} (rows are a-n)")
     if args.quick:
         return Plan(
             only,
@@ -69,6 +83,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
             durability.Settings(
                 components=200, resume_trials=1, rounds=2, seconds=2, concurrency=16
             ),
+            logic.Settings(trials=5, nodes=30, hosts=60),
         )
     return Plan(
         only,
@@ -76,6 +91,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         throughput.Settings(rounds=8, seconds=3, concurrency=16, sequential_requests=300),
         create_rate.Settings(batches=8, sequential=20, concurrent=40, concurrency=8),
         durability.Settings(components=1000, resume_trials=3, rounds=6, seconds=3, concurrency=16),
+        logic.Settings(),
     )
 
 
@@ -195,7 +211,7 @@ def run(plan: Plan, args: argparse.Namespace, root: Path, report: Report) -> int
             report.note(f"(d, k) {remark}")
     system: OdenosSystem | None = None
     try:
-        if set(plan.only) & set("abcdeghjkl"):
+        if set(plan.only) & set("abcdeghjklmn"):
             durability.install_plugin(root / "system")
             system = OdenosSystem(root / "system")
             try:
@@ -225,6 +241,8 @@ def run(plan: Plan, args: argparse.Namespace, root: Path, report: Report) -> int
             steps.append(
                 ("j", lambda: durability.measure_reassign(live, min(plan.trials, 5), report))
             )
+            steps.append(("m", lambda: logic.measure_layers(live, plan.logic, report)))
+            steps.append(("n", lambda: logic.measure_scale(live, plan.logic, report)))
             for key, fault in failover.faults(live.session_timeout_ms).items():
                 steps.append(
                     (key, functools.partial(failover.measure, live, fault, plan.trials, report))

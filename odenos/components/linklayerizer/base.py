@@ -10,7 +10,7 @@ expected raising :class:`NetworkAnswer`).
 The parts are mixins over it, put together by
 :class:`~odenos.components.linklayerizer.component.LinkLayerizer`:
 :class:`~.api.LinkLayerizerApi` (the REST API of boundaries, ``upper_link_sync`` and the
-maps), :class:`~.topology.TopologyMirror` (the upper topology, mirrored),
+maps), :class:`~.topology.UpperTopologyMirror` (the upper topology, mirrored),
 :class:`~.boundary_ports.BoundaryPorts` (the ``is_boundary`` marks),
 :class:`~.links.LayerizedLinks` (lower flows -> layerized links),
 :class:`~.flows.FlowCarrying` (layerized flows -> upper flows) and

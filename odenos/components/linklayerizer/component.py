@@ -67,7 +67,7 @@ from odenos.components.linklayerizer.boundary_ports import BoundaryPorts
 from odenos.components.linklayerizer.flows import FlowCarrying
 from odenos.components.linklayerizer.links import LayerizedLinks
 from odenos.components.linklayerizer.packets import PacketRelay
-from odenos.components.linklayerizer.topology import TopologyMirror
+from odenos.components.linklayerizer.topology import UpperTopologyMirror
 from odenos.components.linklayerizer.translation import parse_boundary
 from odenos.errors import BadRequest
 from odenos.model.event import Event
@@ -78,7 +78,7 @@ __all__ = ["LinkLayerizer", "NetworkAnswer"]
 
 
 class LinkLayerizer(
-    LinkLayerizerApi, TopologyMirror, BoundaryPorts, LayerizedLinks, FlowCarrying, PacketRelay
+    LinkLayerizerApi, UpperTopologyMirror, BoundaryPorts, LayerizedLinks, FlowCarrying, PacketRelay
 ):
     TYPE = "LinkLayerizer"
     DESCRIPTION = "A lower network's flows shown as links of the upper network's topology"

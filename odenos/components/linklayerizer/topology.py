@@ -2,7 +2,7 @@
 
 The layerized network shows the upper topology (same node, port and link ids and
 attributes; :func:`~.translation.mirror`): built whole by
-:meth:`TopologyMirror._mirror_all`, then followed by every ``NodeChanged``/
+:meth:`UpperTopologyMirror._mirror_all`, then followed by every ``NodeChanged``/
 ``PortChanged``/``LinkChanged`` of the upper network.  The links made from lower flows
 (:mod:`.links`) are left to their own part, but a port coming or going may place or
 displace one of them.
@@ -14,7 +14,7 @@ from odenos.components.linklayerizer.base import LinkLayerizerBase, _mapping
 from odenos.components.linklayerizer.translation import mirror
 
 
-class TopologyMirror(LinkLayerizerBase):
+class UpperTopologyMirror(LinkLayerizerBase):
     """The upper topology, mirrored in the layerized network."""
 
     async def _mirror_all(self, upper: str, layer: str) -> None:
