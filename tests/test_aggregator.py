@@ -25,14 +25,13 @@ from odenos.components.aggregator.naming import (
 from odenos.components.aggregator.packets import in_packet_up, out_packets_down
 from odenos.components.aggregator.routing import BadTopologyData, TopologyMirror
 from odenos.components.aggregator.translation import (
-    REASON,
     UntranslatableFlow,
     refers_to,
     same_content,
-    status_steps,
     translate,
 )
 from odenos.components.base import Component
+from odenos.components.logic import REASON, status_steps
 from odenos.components.network import Network
 from odenos.errors import ObjectUnavailable
 from odenos.http.client import InternalClient

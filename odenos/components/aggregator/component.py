@@ -61,7 +61,6 @@ aggregated flows' statuses (back to ``none``, since nothing carries them;
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -74,15 +73,23 @@ from odenos.components.aggregator.naming import (
 from odenos.components.aggregator.packets import in_packet_up, out_packets_down
 from odenos.components.aggregator.routing import BadTopologyData, TopologyMirror
 from odenos.components.aggregator.translation import (
-    REASON,
     UntranslatableFlow,
     refers_to,
     same_content,
-    status_steps,
     translate,
 )
-from odenos.components.base import Component, Response
-from odenos.errors import OdenosError
+from odenos.components.logic import (
+    ESTABLISHING,
+    FAILED,
+    NONE,
+    TEARDOWN,
+    Logic,
+    NetworkAnswer,
+    connection_ends,
+    failed_reason,
+    flow_set,
+    json_object,
+)
 from odenos.model.event import Event
 
 log = logging.getLogger(__name__)
@@ -93,36 +100,14 @@ ORIGINAL_EVENTS = ["NodeChanged", "PortChanged", "LinkChanged", "FlowChanged", "
 AGGREGATED_EVENTS = ["FlowChanged", "OutPacketAdded"]
 #: Records of its durable state (what the networks do not show).
 OWN_TEARDOWNS = "own_teardowns"
-FAILED = "failed"
-
-# Flow statuses, as the networks write them.
-NONE, ESTABLISHING, ESTABLISHED, TEARDOWN, FAILED = (
-    "none",
-    "establishing",
-    "established",
-    "teardown",
-    "failed",
-)
+FAILED_FLOWS = "failed"
 
 
-class NetworkAnswer(OdenosError):
-    """A network did not answer as expected (unreachable, refused, malformed body)."""
-
-    code = "NetworkAnswer"
-    status = 502
-
-    def __init__(self, network_id: str, what: str, reply: Response | None, problem: str) -> None:
-        status = None if reply is None else reply.status
-        super().__init__(f"{network_id}: {what}: {problem}", network_id=network_id, status=status)
-
-
-class Aggregator(Component):
+class Aggregator(Logic):
     TYPE = "Aggregator"
     DESCRIPTION = "Shows the whole original network as one node; carries its flows"
     CONNECTION_TYPES = {ORIGINAL: "1", AGGREGATED: "1"}
-
-    #: Seconds between attempts to rebuild when a network does not answer: first, cap.
-    RETRY_FIRST, RETRY_CAP = 0.5, 10.0
+    RETRIED_ERRORS = (NetworkAnswer, BadTopologyData)
 
     def __init__(self, object_id: str, cm_id: str) -> None:
         super().__init__(object_id, cm_id)
@@ -131,12 +116,6 @@ class Aggregator(Component):
         self.topology = TopologyMirror()
         #: The aggregated node's ports as last written or read: name -> attributes.
         self.shown: dict[str, dict[str, Any]] = {}
-        #: True once built from both networks; events are ignored before.
-        self.ready = False
-        self._lock = asyncio.Lock()
-        self._retry: asyncio.Task[None] | None = None
-        #: Aggregated flows whose teardown the Aggregator set itself (following the original).
-        self._own_teardowns: set[str] = set()
         #: Aggregated flows the Aggregator failed as untranslatable: tried again on changes.
         self._failed: set[str] = set()
         #: Aggregated flow -> the links and (node, port)s its original flow uses.
@@ -167,9 +146,7 @@ class Aggregator(Component):
             )
         log.info("%s: %s network is %s", self.id, kind, network_id)
         if self.original is not None and self.aggregated is not None:
-            self._stop_retry()
-            if not await self._try_rebuild():
-                self._retry = asyncio.get_running_loop().create_task(self._retry_rebuild())
+            await self._build_or_retry()
 
     async def on_connection_deleted(self, connection: dict[str, Any]) -> None:
         kind, network_id = _ends(connection)
@@ -188,19 +165,16 @@ class Aggregator(Component):
     async def on_initialize(self) -> None:
         # Restored before the connections are re-added (and the networks read again).
         self._own_teardowns = set(self.state.get(OWN_TEARDOWNS) or [])
-        self._failed = set(self.state.get(FAILED) or [])
+        self._failed = set(self.state.get(FAILED_FLOWS) or [])
 
     async def on_finalize(self) -> None:
         self._stop_retry()
 
     def _save(self) -> None:
         """Keep what the networks do not show (written only when it changed)."""
-        self.state.write({OWN_TEARDOWNS: sorted(self._own_teardowns), FAILED: sorted(self._failed)})
-
-    def _stop_retry(self) -> None:
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
+        self.state.write(
+            {OWN_TEARDOWNS: sorted(self._own_teardowns), FAILED_FLOWS: sorted(self._failed)}
+        )
 
     def _forget(self, *, bookkeeping: bool = True) -> None:
         """Drop what is derived from the networks; with ``bookkeeping``, also which
@@ -214,24 +188,8 @@ class Aggregator(Component):
             self._failed.clear()
             self._save()
 
-    async def _try_rebuild(self) -> bool:
-        async with self._lock:
-            try:
-                await self._rebuild()
-            except (NetworkAnswer, BadTopologyData) as exc:
-                log.warning("%s: cannot build from the networks yet: %s", self.id, exc)
-                return False
-            finally:
-                self._save()
-        return True
-
-    async def _retry_rebuild(self) -> None:
-        delay = self.RETRY_FIRST
-        while self.original is not None and self.aggregated is not None and not self.ready:
-            await asyncio.sleep(delay)
-            if await self._try_rebuild():
-                return
-            delay = min(delay * 2, self.RETRY_CAP)
+    def _retrying(self) -> bool:
+        return self.original is not None and self.aggregated is not None and not self.ready
 
     async def _rebuild(self) -> None:
         """Build everything from the networks' current state.  Raises NetworkAnswer or
@@ -246,7 +204,7 @@ class Aggregator(Component):
         if reply.status not in (200, 201):
             raise NetworkAnswer(agg, f"PUT node {self.node_id}", reply, str(reply.body))
         current = await self._get(agg, f"topology/nodes/{self.node_id}/ports")
-        for name, port in _mapping(current, agg, "ports").items():
+        for name, port in json_object(current, agg, "ports").items():
             attributes = port.get("attributes") if isinstance(port, dict) else None
             self.shown[name] = attributes if isinstance(attributes, dict) else {}
         wanted = self.topology.edge_ports()
@@ -265,10 +223,10 @@ class Aggregator(Component):
         )
         flow_ids = {
             flow_id
-            for flow_id, flow in _flows(await self._get(agg, "flows"), agg).items()
+            for flow_id, flow in flow_set(await self._get(agg, "flows"), agg).items()
             if isinstance(flow, dict) and refers_to(flow, self.node_id)
         }
-        for original_id in _flows(await self._get(orig, "flows"), orig):
+        for original_id in flow_set(await self._get(orig, "flows"), orig):
             flow_id = aggregated_flow_id(self.id, str(original_id))
             if flow_id is not None:
                 flow_ids.add(flow_id)
@@ -279,14 +237,14 @@ class Aggregator(Component):
         """Remove what the Aggregator made; whatever fails is logged and left."""
         self.ready = False
         try:
-            flows = _flows(await self._get(orig, "flows"), orig)
+            flows = flow_set(await self._get(orig, "flows"), orig)
             for original_id in flows:
                 if aggregated_flow_id(self.id, str(original_id)) is not None:
                     await self._delete(orig, f"flows/{original_id}")
         except NetworkAnswer as exc:
             log.warning("%s: original flows left in place: %s", self.id, exc)
         try:
-            flows = _flows(await self._get(agg, "flows"), agg)
+            flows = flow_set(await self._get(agg, "flows"), agg)
             for flow in flows.values():
                 if (
                     isinstance(flow, dict)
@@ -299,24 +257,6 @@ class Aggregator(Component):
         await self._delete(agg, f"topology/nodes/{self.node_id}")
 
     # --- events -------------------------------------------------------------------------------
-
-    async def on_event(self, event: Event) -> None:
-        async with self._lock:
-            if not self.ready:
-                return
-            try:
-                await self._handle(event)
-            except (NetworkAnswer, BadTopologyData) as exc:
-                # The next event about the same object, or a rebuild, puts it right.
-                log.warning(
-                    "%s: %s from %s not acted on: %s",
-                    self.id,
-                    event.event_type,
-                    event.publisher_id,
-                    exc,
-                )
-            finally:
-                self._save()
 
     async def _handle(self, event: Event) -> None:
         body = event.body
@@ -356,11 +296,6 @@ class Aggregator(Component):
         if reply.status != 200:
             raise NetworkAnswer(network_id, f"DELETE packets/{queue}/{packet_id}", reply, "")
         return reply.body if isinstance(reply.body, dict) else None
-
-    async def _post(self, network_id: str, queue: str, packet: dict[str, Any]) -> None:
-        reply = await self.request(network_id, "POST", f"packets/{queue}", packet)
-        if reply.status != 200:
-            log.warning("%s: POST %s/packets/%s: %s", self.id, network_id, queue, reply.body)
 
     async def _packet_up(self, packet_id: str) -> None:
         orig, agg = self._networks()
@@ -556,11 +491,7 @@ class Aggregator(Component):
             self._note_uses(flow_id, below)
             log.info("%s: flow %s updated in %s/%s", self.id, flow_id, orig, original_id)
         target = str(below.get("status"))
-        reason = None
-        if target == FAILED:
-            attributes = below.get("attributes")
-            given = attributes.get(REASON) if isinstance(attributes, dict) else None
-            reason = str(given) if given else f"flow {original_id!r} of {orig!r} failed"
+        reason = failed_reason(below, original_id, orig) if target == FAILED else None
         await self._follow(flow, target, reason)
 
     def _note_uses(self, flow_id: str, below: Any) -> None:
@@ -590,51 +521,7 @@ class Aggregator(Component):
         self._failed.add(flow_id)
         if below is not None:
             await self._delete_original(original_id, below)
-        attributes = flow.get("attributes")
-        current = attributes.get(REASON) if isinstance(attributes, dict) else None
-        if flow.get("status") == FAILED and current == reason:
-            return
-        if await self._set_status(flow, FAILED, reason) is not None:
-            log.info("%s: flow %s failed: %s", self.id, flow_id, reason)
-
-    async def _follow(
-        self, flow: dict[str, Any], target: str, reason: str | None
-    ) -> dict[str, Any] | None:
-        """Take aggregated ``flow`` to status ``target`` step by step; the flow as stored
-        after the last step, or None if a step was refused (the flow changed or went away
-        meanwhile: the event of that change brings the Aggregator back)."""
-        current: dict[str, Any] | None = flow
-        for step in status_steps(str(flow.get("status")), target):
-            if current is None:
-                return None
-            current = await self._set_status(current, step, reason)
-        return current
-
-    async def _set_status(
-        self, flow: dict[str, Any], status: str, reason: str | None = None
-    ) -> dict[str, Any] | None:
-        """PUT aggregated ``flow`` with ``status`` (and, for ``failed``, the ``reason``
-        attribute; any other status drops it), at the version seen.  The flow as stored,
-        or None when it changed meanwhile (409) or is gone."""
-        _, agg = self._networks()
-        flow_id = str(flow.get("flow_id"))
-        raw = flow.get("attributes")
-        attributes = {k: v for k, v in (raw if isinstance(raw, dict) else {}).items()}
-        attributes.pop(REASON, None)
-        if status == FAILED and reason is not None:
-            attributes[REASON] = reason
-        body = {**flow, "status": status, "attributes": attributes}
-        reply = await self.request(agg, "PUT", f"flows/{flow_id}", body)
-        if reply.status in (200, 201) and isinstance(reply.body, dict):
-            if status == TEARDOWN:
-                self._own_teardowns.add(flow_id)
-            else:
-                self._own_teardowns.discard(flow_id)
-            log.info("%s: flow %s of %s is %s", self.id, flow_id, agg, status)
-            return reply.body
-        if reply.status not in (404, 409):
-            log.warning("%s: setting flow %s to %s: %s", self.id, flow_id, status, reply.body)
-        return None
+        await self._set_failed(flow, reason)
 
     async def _delete_original(self, original_id: str, below: dict[str, Any]) -> None:
         """Delete the original flow once it is at rest or installed.  While it moves
@@ -653,48 +540,9 @@ class Aggregator(Component):
             raise NetworkAnswer(self.id, "no request", None, "not connected to both networks")
         return self.original, self.aggregated
 
-    async def _get(self, network_id: str, path: str, missing: bool = False) -> Any:
-        """``GET path`` of the network: the body; None for a 404 of the network's own when
-        ``missing`` (the object does not exist).  Raises NetworkAnswer otherwise."""
-        reply = await self.request(network_id, "GET", path)
-        if reply.status == 200:
-            return reply.body
-        if missing and reply.status == 404 and _error_code(reply) == "NotFound":
-            return None
-        raise NetworkAnswer(network_id, f"GET {path}", reply, str(reply.body))
-
-    async def _delete(self, network_id: str, path: str) -> bool:
-        """``DELETE path``: True when it is gone or going (200, 202, 404); other answers
-        are logged."""
-        reply = await self.request(network_id, "DELETE", path)
-        if reply.status in (200, 202) or (reply.status == 404 and _error_code(reply) == "NotFound"):
-            return True
-        log.warning("%s: DELETE %s/%s: %s %s", self.id, network_id, path, reply.status, reply.body)
-        return False
+    def _followed_network(self) -> str:
+        return self._networks()[1]
 
 
 def _ends(connection: dict[str, Any]) -> tuple[str, str]:
-    """A connection's ``connection_type`` and ``network_id``, checked."""
-    kind, network_id = connection.get("connection_type"), connection.get("network_id")
-    if kind not in (ORIGINAL, AGGREGATED):
-        raise ValueError(
-            f"an Aggregator takes {ORIGINAL!r} and {AGGREGATED!r} connections, not {kind!r}"
-        )
-    if not isinstance(network_id, str) or not network_id:
-        raise ValueError(f"connection {connection.get('id')!r} names no network")
-    return str(kind), network_id
-
-
-def _error_code(reply: Response) -> str | None:
-    return reply.body.get("error") if isinstance(reply.body, dict) else None
-
-
-def _mapping(body: Any, network_id: str, what: str) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise NetworkAnswer(network_id, f"GET {what}", None, "not a JSON object")
-    return body
-
-
-def _flows(body: Any, network_id: str) -> dict[str, Any]:
-    """The ``flows`` of a ``GET flows`` answer (a FlowSet)."""
-    return _mapping(_mapping(body, network_id, "flows").get("flows"), network_id, "flows")
+    return connection_ends(connection, (ORIGINAL, AGGREGATED), "an Aggregator")

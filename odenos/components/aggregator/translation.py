@@ -33,15 +33,11 @@ outputs, at the original node the traffic leaves by.  It needs at least one
 from __future__ import annotations
 
 import copy
-from collections import deque
 from typing import Any
 
 from odenos.components.aggregator.routing import TopologyMirror
-from odenos.components.network.flow_status import ALLOWED_TRANSITIONS, FlowStatus
+from odenos.components.logic import REASON
 from odenos.errors import OdenosError
-
-#: The attribute of an aggregated flow in which the Aggregator says why it failed it.
-REASON = "reason"
 
 #: The fields of a flow the original copy must agree on (status and version apart).
 CONTENT_KEYS = (
@@ -205,40 +201,3 @@ def same_content(wanted: dict[str, Any], stored: dict[str, Any]) -> bool:
         if a != b:
             return False
     return True
-
-
-def status_steps(current: str, target: str) -> list[str]:
-    """The statuses to PUT, in order, to take an aggregated flow from ``current`` to
-    the original flow's ``target`` through the network's status machine.
-
-    Mostly one step (the original moved one step, and the aggregated follows);
-    more when steps were missed, for instance after a restart: ``none`` to
-    ``established`` is ``establishing, established``.  ``failed`` is never passed
-    through (it is reached, always allowed, only when it is the target).  Empty
-    when there is nothing to do or nothing sensible: an unknown status, or an
-    original tearing down a flow the aggregated network never saw installed
-    (``none`` to ``teardown``).
-    """
-    try:
-        start, goal = FlowStatus(current), FlowStatus(target)
-    except ValueError:
-        return []
-    if start == goal or (start == FlowStatus.NONE and goal == FlowStatus.TEARDOWN):
-        return []
-    if goal == FlowStatus.FAILED:
-        return [goal.value]
-    came_from: dict[FlowStatus, FlowStatus] = {}
-    queue = deque([start])
-    while queue:
-        at = queue.popleft()
-        if at == goal:
-            steps: list[str] = []
-            while at != start:
-                steps.append(at.value)
-                at = came_from[at]
-            return steps[::-1]
-        for nxt in sorted(ALLOWED_TRANSITIONS[at]):
-            if nxt != FlowStatus.FAILED and nxt != start and nxt not in came_from:
-                came_from[nxt] = at
-                queue.append(nxt)
-    return []

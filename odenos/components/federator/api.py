@@ -15,10 +15,10 @@ import logging
 import uuid
 from typing import Any
 
-from odenos.components.aggregator.component import NetworkAnswer
 from odenos.components.base import Request, Response, route
 from odenos.components.federator.base import FederatorBase
 from odenos.components.federator.model import boundary_ports, parse_boundary
+from odenos.components.logic import NetworkAnswer
 from odenos.errors import BadRequest, Conflict, NotFound
 from odenos.model.ids import check_id
 

@@ -3,8 +3,9 @@
 :class:`FederatorBase` holds the instance state the parts read and write (the
 held networks, the :class:`~.model.Federation`, what the federated network was
 last shown, the segment flows, the durable bookkeeping) and the requests to a
-network (``GET``/``PUT``/``DELETE``, a reply that is not what was expected
-raising :class:`~odenos.components.aggregator.component.NetworkAnswer`).
+network (``PUT``; ``GET``/``DELETE`` and the following of flow statuses are those of
+:class:`~odenos.components.logic.Logic`, a reply that is not what was expected
+raising :class:`~odenos.components.logic.NetworkAnswer`).
 
 The parts are mixins over it, put together by
 :class:`~.component.Federator`: :class:`~.api.FederatorApi` (the REST API of
@@ -16,20 +17,18 @@ calls in another is declared here, for the type checker only.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from odenos.components.aggregator.component import NetworkAnswer
-from odenos.components.base import Component, Response
 from odenos.components.federator.model import Federation
+from odenos.components.logic import Logic, NetworkAnswer
 
 log = logging.getLogger(__name__)
 
 Split = dict[str, tuple[str, dict[str, Any]]]
 
 
-class FederatorBase(Component):
+class FederatorBase(Logic):
     """The Federator's state and requests; not a component type of its own."""
 
     def __init__(self, object_id: str, cm_id: str) -> None:
@@ -37,9 +36,6 @@ class FederatorBase(Component):
         self.originals: set[str] = set()
         self.federated: str | None = None
         self.model = Federation()
-        self.ready = False
-        self._lock = asyncio.Lock()
-        self._retry: asyncio.Task[None] | None = None
         #: What the federated network was last given (or read): node -> attributes,
         #: (node, port) -> attributes, link -> body.
         self._shown_nodes: dict[str, dict[str, Any]] = {}
@@ -50,7 +46,6 @@ class FederatorBase(Component):
         #: Federated flow -> the split last made for it (to see which topology changes
         #: concern it).
         self._splits: dict[str, tuple[dict[str, Any], Split]] = {}
-        self._own_teardowns: set[str] = set()
         self._failed: set[str] = set()
         self._reported: set[str] = set()
         #: The networks held before a restart (durable): the build waits for them.
@@ -58,10 +53,6 @@ class FederatorBase(Component):
 
     if TYPE_CHECKING:
         # Defined by the parts (see the module docstring); declared for those calling them.
-
-        def _save(self) -> None: ...
-
-        def _repair_later(self) -> None: ...
 
         async def _sync_topology(self) -> None: ...
 
@@ -76,13 +67,8 @@ class FederatorBase(Component):
             raise NetworkAnswer(self.id, "no request", None, "no federated network")
         return self.federated
 
-    async def _get(self, network_id: str, path: str, missing: bool = False) -> Any:
-        reply = await self.request(network_id, "GET", path)
-        if reply.status == 200:
-            return reply.body
-        if missing and reply.status == 404 and _error_code(reply) == "NotFound":
-            return None
-        raise NetworkAnswer(network_id, f"GET {path}", reply, str(reply.body))
+    def _followed_network(self) -> str:
+        return self._fed()
 
     async def _put(self, network_id: str, path: str, body: dict[str, Any]) -> bool:
         reply = await self.request(network_id, "PUT", path, body)
@@ -90,20 +76,3 @@ class FederatorBase(Component):
             return True
         log.warning("%s: PUT %s/%s: %s %s", self.id, network_id, path, reply.status, reply.body)
         return False
-
-    async def _delete(self, network_id: str, path: str) -> bool:
-        reply = await self.request(network_id, "DELETE", path)
-        if reply.status in (200, 202) or (reply.status == 404 and _error_code(reply) == "NotFound"):
-            return True
-        log.warning("%s: DELETE %s/%s: %s %s", self.id, network_id, path, reply.status, reply.body)
-        return False
-
-
-def _error_code(reply: Response) -> str | None:
-    return reply.body.get("error") if isinstance(reply.body, dict) else None
-
-
-def _mapping(body: Any, network_id: str, what: str) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise NetworkAnswer(network_id, f"GET {what}", None, "not a JSON object")
-    return body

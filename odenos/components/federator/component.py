@@ -47,13 +47,12 @@ import asyncio
 import logging
 from typing import Any
 
-from odenos.components.aggregator.component import NetworkAnswer
 from odenos.components.federator.api import BOUNDARY_PREFIX, FederatorApi
-from odenos.components.federator.base import _mapping
-from odenos.components.federator.flow_sync import FAILED, NONE, FlowSync
+from odenos.components.federator.flow_sync import FlowSync
 from odenos.components.federator.model import Federation, parse_boundary
 from odenos.components.federator.packet_relay import PacketRelay
 from odenos.components.federator.topology_sync import TopologySync
+from odenos.components.logic import FAILED, NONE, NetworkAnswer, connection_ends, flow_set
 from odenos.errors import BadRequest
 from odenos.model.event import Event
 
@@ -71,8 +70,8 @@ class Federator(FederatorApi, TopologySync, FlowSync, PacketRelay):
     TYPE = "Federator"
     DESCRIPTION = "Several original networks joined into one federated network through boundaries"
     CONNECTION_TYPES = {ORIGINAL: "*", FEDERATED: "1"}
-
-    RETRY_FIRST, RETRY_CAP = 0.5, 10.0
+    #: An event not acted on has everything built again (:meth:`_repair_later`).
+    REPAIRS_LATER = True
     #: After a restart, how long to wait for the networks it held to be connected again
     #: before building without the missing ones (seconds).
     WAIT_CAP = 5.0
@@ -168,11 +167,6 @@ class Federator(FederatorApi, TopologySync, FlowSync, PacketRelay):
         if self.federated is not None and (self._retry is None or self._retry.done()):
             self._retry = asyncio.get_running_loop().create_task(self._build())
 
-    def _stop_retry(self) -> None:
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
-
     def _forget(self) -> None:
         self.ready = False
         boundaries = self.model.boundaries
@@ -183,17 +177,6 @@ class Federator(FederatorApi, TopologySync, FlowSync, PacketRelay):
         self._shown_links.clear()
         self._segments.clear()
         self._splits.clear()
-
-    async def _try_rebuild(self) -> bool:
-        async with self._lock:
-            try:
-                await self._rebuild()
-            except NetworkAnswer as exc:
-                log.warning("%s: cannot build from the networks yet: %s", self.id, exc)
-                return False
-            finally:
-                self._save()
-        return True
 
     async def _build(self) -> None:
         """Wait (up to :attr:`WAIT_CAP`) for the networks held before a restart, then
@@ -227,9 +210,9 @@ class Federator(FederatorApi, TopologySync, FlowSync, PacketRelay):
         self._read_shown(current)
         await self._sync_topology()
         for network_id in sorted(self.originals):
-            for original_id in _flows(await self._get(network_id, "flows"), network_id):
+            for original_id in flow_set(await self._get(network_id, "flows"), network_id):
                 self._note_segment(network_id, str(original_id))
-        flow_ids = set(_flows(await self._get(fed, "flows"), fed)) | set(self._segments)
+        flow_ids = set(flow_set(await self._get(fed, "flows"), fed)) | set(self._segments)
         self.ready = True
         for flow_id in sorted(flow_ids):
             await self._sync_flow_logged(str(flow_id))
@@ -271,7 +254,7 @@ class Federator(FederatorApi, TopologySync, FlowSync, PacketRelay):
             for network_id, original_id in sorted(segments):
                 await self._delete(network_id, f"flows/{original_id}")
         try:
-            flows = _flows(await self._get(fed, "flows"), fed)
+            flows = flow_set(await self._get(fed, "flows"), fed)
             for flow in flows.values():
                 if isinstance(flow, dict) and flow.get("status") not in (NONE, FAILED):
                     await self._follow(flow, NONE, None)
@@ -287,24 +270,6 @@ class Federator(FederatorApi, TopologySync, FlowSync, PacketRelay):
         self._failed.clear()
 
     # --- events -------------------------------------------------------------------------------
-
-    async def on_event(self, event: Event) -> None:
-        async with self._lock:
-            if not self.ready:
-                return
-            try:
-                await self._handle(event)
-            except NetworkAnswer as exc:
-                log.warning(
-                    "%s: %s from %s not acted on (built again later): %s",
-                    self.id,
-                    event.event_type,
-                    event.publisher_id,
-                    exc,
-                )
-                self._repair_later()
-            finally:
-                self._save()
 
     async def _handle(self, event: Event) -> None:
         body = event.body
@@ -332,15 +297,4 @@ class Federator(FederatorApi, TopologySync, FlowSync, PacketRelay):
 
 
 def _ends(connection: dict[str, Any]) -> tuple[str, str]:
-    kind, network_id = connection.get("connection_type"), connection.get("network_id")
-    if kind not in (ORIGINAL, FEDERATED):
-        raise ValueError(
-            f"a Federator takes {ORIGINAL!r} and {FEDERATED!r} connections, not {kind!r}"
-        )
-    if not isinstance(network_id, str) or not network_id:
-        raise ValueError(f"connection {connection.get('id')!r} names no network")
-    return str(kind), network_id
-
-
-def _flows(body: Any, network_id: str) -> dict[str, Any]:
-    return _mapping(_mapping(body, network_id, "flows").get("flows"), network_id, "flows")
+    return connection_ends(connection, (ORIGINAL, FEDERATED), "a Federator")

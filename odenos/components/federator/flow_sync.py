@@ -12,26 +12,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from odenos.components.aggregator.component import NetworkAnswer
-from odenos.components.aggregator.translation import (
-    REASON,
-    UntranslatableFlow,
-    same_content,
-    status_steps,
-)
+from odenos.components.aggregator.translation import UntranslatableFlow, same_content
 from odenos.components.federator.base import FederatorBase
 from odenos.components.federator.naming import segment_origin
 from odenos.components.federator.translation import split_flow, target_status
+from odenos.components.logic import (
+    ESTABLISHING,
+    FAILED,
+    NONE,
+    TEARDOWN,
+    NetworkAnswer,
+    failed_reason,
+)
 
 log = logging.getLogger(__name__)
-
-NONE, ESTABLISHING, ESTABLISHED, TEARDOWN, FAILED = (
-    "none",
-    "establishing",
-    "established",
-    "teardown",
-    "failed",
-)
 
 
 class FlowSync(FederatorBase):
@@ -161,9 +155,7 @@ class FlowSync(FederatorBase):
             seg_status = str(below.get("status"))
             statuses.append(seg_status)
             if seg_status == FAILED and reason is None:
-                attributes = below.get("attributes")
-                given = attributes.get(REASON) if isinstance(attributes, dict) else None
-                reason = str(given) if given else f"flow {original_id!r} of {network_id!r} failed"
+                reason = failed_reason(below, original_id, network_id)
         target = target_status(str(flow.get("status")), statuses)
         await self._follow(flow, target, reason)
 
@@ -177,46 +169,7 @@ class FlowSync(FederatorBase):
         self._failed.add(flow_id)
         for original_id, (network_id, below) in sorted(existing.items()):
             await self._delete_segment(network_id, original_id, below)
-        attributes = flow.get("attributes")
-        current = attributes.get(REASON) if isinstance(attributes, dict) else None
-        if flow.get("status") == FAILED and current == reason:
-            return
-        if await self._set_status(flow, FAILED, reason) is not None:
-            log.info("%s: flow %s failed: %s", self.id, flow_id, reason)
-
-    async def _follow(
-        self, flow: dict[str, Any], target: str, reason: str | None
-    ) -> dict[str, Any] | None:
-        current: dict[str, Any] | None = flow
-        for step in status_steps(str(flow.get("status")), target):
-            if current is None:
-                return None
-            current = await self._set_status(current, step, reason)
-        return current
-
-    async def _set_status(
-        self, flow: dict[str, Any], status: str, reason: str | None = None
-    ) -> dict[str, Any] | None:
-        fed = self._fed()
-        flow_id = str(flow.get("flow_id"))
-        raw = flow.get("attributes")
-        attributes = dict(raw) if isinstance(raw, dict) else {}
-        attributes.pop(REASON, None)
-        if status == FAILED and reason is not None:
-            attributes[REASON] = reason
-        reply = await self.request(
-            fed, "PUT", f"flows/{flow_id}", {**flow, "status": status, "attributes": attributes}
-        )
-        if reply.status in (200, 201) and isinstance(reply.body, dict):
-            if status == TEARDOWN:
-                self._own_teardowns.add(flow_id)
-            else:
-                self._own_teardowns.discard(flow_id)
-            log.info("%s: flow %s of %s is %s", self.id, flow_id, fed, status)
-            return reply.body
-        if reply.status not in (404, 409):
-            log.warning("%s: setting flow %s to %s: %s", self.id, flow_id, status, reply.body)
-        return None
+        await self._set_failed(flow, reason)
 
     async def _delete_segment(
         self, network_id: str, original_id: str, below: dict[str, Any]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from odenos.components.aggregator.component import NetworkAnswer
 from odenos.components.federator.base import FederatorBase
 from odenos.components.federator.packets import in_packet_up, out_packets_down
+from odenos.components.logic import NetworkAnswer
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +27,6 @@ class PacketRelay(FederatorBase):
         if reply.status != 200:
             raise NetworkAnswer(network_id, f"DELETE packets/{queue}/{packet_id}", reply, "")
         return reply.body if isinstance(reply.body, dict) else None
-
-    async def _post(self, network_id: str, queue: str, packet: dict[str, Any]) -> None:
-        reply = await self.request(network_id, "POST", f"packets/{queue}", packet)
-        if reply.status != 200:
-            log.warning("%s: POST %s/packets/%s: %s", self.id, network_id, queue, reply.body)
 
     async def _packet_up(self, network_id: str, packet_id: str) -> None:
         packet = await self._take(network_id, "in", packet_id)

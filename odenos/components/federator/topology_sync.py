@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from odenos.components.federator.base import FederatorBase, _mapping
+from odenos.components.federator.base import FederatorBase
 from odenos.components.federator.model import IS_BOUNDARY
 from odenos.components.federator.naming import SEPARATOR, boundary_link_ids
+from odenos.components.logic import json_object
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class TopologySync(FederatorBase):
 
     def _read_shown(self, topology: Any) -> None:
         fed = self._fed()
-        body = _mapping(topology, fed, "topology")
+        body = json_object(topology, fed, "topology")
         nodes, links = body.get("nodes"), body.get("links")
         for name, node in (nodes if isinstance(nodes, dict) else {}).items():
             if not isinstance(node, dict) or not self._ours(str(name)):

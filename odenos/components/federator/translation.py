@@ -32,11 +32,11 @@ from odenos.components.aggregator.translation import (
     OFP_FLOW,
     OFP_MATCH,
     OUTPUT,
-    REASON,
     UntranslatableFlow,
 )
 from odenos.components.federator.model import Federation, boundary_ports
 from odenos.components.federator.naming import segment_id
+from odenos.components.logic import REASON
 from odenos.components.network.flow_status import FlowStatus
 
 NONE, ESTABLISHING, ESTABLISHED, TEARDOWN, FAILED = (s.value for s in FlowStatus)

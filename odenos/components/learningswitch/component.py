@@ -46,14 +46,12 @@ network) and empties the FDB, as ODENOS does; the timers and the counter stay.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from odenos.components.aggregator.component import NetworkAnswer
 from odenos.components.aggregator.routing import BadTopologyData, TopologyMirror
-from odenos.components.base import Component, Request, Response, route
+from odenos.components.base import Request, Response, route
 from odenos.components.learningswitch.fdb import (
     BROADCAST,
     FDB_LIMIT,
@@ -77,6 +75,7 @@ from odenos.components.learningswitch.forwarding import (
     unicast_packet,
     why_broken,
 )
+from odenos.components.logic import Logic, NetworkAnswer
 from odenos.errors import OdenosError
 from odenos.model.event import Event
 
@@ -104,13 +103,12 @@ MOVING = frozenset({"establishing", "teardown"})
 RESTING = frozenset({"none", "failed"})
 
 
-class LearningSwitch(Component):
+class LearningSwitch(Logic):
     TYPE = "LearningSwitch"
     DESCRIPTION = "Learning Switch: floods, learns MACs, installs OpenFlow flows"
     CONNECTION_TYPES = {kind: "1" for kind in CONNECTION_KINDS}
-
-    #: Seconds between attempts to read the network when it does not answer: first, cap.
-    RETRY_FIRST, RETRY_CAP = 0.5, 10.0
+    RETRIED_ERRORS = (NetworkAnswer, BadTopologyData)
+    NOT_BUILT = "cannot read the network yet"
 
     def __init__(self, object_id: str, cm_id: str) -> None:
         super().__init__(object_id, cm_id)
@@ -123,10 +121,6 @@ class LearningSwitch(Component):
         self.fdb: dict[str, Location] = {}
         self.timers = timers_from_record(None)
         self.next_flow = 0
-        #: True once built from the network; events are ignored before.
-        self.ready = False
-        self._lock = asyncio.Lock()
-        self._retry: asyncio.Task[None] | None = None
         #: Flows it asked the network to delete (not to be disabled on their teardown).
         self._deleting: set[str] = set()
         self._full_logged = False
@@ -161,9 +155,7 @@ class LearningSwitch(Component):
             self.network, self.connection_id = network_id, conn_id
             await self.subscribe(network_id, EVENTS)
         log.info("%s: drives network %s (connection %s)", self.id, network_id, conn_id)
-        self._stop_retry()
-        if not await self._try_rebuild():
-            self._retry = asyncio.get_running_loop().create_task(self._retry_rebuild())
+        await self._build_or_retry()
 
     async def on_connection_deleted(self, connection: dict[str, Any]) -> None:
         conn_id, network_id = _ends(connection)
@@ -182,29 +174,11 @@ class LearningSwitch(Component):
             await self._flush()
         log.info("%s: let go of network %s", self.id, network_id)
 
-    def _stop_retry(self) -> None:
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
+    def _retrying(self) -> bool:
+        return self.network is not None and not self.ready
 
-    async def _try_rebuild(self) -> bool:
-        async with self._lock:
-            try:
-                await self._rebuild()
-            except (NetworkAnswer, BadTopologyData) as exc:
-                log.warning("%s: cannot read the network yet: %s", self.id, exc)
-                return False
-            finally:
-                await self._flush()
-        return True
-
-    async def _retry_rebuild(self) -> None:
-        delay = self.RETRY_FIRST
-        while self.network is not None and not self.ready:
-            await asyncio.sleep(delay)
-            if await self._try_rebuild():
-                return
-            delay = min(delay * 2, self.RETRY_CAP)
+    async def _settle(self) -> None:
+        await self._flush()
 
     async def _rebuild(self) -> None:
         """Read the topology and its flows from the network, drop what no longer fits,
@@ -274,23 +248,8 @@ class LearningSwitch(Component):
 
     # --- events -------------------------------------------------------------------------------
 
-    async def on_event(self, event: Event) -> None:
-        async with self._lock:
-            if not self.ready or event.publisher_id != self.network:
-                return
-            try:
-                await self._handle(event)
-            except (NetworkAnswer, BadTopologyData) as exc:
-                # The next event about the same object, or a rebuild, puts it right.
-                log.warning(
-                    "%s: %s from %s not acted on: %s",
-                    self.id,
-                    event.event_type,
-                    event.publisher_id,
-                    exc,
-                )
-            finally:
-                await self._flush()
+    def _takes(self, event: Event) -> bool:
+        return self.ready and event.publisher_id == self.network
 
     async def _handle(self, event: Event) -> None:
         body = event.body
@@ -621,24 +580,6 @@ class LearningSwitch(Component):
             raise NetworkAnswer(self.id, "no request", None, "not connected to a network")
         return self.network
 
-    async def _get(self, network_id: str, path: str, missing: bool = False) -> Any:
-        """``GET path`` of the network: the body; None for a 404 of the network's own when
-        ``missing``.  Raises NetworkAnswer otherwise."""
-        reply = await self.request(network_id, "GET", path)
-        if reply.status == 200:
-            return reply.body
-        if missing and reply.status == 404 and _error_code(reply) == "NotFound":
-            return None
-        raise NetworkAnswer(network_id, f"GET {path}", reply, str(reply.body))
-
-    async def _delete(self, network_id: str, path: str) -> bool:
-        """``DELETE path``: True when it is gone or going (200, 202, 404)."""
-        reply = await self.request(network_id, "DELETE", path)
-        if reply.status in (200, 202) or (reply.status == 404 and _error_code(reply) == "NotFound"):
-            return True
-        log.warning("%s: DELETE %s/%s: %s %s", self.id, network_id, path, reply.status, reply.body)
-        return False
-
 
 def _ends(connection: dict[str, Any]) -> tuple[str, str]:
     """A connection's id and ``network_id``, checked."""
@@ -656,7 +597,3 @@ def _ends(connection: dict[str, Any]) -> tuple[str, str]:
 def _shown(text: str) -> str:
     """An id from a client's packet, cut short for a log line."""
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _error_code(reply: Response) -> str | None:
-    return reply.body.get("error") if isinstance(reply.body, dict) else None

@@ -14,13 +14,9 @@ import logging
 import uuid
 
 from odenos.components.base import Request, Response, route
-from odenos.components.linklayerizer.base import (
-    BOUNDARY,
-    SYNC,
-    LinkLayerizerBase,
-    NetworkAnswer,
-)
+from odenos.components.linklayerizer.base import BOUNDARY, SYNC, LinkLayerizerBase
 from odenos.components.linklayerizer.translation import boundary_clash, check_id, parse_boundary
+from odenos.components.logic import NetworkAnswer
 from odenos.errors import BadRequest, Conflict, NotFound
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,10 @@ to the networks.
 :class:`LinkLayerizerBase` holds the instance state the parts read and write (the held
 networks, the boundaries, ``upper_link_sync``, the lower flow -> link map, what it made
 in the networks, the durable bookkeeping and its :meth:`~LinkLayerizerBase._save`) and
-the requests to a network (``GET``/``PUT``/``DELETE``, a reply that is not what was
-expected raising :class:`NetworkAnswer`).
+the requests to a network (``PUT``; ``GET``/``DELETE`` and the following of flow statuses
+are those of :class:`~odenos.components.logic.Logic`, a reply that is not what was
+expected raising :class:`~odenos.components.logic.NetworkAnswer` with its status and
+body as the problem).
 
 The parts are mixins over it, put together by
 :class:`~odenos.components.linklayerizer.component.LinkLayerizer`:
@@ -24,9 +26,9 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from odenos.components.base import Component, Response
+from odenos.components.base import Response
 from odenos.components.linklayerizer.translation import same_object
-from odenos.errors import OdenosError
+from odenos.components.logic import Logic, NetworkAnswer
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,6 @@ EVENTS = {
     UPPER: ["NodeChanged", "PortChanged", "LinkChanged", "FlowChanged", "InPacketAdded"],
     LAYERIZED: ["FlowChanged", "OutPacketAdded"],
 }
-NONE, ESTABLISHING, TEARDOWN, FAILED = "none", "establishing", "teardown", "failed"
 IS_BOUNDARY = "is_boundary"
 
 # Durable records.
@@ -50,19 +51,7 @@ UPPER_LINKS, CARRIED, OWN_TEARDOWNS, FAILED_FLOWS, MARKED = (
 )
 
 
-class NetworkAnswer(OdenosError):
-    """A network did not answer as expected (unreachable, refused, malformed body)."""
-
-    code = "NetworkAnswer"
-    status = 502
-
-    def __init__(self, network_id: str, what: str, reply: Response | None) -> None:
-        status = None if reply is None else reply.status
-        body = None if reply is None else reply.body
-        super().__init__(f"{network_id}: {what}: {status} {body}", network_id=network_id)
-
-
-class LinkLayerizerBase(Component):
+class LinkLayerizerBase(Logic):
     """The LinkLayerizer's state and requests; not a component type of its own."""
 
     def __init__(self, object_id: str, cm_id: str) -> None:
@@ -78,21 +67,15 @@ class LinkLayerizerBase(Component):
         self.upper_links: set[str] = set()
         #: Layerized flows it put in the upper network (same ids).
         self.carried: set[str] = set()
-        self.own_teardowns: set[str] = set()
         self.failed: set[str] = set()
         #: [network, node, port] it gave ``is_boundary``.
         self.marked: set[tuple[str, str, str]] = set()
         #: Layerized flow -> the links its path and its upper flow's path use.
         self.uses: dict[str, set[str]] = {}
-        self.ready = False
-        self._lock = asyncio.Lock()
-        self._retry: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     if TYPE_CHECKING:
         # Defined by the parts (see the module docstring); declared for those calling them.
-
-        def _repair_later(self) -> None: ...
 
         async def _mark_ports(self) -> None: ...
 
@@ -112,10 +95,6 @@ class LinkLayerizerBase(Component):
 
         async def _sync_flow(self, flow_id: str) -> None: ...
 
-        async def _set_status(
-            self, flow: dict[str, Any], status: str, reason: str | None = None
-        ) -> dict[str, Any] | None: ...
-
     # --- durable state -----------------------------------------------------------------------
 
     def _save(self) -> None:
@@ -125,7 +104,7 @@ class LinkLayerizerBase(Component):
                 LINK_MAP: self.link_map,
                 UPPER_LINKS: sorted(self.upper_links),
                 CARRIED: sorted(self.carried),
-                OWN_TEARDOWNS: sorted(self.own_teardowns),
+                OWN_TEARDOWNS: sorted(self._own_teardowns),
                 FAILED_FLOWS: sorted(self.failed),
                 MARKED: sorted(list(x) for x in self.marked),
             }
@@ -146,13 +125,11 @@ class LinkLayerizerBase(Component):
             raise NetworkAnswer(self.id, "no request", None)
         return upper, layer
 
-    async def _get(self, network: str, path: str, missing: bool = False) -> Any:
-        reply = await self.request(network, "GET", path)
-        if reply.status == 200:
-            return reply.body
-        if missing and reply.status == 404 and _error_code(reply) == "NotFound":
-            return None
-        raise NetworkAnswer(network, f"GET {path}", reply)
+    def _followed_network(self) -> str:
+        return self._pair()[1]
+
+    def _refused(self, network_id: str, what: str, reply: Response) -> NetworkAnswer:
+        return NetworkAnswer(network_id, what, reply)
 
     async def _put_if(self, network: str, path: str, body: dict[str, Any], current: Any) -> None:
         if same_object(body, current):
@@ -160,17 +137,6 @@ class LinkLayerizerBase(Component):
         reply = await self.request(network, "PUT", path, body)
         if reply.status not in (200, 201):
             log.warning("%s: PUT %s/%s: %s %s", self.id, network, path, reply.status, reply.body)
-
-    async def _delete(self, network: str, path: str) -> bool:
-        reply = await self.request(network, "DELETE", path)
-        if reply.status in (200, 202) or (reply.status == 404 and _error_code(reply) == "NotFound"):
-            return True
-        log.warning("%s: DELETE %s/%s: %s %s", self.id, network, path, reply.status, reply.body)
-        return False
-
-
-def _error_code(reply: Response) -> str | None:
-    return reply.body.get("error") if isinstance(reply.body, dict) else None
 
 
 def _message(reply: Response) -> str:

@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from odenos.components.linklayerizer.base import (
-    IS_BOUNDARY,
-    LOWER,
-    UPPER,
-    LinkLayerizerBase,
-    NetworkAnswer,
-)
+from odenos.components.linklayerizer.base import IS_BOUNDARY, LOWER, UPPER, LinkLayerizerBase
+from odenos.components.logic import NetworkAnswer
 
 log = logging.getLogger(__name__)
 

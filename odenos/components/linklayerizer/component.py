@@ -49,7 +49,6 @@ from odenos.components.linklayerizer.base import (
     BOUNDARY,
     CARRIED,
     EVENTS,
-    FAILED,
     FAILED_FLOWS,
     LAYERIZED,
     LINK_MAP,
@@ -59,7 +58,6 @@ from odenos.components.linklayerizer.base import (
     SYNC,
     UPPER,
     UPPER_LINKS,
-    NetworkAnswer,
     _flows,
     _mapping,
 )
@@ -69,6 +67,7 @@ from odenos.components.linklayerizer.links import LayerizedLinks
 from odenos.components.linklayerizer.packets import PacketRelay
 from odenos.components.linklayerizer.topology import UpperTopologyMirror
 from odenos.components.linklayerizer.translation import parse_boundary
+from odenos.components.logic import FAILED, NetworkAnswer, connection_ends
 from odenos.errors import BadRequest
 from odenos.model.event import Event
 
@@ -83,8 +82,8 @@ class LinkLayerizer(
     TYPE = "LinkLayerizer"
     DESCRIPTION = "A lower network's flows shown as links of the upper network's topology"
     CONNECTION_TYPES = {LOWER: "1", UPPER: "1", LAYERIZED: "1"}
-
-    RETRY_FIRST, RETRY_CAP = 0.5, 10.0
+    #: An event not acted on has everything built again (:meth:`_repair_later`).
+    REPAIRS_LATER = True
 
     # --- durable state -----------------------------------------------------------------------
 
@@ -104,7 +103,7 @@ class LinkLayerizer(
         self.link_map = dict(stored) if isinstance(stored, dict) else {}
         self.upper_links = set(self.state.get(UPPER_LINKS) or [])
         self.carried = set(self.state.get(CARRIED) or [])
-        self.own_teardowns = set(self.state.get(OWN_TEARDOWNS) or [])
+        self._own_teardowns = set(self.state.get(OWN_TEARDOWNS) or [])
         self.failed = set(self.state.get(FAILED_FLOWS) or [])
         self.marked = {
             (str(x[0]), str(x[1]), str(x[2]))
@@ -131,9 +130,7 @@ class LinkLayerizer(
             self.networks[kind] = network_id
             await self.subscribe(network_id, EVENTS[kind])
         log.info("%s: %s network is %s", self.id, kind, network_id)
-        self._stop_retry()
-        if not await self._try_rebuild():
-            self._retry = asyncio.get_running_loop().create_task(self._retry_rebuild())
+        await self._build_or_retry()
 
     async def on_connection_deleted(self, connection: dict[str, Any]) -> None:
         kind, network_id = _ends(connection)
@@ -153,22 +150,6 @@ class LinkLayerizer(
             self._save()
         log.info("%s: let go of %s network %s", self.id, kind, network_id)
 
-    def _stop_retry(self) -> None:
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
-
-    async def _try_rebuild(self) -> bool:
-        async with self._lock:
-            try:
-                await self._rebuild()
-            except NetworkAnswer as exc:
-                log.warning("%s: cannot build from the networks yet: %s", self.id, exc)
-                return False
-            finally:
-                self._save()
-        return True
-
     def _repair_later(self) -> None:
         """A network did not answer: build everything again from the networks (with the
         growing delay of :meth:`_retry_rebuild`), so that what was acknowledged meanwhile
@@ -177,13 +158,8 @@ class LinkLayerizer(
         if self._retry is None or self._retry.done():
             self._retry = asyncio.get_running_loop().create_task(self._retry_rebuild())
 
-    async def _retry_rebuild(self) -> None:
-        delay = self.RETRY_FIRST
-        while True:
-            await asyncio.sleep(delay)
-            if await self._try_rebuild():
-                return
-            delay = min(delay * 2, self.RETRY_CAP)
+    def _retrying(self) -> bool:
+        return True  # even once ready: a repair builds everything again
 
     async def _rebuild(self) -> None:
         """Build everything from the networks (what is connected of them)."""
@@ -227,29 +203,11 @@ class LinkLayerizer(
         self.lower_bodies.clear()
         self.upper_links.clear()
         self.carried.clear()
-        self.own_teardowns.clear()
+        self._own_teardowns.clear()
         self.failed.clear()
         self.uses.clear()
 
     # --- events ------------------------------------------------------------------------------
-
-    async def on_event(self, event: Event) -> None:
-        async with self._lock:
-            if not self.ready:
-                return
-            try:
-                await self._handle(event)
-            except NetworkAnswer as exc:
-                log.warning(
-                    "%s: %s from %s not acted on (built again later): %s",
-                    self.id,
-                    event.event_type,
-                    event.publisher_id,
-                    exc,
-                )
-                self._repair_later()
-            finally:
-                self._save()
 
     async def _handle(self, event: Event) -> None:
         body = event.body
@@ -285,12 +243,4 @@ class LinkLayerizer(
 
 
 def _ends(connection: dict[str, Any]) -> tuple[str, str]:
-    kind, network_id = connection.get("connection_type"), connection.get("network_id")
-    if kind not in (LOWER, UPPER, LAYERIZED):
-        raise ValueError(
-            f"a LinkLayerizer takes {LOWER!r}, {UPPER!r} and {LAYERIZED!r} connections, "
-            f"not {kind!r}"
-        )
-    if not isinstance(network_id, str) or not network_id:
-        raise ValueError(f"connection {connection.get('id')!r} names no network")
-    return str(kind), network_id
+    return connection_ends(connection, (LOWER, UPPER, LAYERIZED), "a LinkLayerizer")

@@ -14,23 +14,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from odenos.components.aggregator.translation import (
-    REASON,
-    UntranslatableFlow,
-    same_content,
-    status_steps,
-)
-from odenos.components.linklayerizer.base import (
+from odenos.components.aggregator.translation import UntranslatableFlow, same_content
+from odenos.components.linklayerizer.base import LinkLayerizerBase, _mapping, _message
+from odenos.components.linklayerizer.translation import upper_flow
+from odenos.components.logic import (
     ESTABLISHING,
     FAILED,
     NONE,
     TEARDOWN,
-    LinkLayerizerBase,
     NetworkAnswer,
-    _mapping,
-    _message,
+    failed_reason,
 )
-from odenos.components.linklayerizer.translation import upper_flow
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +52,7 @@ class FlowCarrying(LinkLayerizerBase):
             self.carried.discard(flow_id)  # gone (or its creation never happened)
         ours = flow_id in self.carried
         if flow is None:
-            self.own_teardowns.discard(flow_id)
+            self._own_teardowns.discard(flow_id)
             self.failed.discard(flow_id)
             self.uses.pop(flow_id, None)
             if above is not None and ours:
@@ -68,7 +62,7 @@ class FlowCarrying(LinkLayerizerBase):
             await self._fail(flow, None, f"the upper network has a flow {flow_id!r} of its own")
             return
         status = flow.get("status")
-        if status == TEARDOWN and flow_id not in self.own_teardowns:
+        if status == TEARDOWN and flow_id not in self._own_teardowns:
             if above is None:
                 await self._set_status(flow, NONE)
             else:
@@ -112,11 +106,7 @@ class FlowCarrying(LinkLayerizerBase):
                 return
             above = reply.body
         target = str(above.get("status"))
-        reason = None
-        if target == FAILED:
-            attributes = above.get("attributes")
-            given = attributes.get(REASON) if isinstance(attributes, dict) else None
-            reason = str(given) if given else f"flow {flow_id!r} of {upper!r} failed"
+        reason = failed_reason(above, flow_id, upper) if target == FAILED else None
         await self._follow(flow, target, reason)
 
     async def _translate(self, flow: dict[str, Any], upper: str, layer: str) -> dict[str, Any]:
@@ -138,45 +128,7 @@ class FlowCarrying(LinkLayerizerBase):
         self.failed.add(flow_id)
         if above is not None and flow_id in self.carried:
             await self._delete_upper(flow_id, above)
-        attributes = flow.get("attributes")
-        current = attributes.get(REASON) if isinstance(attributes, dict) else None
-        if flow.get("status") == FAILED and current == reason:
-            return
-        if await self._set_status(flow, FAILED, reason) is not None:
-            log.info("%s: flow %s failed: %s", self.id, flow_id, reason)
-
-    async def _follow(
-        self, flow: dict[str, Any], target: str, reason: str | None
-    ) -> dict[str, Any] | None:
-        current: dict[str, Any] | None = flow
-        for step in status_steps(str(flow.get("status")), target):
-            if current is None:
-                return None
-            current = await self._set_status(current, step, reason)
-        return current
-
-    async def _set_status(
-        self, flow: dict[str, Any], status: str, reason: str | None = None
-    ) -> dict[str, Any] | None:
-        _, layer = self._pair()
-        flow_id = str(flow.get("flow_id"))
-        raw = flow.get("attributes")
-        attributes = dict(raw) if isinstance(raw, dict) else {}
-        attributes.pop(REASON, None)
-        if status == FAILED and reason is not None:
-            attributes[REASON] = reason
-        body = {**flow, "status": status, "attributes": attributes}
-        reply = await self.request(layer, "PUT", f"flows/{flow_id}", body)
-        if reply.status in (200, 201) and isinstance(reply.body, dict):
-            if status == TEARDOWN:
-                self.own_teardowns.add(flow_id)
-            else:
-                self.own_teardowns.discard(flow_id)
-            log.info("%s: flow %s of %s is %s", self.id, flow_id, layer, status)
-            return reply.body
-        if reply.status not in (404, 409):
-            log.warning("%s: setting flow %s to %s: %s", self.id, flow_id, status, reply.body)
-        return None
+        await self._set_failed(flow, reason)
 
     async def _delete_upper(self, flow_id: str, above: dict[str, Any]) -> None:
         """Delete the upper flow once at rest or installed (never while it moves)."""

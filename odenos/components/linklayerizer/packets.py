@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from odenos.components.linklayerizer.base import LinkLayerizerBase, NetworkAnswer, _mapping
+from odenos.components.linklayerizer.base import LinkLayerizerBase, _mapping
+from odenos.components.logic import NetworkAnswer
 
 log = logging.getLogger(__name__)
 

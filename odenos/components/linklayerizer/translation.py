@@ -28,7 +28,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from odenos.components.aggregator.translation import REASON, UntranslatableFlow
+from odenos.components.aggregator.translation import UntranslatableFlow
+from odenos.components.logic import REASON
 from odenos.components.network.objects import check_id as check_object_id
 from odenos.errors import BadRequest
 

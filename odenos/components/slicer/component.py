@@ -57,22 +57,20 @@ by the driver); the original's going does that for every sliver.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
-from odenos.components.aggregator.component import NetworkAnswer
-from odenos.components.slicer.api import SliceConditionAPI
-from odenos.components.slicer.conditions import RECORD_PREFIX, ConditionTable
-from odenos.components.slicer.core import (
+from odenos.components.logic import (
     FAILED,
     NONE,
-    OWN_TEARDOWNS,
-    SLIVERS,
     TEARDOWN,
-    FlowRef,
-    _flows,
+    NetworkAnswer,
+    connection_ends,
+    flow_set,
 )
+from odenos.components.slicer.api import SliceConditionAPI
+from odenos.components.slicer.conditions import RECORD_PREFIX, ConditionTable
+from odenos.components.slicer.core import OWN_TEARDOWNS, SLIVERS, FlowRef
 from odenos.components.slicer.flows import FlowSync
 from odenos.components.slicer.naming import sliver_flow
 from odenos.components.slicer.packets import PacketRelay
@@ -96,13 +94,6 @@ class Slicer(SliceConditionAPI, FlowSync, TopologyCopy, PacketRelay):
     TYPE = "Slicer"
     DESCRIPTION = "Slices of an original network, each a sliver network, by slice conditions"
     CONNECTION_TYPES = {ORIGINAL: "1", SLIVER: "*"}
-
-    #: Seconds between attempts to build when a network does not answer: first, cap.
-    RETRY_FIRST, RETRY_CAP = 0.5, 10.0
-
-    def __init__(self, object_id: str, cm_id: str) -> None:
-        super().__init__(object_id, cm_id)
-        self._retry: asyncio.Task[None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -155,9 +146,7 @@ class Slicer(SliceConditionAPI, FlowSync, TopologyCopy, PacketRelay):
                     self.ready = False  # the retry builds everything
                 finally:
                     self._save()
-        self._stop_retry()
-        if not await self._try_build():
-            self._retry = asyncio.get_running_loop().create_task(self._retry_build())
+        await self._build_or_retry()
 
     async def on_connection_deleted(self, connection: dict[str, Any]) -> None:
         kind, network_id, conn_id = _ends(connection)
@@ -174,29 +163,11 @@ class Slicer(SliceConditionAPI, FlowSync, TopologyCopy, PacketRelay):
             self._save()
         log.info("%s: let go of %s network %s", self.id, kind, network_id)
 
-    def _stop_retry(self) -> None:
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
+    async def _rebuild(self) -> None:
+        await self._build(sorted(self.slivers.values()), strays=True)
 
-    async def _try_build(self) -> bool:
-        async with self._lock:
-            try:
-                await self._build(sorted(self.slivers.values()), strays=True)
-            except NetworkAnswer as exc:
-                log.warning("%s: cannot build from the networks yet: %s", self.id, exc)
-                return False
-            finally:
-                self._save()
-        return True
-
-    async def _retry_build(self) -> None:
-        delay = self.RETRY_FIRST
-        while self.original is not None and not self.ready:
-            await asyncio.sleep(delay)
-            if await self._try_build():
-                return
-            delay = min(delay * 2, self.RETRY_CAP)
+    def _retrying(self) -> bool:
+        return self.original is not None and not self.ready
 
     async def _build(self, slivers: list[str], strays: bool) -> None:
         """Show the original's topology in ``slivers`` and bring their flows in line;
@@ -211,7 +182,7 @@ class Slicer(SliceConditionAPI, FlowSync, TopologyCopy, PacketRelay):
             await self._prune_known()
         refs: set[FlowRef] = set()
         known = set(self._known.values())
-        for original_id, below in _flows(await self._get(orig, "flows"), orig).items():
+        for original_id, below in flow_set(await self._get(orig, "flows"), orig).items():
             ref = sliver_flow(self.id, str(original_id))
             if ref is None:
                 continue
@@ -220,7 +191,7 @@ class Slicer(SliceConditionAPI, FlowSync, TopologyCopy, PacketRelay):
             elif strays and ref[0] not in known and isinstance(below, dict):
                 await self._delete_original(str(original_id), below)
         for network_id in slivers:
-            for flow_id in _flows(await self._get(network_id, "flows"), network_id):
+            for flow_id in flow_set(await self._get(network_id, "flows"), network_id):
                 refs.add((network_id, str(flow_id)))
         for ref in sorted(refs):
             await self._sync_flow_logged(ref)
@@ -253,7 +224,7 @@ class Slicer(SliceConditionAPI, FlowSync, TopologyCopy, PacketRelay):
         for network_id in sorted(self.slivers.values()):
             await self._clear_sliver(network_id, f"the slicer {self.id} lost its original network")
         try:
-            for original_id in _flows(await self._get(orig, "flows"), orig):
+            for original_id in flow_set(await self._get(orig, "flows"), orig):
                 if sliver_flow(self.id, str(original_id)) is not None:
                     await self._delete(orig, f"flows/{original_id}")
         except NetworkAnswer as exc:
@@ -267,7 +238,7 @@ class Slicer(SliceConditionAPI, FlowSync, TopologyCopy, PacketRelay):
         if self.original is not None:
             orig = self.original
             try:
-                for original_id in _flows(await self._get(orig, "flows"), orig):
+                for original_id in flow_set(await self._get(orig, "flows"), orig):
                     ref = sliver_flow(self.id, str(original_id))
                     if ref is not None and ref[0] == network_id:
                         await self._delete(orig, f"flows/{original_id}")
@@ -281,15 +252,15 @@ class Slicer(SliceConditionAPI, FlowSync, TopologyCopy, PacketRelay):
         """Fail a sliver's flows (a deletion pending is finished instead), and take away
         its topology and its InPackets; whatever fails is logged and left."""
         try:
-            flows = _flows(await self._get(network_id, "flows"), network_id)
+            flows = flow_set(await self._get(network_id, "flows"), network_id)
             for flow in flows.values():
                 if not isinstance(flow, dict):
                     continue
                 status = flow.get("status")
                 if status == TEARDOWN:
-                    await self._set_status(network_id, flow, NONE)
+                    await self._set_status(flow, NONE, network_id=network_id)
                 elif status != FAILED:
-                    await self._set_status(network_id, flow, FAILED, reason)
+                    await self._set_status(flow, FAILED, reason, network_id)
         except NetworkAnswer as exc:
             log.warning("%s: flows of %s left as they were: %s", self.id, network_id, exc)
         self._own_teardowns = {r for r in self._own_teardowns if r[0] != network_id}
@@ -302,24 +273,6 @@ class Slicer(SliceConditionAPI, FlowSync, TopologyCopy, PacketRelay):
                 log.warning("%s: %s of %s left: %s", self.id, what, network_id, reply.body)
 
     # --- events -------------------------------------------------------------------------------
-
-    async def on_event(self, event: Event) -> None:
-        async with self._lock:
-            if not self.ready:
-                return
-            try:
-                await self._handle(event)
-            except NetworkAnswer as exc:
-                # The next event about the same object, or a rebuild, puts it right.
-                log.warning(
-                    "%s: %s from %s not acted on: %s",
-                    self.id,
-                    event.event_type,
-                    event.publisher_id,
-                    exc,
-                )
-            finally:
-                self._save()
 
     async def _handle(self, event: Event) -> None:
         if event.publisher_id == self.original and event.event_type in TOPOLOGY_EVENTS:
@@ -359,12 +312,8 @@ class Slicer(SliceConditionAPI, FlowSync, TopologyCopy, PacketRelay):
 
 def _ends(connection: dict[str, Any]) -> tuple[str, str, str]:
     """A connection's ``connection_type``, ``network_id`` and ``id``, checked."""
-    kind, network_id = connection.get("connection_type"), connection.get("network_id")
+    kind, network_id = connection_ends(connection, (ORIGINAL, SLIVER), "a Slicer")
     conn_id = connection.get("id")
-    if kind not in (ORIGINAL, SLIVER):
-        raise ValueError(f"a Slicer takes {ORIGINAL!r} and {SLIVER!r} connections, not {kind!r}")
-    if not isinstance(network_id, str) or not network_id:
-        raise ValueError(f"connection {conn_id!r} names no network")
     if not isinstance(conn_id, str) or not conn_id:
         raise ValueError("the connection has no id")
-    return str(kind), network_id, conn_id
+    return kind, network_id, conn_id

@@ -26,18 +26,18 @@ import asyncio
 import logging
 from typing import Any
 
-from odenos.components.aggregator.component import NetworkAnswer
-from odenos.components.aggregator.translation import REASON, same_content, status_steps
+from odenos.components.aggregator.translation import same_content
 from odenos.components.base import Response
-from odenos.components.slicer.core import (
+from odenos.components.logic import (
     ESTABLISHING,
     FAILED,
     NONE,
     TEARDOWN,
-    FlowRef,
-    SlicerCore,
-    _flows,
+    NetworkAnswer,
+    failed_reason,
+    flow_set,
 )
+from odenos.components.slicer.core import FlowRef, SlicerCore
 from odenos.components.slicer.naming import flow_key, original_flow_id
 from odenos.components.slicer.translation import original_body, slice_problem
 
@@ -71,7 +71,7 @@ class FlowSync(SlicerCore):
                         if network_id is None:
                             continue
                         try:
-                            flows = _flows(await self._get(network_id, "flows"), network_id)
+                            flows = flow_set(await self._get(network_id, "flows"), network_id)
                         except NetworkAnswer as exc:
                             log.warning(
                                 "%s: flows of %s not re-checked: %s", self.id, network_id, exc
@@ -113,7 +113,7 @@ class FlowSync(SlicerCore):
             # The sliver's DELETE of an installed flow: take it down below, then report
             # none (the sliver then forgets it).
             if below is None:
-                await self._set_status(network_id, flow, NONE)
+                await self._set_status(flow, NONE, network_id=network_id)
             else:
                 await self._delete_original(original_id, below)
             return
@@ -127,7 +127,7 @@ class FlowSync(SlicerCore):
         if below is None:
             current: dict[str, Any] | None = flow
             if status != NONE:
-                current = await self._follow(network_id, flow, NONE, None)
+                current = await self._follow(flow, NONE, None, network_id)
             if current is None:
                 return
             body = {**wanted, "version": "0"}  # version 0: create, never overwrite
@@ -160,12 +160,8 @@ class FlowSync(SlicerCore):
             below = reply.body
             log.info("%s: flow %s updated in %s/%s", self.id, flow_key(*ref), orig, original_id)
         target = str(below.get("status"))
-        reason = None
-        if target == FAILED:
-            attributes = below.get("attributes")
-            given = attributes.get(REASON) if isinstance(attributes, dict) else None
-            reason = str(given) if given else f"flow {original_id!r} of {orig!r} failed"
-        await self._follow(network_id, flow, target, reason)
+        reason = failed_reason(below, original_id, orig) if target == FAILED else None
+        await self._follow(flow, target, reason, network_id)
 
     def _note(self, ref: FlowRef, original_id: str, below: Any) -> None:
         if isinstance(below, dict):
@@ -174,50 +170,7 @@ class FlowSync(SlicerCore):
             self._carried.pop(ref, None)
 
     async def _fail(self, network_id: str, flow: dict[str, Any], reason: str) -> None:
-        attributes = flow.get("attributes")
-        current = attributes.get(REASON) if isinstance(attributes, dict) else None
-        if flow.get("status") == FAILED and current == reason:
-            return
-        if await self._set_status(network_id, flow, FAILED, reason) is not None:
-            log.info("%s: flow %s failed: %s", self.id, flow.get("flow_id"), reason)
-
-    async def _follow(
-        self, network_id: str, flow: dict[str, Any], target: str, reason: str | None
-    ) -> dict[str, Any] | None:
-        """Take sliver ``flow`` to status ``target`` step by step; the flow as stored
-        after the last step, or None if a step was refused (the flow changed or went
-        away meanwhile: the event of that change brings the Slicer back)."""
-        current: dict[str, Any] | None = flow
-        for step in status_steps(str(flow.get("status")), target):
-            if current is None:
-                return None
-            current = await self._set_status(network_id, current, step, reason)
-        return current
-
-    async def _set_status(
-        self, network_id: str, flow: dict[str, Any], status: str, reason: str | None = None
-    ) -> dict[str, Any] | None:
-        """PUT sliver ``flow`` with ``status`` (and, for ``failed``, the ``reason``
-        attribute; any other status drops it), at the version seen.  The flow as
-        stored, or None when it changed meanwhile (409) or is gone."""
-        flow_id = str(flow.get("flow_id"))
-        raw = flow.get("attributes")
-        attributes = {k: v for k, v in (raw if isinstance(raw, dict) else {}).items()}
-        attributes.pop(REASON, None)
-        if status == FAILED and reason is not None:
-            attributes[REASON] = reason
-        body = {**flow, "status": status, "attributes": attributes}
-        reply = await self.request(network_id, "PUT", f"flows/{flow_id}", body)
-        if reply.status in (200, 201) and isinstance(reply.body, dict):
-            if status == TEARDOWN:
-                self._own_teardowns.add((network_id, flow_id))
-            else:
-                self._own_teardowns.discard((network_id, flow_id))
-            log.info("%s: flow %s of %s is %s", self.id, flow_id, network_id, status)
-            return reply.body
-        if reply.status not in (404, 409):
-            log.warning("%s: setting flow %s to %s: %s", self.id, flow_id, status, reply.body)
-        return None
+        await self._set_failed(flow, reason, network_id)
 
     async def _delete_original(self, original_id: str, below: dict[str, Any]) -> None:
         """Delete the original flow once it is at rest or installed.  While it moves

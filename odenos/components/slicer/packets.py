@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from odenos.components.aggregator.component import NetworkAnswer
-from odenos.components.slicer.core import SlicerCore, _error_code, _mapping
+from odenos.components.logic import NetworkAnswer, error_code, json_object
+from odenos.components.slicer.core import SlicerCore
 from odenos.components.slicer.translation import (
     in_packet_connection,
     out_packet_down,
@@ -37,7 +37,7 @@ class PacketRelay(SlicerCore):
             queues.insert(0, (self._original(), "in"))
         for network_id, queue in queues:
             try:
-                status = _mapping(
+                status = json_object(
                     await self._get(network_id, f"packets/{queue}"), network_id, queue
                 )
                 ids = status.get(f"{queue}_packets")
@@ -56,16 +56,11 @@ class PacketRelay(SlicerCore):
     async def _take(self, network_id: str, queue: str, packet_id: str) -> dict[str, Any] | None:
         """Take a packet out of a network's queue: the packet, or None if it is gone."""
         reply = await self.request(network_id, "DELETE", f"packets/{queue}/{packet_id}")
-        if reply.status == 404 and _error_code(reply) == "NotFound":
+        if reply.status == 404 and error_code(reply) == "NotFound":
             return None
         if reply.status != 200:
             raise NetworkAnswer(network_id, f"DELETE packets/{queue}/{packet_id}", reply, "")
         return reply.body if isinstance(reply.body, dict) else None
-
-    async def _post(self, network_id: str, queue: str, packet: dict[str, Any]) -> None:
-        reply = await self.request(network_id, "POST", f"packets/{queue}", packet)
-        if reply.status != 200:
-            log.warning("%s: POST %s/packets/%s: %s", self.id, network_id, queue, reply.body)
 
     async def _packet_in(self, packet_id: str) -> None:
         orig = self._original()

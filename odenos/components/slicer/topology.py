@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from odenos.components.aggregator.component import NetworkAnswer
-from odenos.components.slicer.core import SlicerCore, _mapping
+from odenos.components.logic import NetworkAnswer, json_object
+from odenos.components.slicer.core import SlicerCore
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class TopologyCopy(SlicerCore):
         when ``strict``, and is logged otherwise (the next change or build puts it right)."""
         orig = self._original()
         try:
-            topology = _mapping(await self._get(orig, "topology"), orig, "topology")
+            topology = json_object(await self._get(orig, "topology"), orig, "topology")
         except NetworkAnswer as exc:
             if strict:
                 raise

@@ -40,7 +40,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from odenos.components.aggregator.translation import REASON
+from odenos.components.logic import REASON
 from odenos.components.slicer.conditions import ConditionTable, SliceCondition
 
 OUTPUT = "FlowActionOutput"
