@@ -20,7 +20,10 @@ from typing import Any
 
 from kazoo.client import KazooClient
 
+from componentmanager.calls import ObjectClient
 from odenos.components.base import Component, Request, Response
+from odenos.errors import ObjectUnavailable
+from odenos.http.client import InternalClient
 from odenos.http.signing import HEADER, Signer
 from odenos.zk.embedded import EmbeddedZooKeeper, free_port
 
@@ -74,6 +77,26 @@ def chroot_client(zk_server: ZooKeeperServer, chroot: str) -> Iterator[KazooClie
     finally:
         client.stop()
         client.close()
+
+
+class LocalOnly:
+    """The cluster view of an ObjectClient that holds only local objects: any other is
+    unavailable, as an object whose manager is down would be."""
+
+    manager_id = "systemmanager"
+
+    def route(self, object_id: str, **_: Any) -> Any:
+        raise ObjectUnavailable(object_id, "not in this test")
+
+
+def host(*components: Component) -> dict[str, Component]:
+    """Components that call each other in this process (unit tests), through one real
+    ObjectClient; the dict it returns is the client's: add to it to host more later."""
+    instances = {c.id: c for c in components}
+    client = ObjectClient(LocalOnly(), instances, InternalClient(1.0), timeout=1)  # type: ignore[arg-type]
+    for component in components:
+        component.calls = client
+    return instances
 
 
 async def call(

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from componentmanager.calls import ObjectClient
 from odenos.components.aggregator import Aggregator
 from odenos.components.aggregator.naming import (
     aggregated_flow_id,
@@ -30,12 +29,10 @@ from odenos.components.aggregator.translation import (
     same_content,
     translate,
 )
-from odenos.components.base import Component
 from odenos.components.logic import REASON, status_steps
 from odenos.components.network import Network
-from odenos.errors import ObjectUnavailable
-from odenos.http.client import InternalClient
 from odenos.model.event import Event
+from tests.support import host
 
 # --- naming ----------------------------------------------------------------------------------
 
@@ -361,24 +358,6 @@ def test_status_steps(current: str, target: str, steps: list[str]) -> None:
 
 
 # --- the component, in one process -----------------------------------------------------------
-
-
-class NoRemote:
-    """The cluster view of an ObjectClient that has only local objects: anything else is
-    unavailable, as a manager that is down would be."""
-
-    manager_id = "systemmanager"
-
-    def route(self, object_id: str, **_: Any) -> Any:
-        raise ObjectUnavailable(object_id, "not in this test")
-
-
-def host(*components: Component) -> dict[str, Component]:
-    instances = {c.id: c for c in components}
-    client = ObjectClient(NoRemote(), instances, InternalClient(1.0), timeout=1)  # type: ignore[arg-type]
-    for component in components:
-        component.calls = client
-    return instances
 
 
 def connection(kind: str, network_id: str) -> dict[str, Any]:

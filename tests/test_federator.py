@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from componentmanager.calls import ObjectClient
 from odenos.components.aggregator.translation import UntranslatableFlow
 from odenos.components.base import Component, Request, Response
 from odenos.components.federator import Federator
@@ -20,9 +19,9 @@ from odenos.components.federator.naming import segment_id, segment_origin
 from odenos.components.federator.packets import in_packet_up, out_packets_down
 from odenos.components.federator.translation import split_flow, target_status
 from odenos.components.network import Network
-from odenos.errors import BadRequest, Conflict, NotFound, ObjectUnavailable
-from odenos.http.client import InternalClient
+from odenos.errors import BadRequest, Conflict, NotFound
 from odenos.model.event import Event
+from tests.support import host
 
 OUT = "FlowActionOutput"
 
@@ -479,23 +478,14 @@ def test_out_packets_go_to_the_nodes_network_and_floods_everywhere() -> None:
 # --- the component, in one process -----------------------------------------------------------
 
 
-class NoRemote:
-    manager_id = "systemmanager"
-
-    def route(self, object_id: str, **_: Any) -> Any:
-        raise ObjectUnavailable(object_id, "not in this test")
-
-
 class Bus:
     """Delivers the events of in-process components to their subscribers, when pumped."""
 
     def __init__(self, *components: Component) -> None:
-        self.instances = {c.id: c for c in components}
+        self.instances = host(*components)
         self.filters: dict[str, dict[str, list[str]]] = {}
         self.queue: list[Event] = []
-        client = ObjectClient(NoRemote(), self.instances, InternalClient(1.0), timeout=1)  # type: ignore[arg-type]
         for component in components:
-            component.calls = client
             component.events = self  # type: ignore[assignment]
 
     def publish(self, event: Event) -> None:

@@ -13,9 +13,7 @@ from typing import Any
 
 import pytest
 
-from componentmanager.calls import ObjectClient
 from odenos.components.aggregator.routing import TopologyMirror
-from odenos.components.base import Component
 from odenos.components.learningswitch import LearningSwitch
 from odenos.components.learningswitch.component import CONNECTION_KINDS
 from odenos.components.learningswitch.fdb import (
@@ -43,10 +41,9 @@ from odenos.components.learningswitch.forwarding import (
 from odenos.components.network import Network
 from odenos.components.network.ofp_flow import parse_flow
 from odenos.components.network.packets import parse_out_packet
-from odenos.errors import BadRequest, ObjectUnavailable
-from odenos.http.client import InternalClient
+from odenos.errors import BadRequest
 from odenos.model.event import Event
-from tests.support import call
+from tests.support import call, host
 
 A, B, C = "00:00:00:00:00:0a", "00:00:00:00:00:0b", "00:00:00:00:00:0c"
 
@@ -280,22 +277,6 @@ def test_why_a_flow_must_go() -> None:
 
 
 # --- the component, in one process -----------------------------------------------------------
-
-
-class NoRemote:
-    """The cluster view of an ObjectClient with only local objects."""
-
-    manager_id = "systemmanager"
-
-    def route(self, object_id: str, **_: Any) -> Any:
-        raise ObjectUnavailable(object_id, "not in this test")
-
-
-def host(*components: Component) -> None:
-    instances = {c.id: c for c in components}
-    client = ObjectClient(NoRemote(), instances, InternalClient(1.0), timeout=1)  # type: ignore[arg-type]
-    for component in components:
-        component.calls = client
 
 
 def connection(
@@ -584,14 +565,12 @@ async def test_rest_answers_and_refusals() -> None:
 async def test_an_unreachable_network_is_retried_and_queued_packets_handled() -> None:
     lsw = LearningSwitch("lsw", "cm")
     lsw.RETRY_FIRST = 0.01
-    instances: dict[str, Component] = {"lsw": lsw}
-    client = ObjectClient(NoRemote(), instances, InternalClient(1.0), timeout=1)  # type: ignore[arg-type]
-    lsw.calls = client
+    instances = host(lsw)
     await lsw.on_initialize()
     await lsw.on_connection_added(connection())  # the network is not hosted yet
     assert not lsw.ready
     net = Network("net", "cm")
-    net.calls = client
+    net.calls = lsw.calls
     build(net)
     net.packets.add("in", in_packet(A, B, "n1", "p1"))  # queued while the switch was away
     instances["net"] = net

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from componentmanager.calls import ObjectClient
 from odenos.components.aggregator.translation import UntranslatableFlow
 from odenos.components.base import Component, Request, Response
 from odenos.components.linklayerizer import LinkLayerizer
@@ -28,9 +27,9 @@ from odenos.components.linklayerizer.translation import (
     upper_flow,
 )
 from odenos.components.network import Network
-from odenos.errors import BadRequest, Conflict, NotFound, ObjectUnavailable
-from odenos.http.client import InternalClient
+from odenos.errors import BadRequest, Conflict, NotFound
 from odenos.model.event import Event
+from tests.support import host
 
 B1 = {
     "id": "boundary1",
@@ -288,13 +287,6 @@ def test_a_link_of_a_failed_lower_flow_carries_nothing() -> None:
 # --- the component, in one process -----------------------------------------------------------
 
 
-class NoRemote:
-    manager_id = "systemmanager"
-
-    def route(self, object_id: str, **_: Any) -> Any:
-        raise ObjectUnavailable(object_id, "not in this test")
-
-
 class Bus:
     """Events of the hosted networks delivered to their subscribers by :meth:`pump`."""
 
@@ -334,10 +326,8 @@ async def setup(sync: bool = True) -> tuple[LinkLayerizer, Network, Network, Net
     ll = LinkLayerizer("ll", "cm")
     upper, lower, layer = Network("upper", "cm"), Network("lower", "cm"), Network("layer", "cm")
     bus = Bus()
-    instances: dict[str, Component] = {c.id: c for c in (ll, upper, lower, layer)}
-    client = ObjectClient(NoRemote(), instances, InternalClient(1.0), timeout=1)  # type: ignore[arg-type]
+    instances = host(ll, upper, lower, layer)
     for c in instances.values():
-        c.calls = client
         c.events = bus
     bus.components = instances
     await ll.initialize()

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from componentmanager.calls import ObjectClient
 from odenos.components.base import Component, Request, Response, route
 from odenos.components.network import Network
 from odenos.components.slicer import Slicer
@@ -34,10 +33,9 @@ from odenos.components.slicer.translation import (
     packet_without_id,
     slice_problem,
 )
-from odenos.errors import BadRequest, NotFound, ObjectUnavailable
-from odenos.http.client import InternalClient
+from odenos.errors import BadRequest, NotFound
 from odenos.model.event import Event
-from tests.support import call
+from tests.support import call, host
 
 # --- naming ----------------------------------------------------------------------------------
 
@@ -452,23 +450,6 @@ def flow_leaving(outputs: dict[str, list[str]]) -> dict[str, Any]:
 
 
 # --- the component, in one process -----------------------------------------------------------
-
-
-class NoRemote:
-    """The cluster view of an ObjectClient that has only local objects."""
-
-    manager_id = "systemmanager"
-
-    def route(self, object_id: str, **_: Any) -> Any:
-        raise ObjectUnavailable(object_id, "not in this test")
-
-
-def host(*components: Component) -> dict[str, Component]:
-    instances = {c.id: c for c in components}
-    client = ObjectClient(NoRemote(), instances, InternalClient(1.0), timeout=1)  # type: ignore[arg-type]
-    for component in components:
-        component.calls = client
-    return instances
 
 
 def connection(conn_id: str, kind: str, network_id: str) -> dict[str, Any]:
