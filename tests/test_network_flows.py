@@ -8,7 +8,16 @@ import pytest
 
 from odenos.components.base import Response
 from odenos.components.network import Network
-from odenos.errors import BadRequest, Conflict, InvalidStateTransition, MethodNotAllowed, NotFound
+from odenos.components.network.changes import ChangeKind
+from odenos.components.network.packets import PacketQueue, parse_in_packet
+from odenos.errors import (
+    BadRequest,
+    Conflict,
+    InvalidStateTransition,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+)
 from tests.support import call
 
 
@@ -597,6 +606,29 @@ async def test_full_queue_drops_the_oldest_and_counts() -> None:
     await call(net, "DELETE", "packets/in/head")
     await call(net, "POST", "packets/in", in_packet("p5"))
     assert (await call(net, "GET", "packets")).body["in_packet_dropped"] == 2
+
+
+def test_a_queue_holds_a_bounded_number_of_bytes() -> None:
+    """A few packets with megabyte-long ids or data must not take the manager's memory
+    (found attacking the LearningSwitch: 10,000 packets of 600 KB ids were taken): the
+    oldest go to make room, and a packet larger than the whole bound is a 413."""
+    queue = PacketQueue(ChangeKind.IN_PACKET, parse_in_packet, limit=100, byte_limit=2100)
+    big = {**in_packet("p0"), "data": "A" * 500}
+    for port in ("p0", "p1", "p2", "p3", "p4", "p5"):
+        queue.add({**big, "port": port})
+    held = [p.port for p in queue.packets()]
+    assert held == ["p3", "p4", "p5"] and queue.dropped == 3  # 3 x 687 bytes fit in 2100
+    queue.remove(queue.packets()[0].packet_id)
+    queue.pop_head()
+    queue.add({**big, "port": "p6"})
+    queue.add({**big, "port": "p7"})
+    assert [p.port for p in queue.packets()] == ["p5", "p6", "p7"] and queue.dropped == 3
+    with pytest.raises(PayloadTooLarge):
+        queue.add({**big, "node": "n" * 3000})
+    assert [p.port for p in queue.packets()] == ["p5", "p6", "p7"]
+    queue.clear()
+    queue.add({**big, "port": "p8"})
+    assert len(queue) == 1 and queue.dropped == 3
 
 
 @pytest.mark.parametrize(

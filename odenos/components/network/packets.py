@@ -32,6 +32,7 @@ which no driver can send); that is a 400 here.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
 from collections import OrderedDict
@@ -42,11 +43,13 @@ from typing import Any
 from odenos.components.network.basic_flow import FlowMatch, parse_match
 from odenos.components.network.changes import ChangeAction, ChangeKind, ChangeListener
 from odenos.components.network.objects import check_id, check_type, json_type, require_object
-from odenos.errors import BadRequest, NotFound
+from odenos.errors import BadRequest, NotFound, PayloadTooLarge
 
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_LIMIT = 10_000
+#: At most this many bytes of packets (as JSON) in one queue: 64 MiB.
+DEFAULT_QUEUE_BYTES = 64 * 1024**2
 
 
 def _required_id(obj: dict[str, Any], key: str, what: str) -> str:
@@ -270,20 +273,32 @@ parse_out_packet = _dispatch((OutPacket, OFPOutPacket), "out")
 class PacketQueue:
     """One bounded FIFO queue of packets, addressable by packet_id.
 
-    ``count`` and ``bytes`` total what was ever added (as ODENOS counts them),
-    ``dropped`` what was pushed out by the bound.  Not thread-safe.
+    Bounded twice: at most ``limit`` packets, and at most ``byte_limit`` bytes of them
+    as JSON (so that a few thousand packets with megabyte-long ids or data cannot take
+    the manager's memory).  ``count`` and ``bytes`` total what was ever added (as
+    ODENOS counts them), ``dropped`` what was pushed out by the bounds.  Not
+    thread-safe.
     """
 
-    def __init__(self, kind: ChangeKind, parse: Callable[[Any, str], Packet], limit: int) -> None:
+    def __init__(
+        self,
+        kind: ChangeKind,
+        parse: Callable[[Any, str], Packet],
+        limit: int,
+        byte_limit: int = DEFAULT_QUEUE_BYTES,
+    ) -> None:
         if limit < 1:
             raise ValueError(f"a packet queue needs room for a packet, not {limit}")
         self.kind = kind
         self.limit = limit
+        self.byte_limit = byte_limit
         self.count = 0
         self.bytes = 0
         self.dropped = 0
         self._parse = parse
         self._packets: OrderedDict[str, Packet] = OrderedDict()
+        self._sizes: dict[str, int] = {}
+        self._held = 0
         self._next_id = 0
 
     def __len__(self) -> int:
@@ -295,18 +310,33 @@ class PacketQueue:
         When the queue is full, its oldest packet is dropped to make room.
         """
         packet = self._parse(body, f"{self._next_id:010d}")
+        size = len(json.dumps(packet.to_json()))
+        if size > self.byte_limit:
+            raise PayloadTooLarge(
+                f"a packet of {size} bytes does not fit the {self.kind.value} queue "
+                f"({self.byte_limit} bytes)",
+                size=size,
+                limit=self.byte_limit,
+            )
         self._next_id += 1
-        if len(self._packets) >= self.limit:
-            self._packets.popitem(last=False)
+        while self._packets and (
+            len(self._packets) >= self.limit or self._held + size > self.byte_limit
+        ):
+            oldest, _ = self._packets.popitem(last=False)
+            self._held -= self._sizes.pop(oldest)
             self.dropped += 1
             if self.dropped == 1 or self.dropped % self.limit == 0:
                 log.warning(
-                    "%s queue full (%d packets): dropped the oldest, %d dropped so far",
+                    "%s queue full (%d packets, %d bytes at most): dropped the oldest, "
+                    "%d dropped so far",
                     self.kind.value,
                     self.limit,
+                    self.byte_limit,
                     self.dropped,
                 )
         self._packets[packet.packet_id] = packet
+        self._sizes[packet.packet_id] = size
+        self._held += size
         self.count += 1
         self.bytes += len(packet.data.encode()) if packet.data else 0
         return packet
@@ -324,7 +354,7 @@ class PacketQueue:
     def pop_head(self) -> Packet:
         """Take the oldest packet out of the queue; 404 when the queue is empty."""
         packet = self.head()
-        del self._packets[packet.packet_id]
+        self._forget(packet.packet_id)
         return packet
 
     def get(self, packet_id: str) -> Packet:
@@ -343,11 +373,17 @@ class PacketQueue:
     def remove(self, packet_id: str) -> Packet:
         """Take the packet ``packet_id`` out of the queue; 404 if it is not there."""
         packet = self.get(packet_id)
-        del self._packets[packet_id]
+        self._forget(packet_id)
         return packet
+
+    def _forget(self, packet_id: str) -> None:
+        del self._packets[packet_id]
+        self._held -= self._sizes.pop(packet_id)
 
     def clear(self) -> None:
         self._packets.clear()
+        self._sizes.clear()
+        self._held = 0
 
     def status(self, prefix: str) -> dict[str, Any]:
         """This queue's part of ``GET packets``, its keys starting with ``prefix``."""
