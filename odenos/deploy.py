@@ -10,6 +10,14 @@ A deployment file says what should run (``etc/deploy.example.yaml``)::
         restart_policy: reassign                   # stay (default) or reassign
         reassign_after: 30
         settings: {colour: blue}                   # the component's settings
+      slicer0:
+        type: Slicer
+        slice_conditions:                          # "priority": [conditions, each with an id]
+          "10": [{id: a1, connection: c-a, in_node: agg, in_port: p1}]
+      federator0:
+        type: Federator                            # or LinkLayerizer
+        boundaries:                                # id: boundary (without id and type)
+          b1: {network1: n0, node1: x, port1: p, network2: n1, node2: y, port2: q}
     connections:
       c-driver: {type: original, logic: driver0, network: network0}
     subscriptions:                                 # through the event manager
@@ -17,7 +25,9 @@ A deployment file says what should run (``etc/deploy.example.yaml``)::
 
 ``apply`` compares it with what runs (the REST API of this host's translator) and
 makes the difference, in dependency order: preferences, components (created, or
-their restart policy and settings updated), connections, subscriptions.  A second
+their restart policy, settings, a Slicer's slice conditions and a Federator's or a
+LinkLayerizer's boundaries updated: the file's list is the whole table, so a
+priority or a boundary it does not name is deleted), connections, subscriptions.  A second
 apply of the same file changes nothing and says so.  ``--dry-run`` prints the plan
 only; ``--prune`` also deletes the connections and components the file does not
 name (connections first).  What cannot be made in place (a component of another
@@ -45,7 +55,17 @@ from odenos.errors import OdenosError
 from odenos.model.ids import is_valid_id
 
 SECTIONS = ("preferences", "components", "connections", "subscriptions")
-COMPONENT_KEYS = ("type", "manager", "restart_policy", "reassign_after", "settings")
+COMPONENT_KEYS = (
+    "type",
+    "manager",
+    "restart_policy",
+    "reassign_after",
+    "settings",
+    "slice_conditions",
+    "boundaries",
+)
+#: Which component types take the keys of their own tables.
+TABLE_TYPES = {"slice_conditions": ("Slicer",), "boundaries": ("Federator", "LinkLayerizer")}
 CONNECTION_KEYS = ("type", "logic", "network")
 
 
@@ -180,9 +200,60 @@ def _read_section(deployment: Deployment, section: str, body: dict[str, Any]) ->
         if section == "components":
             if "settings" in entry and not isinstance(entry["settings"], dict):
                 raise DeployError(where, f"{name}: settings is a mapping")
-            deployment.components[name] = dict(entry)
+            for key, types in TABLE_TYPES.items():
+                if key in entry and entry["type"] not in types:
+                    raise DeployError(where, f"{name}: only a {' or '.join(types)} has {key}")
+            component = dict(entry)
+            if "slice_conditions" in entry:
+                component["slice_conditions"] = _read_slice_conditions(
+                    where, name, entry["slice_conditions"]
+                )
+            if "boundaries" in entry:
+                component["boundaries"] = _read_boundaries(where, name, entry["boundaries"])
+            deployment.components[name] = component
         else:
             deployment.connections[name] = dict(entry)
+
+
+def _read_slice_conditions(where: str, name: str, raw: Any) -> dict[str, list[dict[str, Any]]]:
+    """``{priority: [condition, ...]}``, each priority an integer written as text (a YAML
+    key must be text: ``"10":``), every condition a mapping with an ``id`` (without one a
+    new id would be made at every apply)."""
+    shape = f"{name}: slice_conditions is {{priority: [{{id, connection, in_node, in_port}}]}}"
+    if not isinstance(raw, dict):
+        raise DeployError(where, shape)
+    table: dict[str, list[dict[str, Any]]] = {}
+    for priority, conditions in raw.items():
+        try:
+            key = str(int(priority))
+        except (TypeError, ValueError):
+            raise DeployError(where, f"{name}: priority {priority!r} is not an integer") from None
+        if not isinstance(conditions, list) or not all(isinstance(c, dict) for c in conditions):
+            raise DeployError(where, shape)
+        for condition in conditions:
+            if not is_valid_id(condition.get("id")):
+                raise DeployError(where, f"{name}: every slice condition needs an id: {condition}")
+        table[key] = [_condition(c) for c in conditions]
+    return table
+
+
+def _condition(raw: dict[str, Any]) -> dict[str, Any]:
+    """A slice condition as the Slicer answers it (its type, no null keys)."""
+    return {"type": "BasicSliceCondition", **{k: v for k, v in raw.items() if v is not None}}
+
+
+def _read_boundaries(where: str, name: str, raw: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(raw, dict) or not all(isinstance(b, dict) for b in raw.values()):
+        raise DeployError(where, f"{name}: boundaries is {{boundary id: {{...}}}}")
+    for boundary_id in raw:
+        if not is_valid_id(boundary_id):
+            raise DeployError(where, f"{name}: boundary id {boundary_id!r} is not a valid id")
+    return {str(k): _boundary(v) for k, v in raw.items()}
+
+
+def _boundary(raw: dict[str, Any]) -> dict[str, Any]:
+    """A boundary without the keys its place says (its id, its component's type)."""
+    return {k: v for k, v in raw.items() if k not in ("id", "type")}
 
 
 # --- comparing and applying ----------------------------------------------------------------------
@@ -289,6 +360,10 @@ def plan(deployment: Deployment, api: Api, prune: bool) -> list[Step]:
                         f"set settings of {comp_id}", "PUT", f"{comp_id}/settings", want["settings"]
                     )
                 )
+        if "slice_conditions" in want:
+            steps += _slice_condition_steps(api, comp_id, want["slice_conditions"], have)
+        if "boundaries" in want:
+            steps += _boundary_steps(api, comp_id, want["boundaries"], have)
     for conn_id, want in deployment.connections.items():
         where = deployment.where("connections", conn_id)
         have = connections.get(conn_id)
@@ -348,6 +423,66 @@ def plan(deployment: Deployment, api: Api, prune: bool) -> list[Step]:
     return steps
 
 
+def _slice_table(api: Api, comp_id: str) -> dict[str, list[dict[str, Any]]]:
+    """A running Slicer's table: ``{priority: [condition, ...]}``."""
+    listed = api.get(f"{comp_id}/settings/slice_condition_table")
+    return {
+        str(priority): [
+            _condition(api.get(f"{comp_id}/settings/slice_condition_table/conditions/{cid}"))
+            for cid in ids
+        ]
+        for priority, ids in listed.items()
+    }
+
+
+def _slice_condition_steps(
+    api: Api, comp_id: str, wanted: dict[str, list[dict[str, Any]]], have: Any
+) -> list[Step]:
+    current = {} if have is None else _slice_table(api, comp_id)
+    table = f"{comp_id}/settings/slice_condition_table"
+    steps = [
+        Step(f"set slice conditions {priority} of {comp_id}", "PUT", f"{table}/{priority}", body)
+        for priority, body in wanted.items()
+        if current.get(priority) != body
+    ]
+    steps += [
+        Step(f"delete slice conditions {priority} of {comp_id}", "DELETE", f"{table}/{priority}")
+        for priority in sorted(set(current) - set(wanted))
+    ]
+    return steps
+
+
+def _boundary_steps(
+    api: Api, comp_id: str, wanted: dict[str, dict[str, Any]], have: Any
+) -> list[Step]:
+    current = {} if have is None else api.get(f"{comp_id}/settings/boundaries")
+    path = f"{comp_id}/settings/boundaries"
+    steps: list[Step] = []
+    for boundary_id, body in wanted.items():
+        running = current.get(boundary_id)
+        if running is not None and _boundary(running) == body:
+            continue
+        if running is not None:  # a Federator takes no other boundary under a used id
+            steps.append(
+                Step(
+                    f"delete boundary {boundary_id} of {comp_id}", "DELETE", f"{path}/{boundary_id}"
+                )
+            )
+        steps.append(
+            Step(
+                f"set boundary {boundary_id} of {comp_id}",
+                "PUT",
+                f"{path}/{boundary_id}",
+                {**body, "id": boundary_id},
+            )
+        )
+    steps += [
+        Step(f"delete boundary {boundary_id} of {comp_id}", "DELETE", f"{path}/{boundary_id}")
+        for boundary_id in sorted(set(current) - set(wanted))
+    ]
+    return steps
+
+
 def apply(
     deployment: Deployment, api: Api, steps: list[Step], progress: Callable[[int, int, str], None]
 ) -> None:
@@ -378,6 +513,17 @@ def export(api: Api) -> dict[str, Any]:
         status, settings = api.call("GET", f"{comp_id}/settings")
         if status == 200 and settings:
             entry["settings"] = settings
+        if prop.get("type") in TABLE_TYPES["slice_conditions"]:
+            table = _slice_table(api, comp_id)
+            if table:
+                entry["slice_conditions"] = {
+                    priority: [{k: v for k, v in c.items() if k != "type"} for c in conditions]
+                    for priority, conditions in table.items()
+                }
+        if prop.get("type") in TABLE_TYPES["boundaries"]:
+            boundaries = api.get(f"{comp_id}/settings/boundaries")
+            if boundaries:
+                entry["boundaries"] = {k: _boundary(v) for k, v in sorted(boundaries.items())}
         components[comp_id] = entry
     if components:
         out["components"] = components

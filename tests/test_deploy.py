@@ -37,6 +37,18 @@ def test_the_example_reads() -> None:
         ("subscriptions:\n  w: {n0: NodeChanged}\n", 2, "publisher_id"),
         ("components:\n  n0: {type: Network\n", 3, "not YAML"),
         ("!!python/object:os.system {}\n", 1, "not YAML"),
+        ("components:\n  n0: {type: Network, boundaries: {}}\n", 2, "only a Federator"),
+        (
+            "components:\n  s:\n    type: Slicer\n    slice_conditions: {x: []}\n",
+            2,
+            "not an integer",
+        ),
+        (
+            "components:\n  s:\n    type: Slicer\n"
+            "    slice_conditions: {'1': [{connection: c, in_node: n}]}\n",
+            2,
+            "needs an id",
+        ),
     ],
 )
 def test_bad_files_name_the_line(tmp_path: Path, text: str, line: int, words: str) -> None:
@@ -99,3 +111,79 @@ def test_apply_is_idempotent_prunes_and_exports(cluster: Cluster) -> None:
     assert cluster.get("systemmanager/components/stray").status == 404
     final = cluster.odenos("apply", "-f", str(export_file), "--prune")
     assert "nothing to change" in final.stdout
+
+
+TABLES = """
+components:
+  n0: {type: Network, manager: romgr1}
+  n1: {type: Network, manager: romgr1}
+  s0: {type: Network, manager: romgr1}
+  slicer0:
+    type: Slicer
+    manager: romgr2
+    slice_conditions:
+      "10":
+        - {id: a1, connection: c-a, in_node: node1, in_port: p1}
+        - {id: a2, connection: c-a, in_node: node2}
+      "20": [{id: b1, connection: c-b, in_node: node1, in_port: p2}]
+  federator0:
+    type: Federator
+    manager: romgr2
+    boundaries:
+      b1: {network1: n0, node1: x, port1: p, network2: n1, node2: y, port2: q}
+connections:
+  c-a: {type: sliver, logic: slicer0, network: s0}
+"""
+
+
+def test_apply_sets_slice_conditions_and_boundaries_and_exports_them(cluster: Cluster) -> None:
+    """A Slicer's slice conditions and a Federator's boundaries are part of a deployment:
+    applied (the file's table is the whole table), applied again without a change,
+    exported, and an edited file changes only what it changed."""
+    cluster.start_core()
+    cluster.start_cm("romgr1")
+    cluster.start_cm("romgr2")
+    path = cluster.tmp_path / "tables.yaml"
+    path.write_text(TABLES)
+    applied = cluster.odenos("apply", "-f", str(path))
+    assert applied.returncode == 0, applied.stderr + applied.stdout
+    table = "slicer0/settings/slice_condition_table"
+    assert cluster.get(table).body == {"20": ["b1"], "10": ["a1", "a2"]}
+    assert cluster.get(f"{table}/conditions/a2").body == {
+        "id": "a2",
+        "type": "BasicSliceCondition",
+        "connection": "c-a",
+        "in_node": "node2",
+    }
+    boundary = cluster.get("federator0/settings/boundaries").body["b1"]
+    assert (boundary["network1"], boundary["port2"]) == ("n0", "q")
+    again = cluster.odenos("apply", "-f", str(path))
+    assert again.returncode == 0 and "nothing to change" in again.stdout, again.stdout
+
+    exported = yaml.safe_load(cluster.odenos("export").stdout)["components"]
+    assert exported["slicer0"]["slice_conditions"] == {
+        "10": [
+            {"id": "a1", "connection": "c-a", "in_node": "node1", "in_port": "p1"},
+            {"id": "a2", "connection": "c-a", "in_node": "node2"},
+        ],
+        "20": [{"id": "b1", "connection": "c-b", "in_node": "node1", "in_port": "p2"}],
+    }
+    assert exported["federator0"]["boundaries"]["b1"]["node2"] == "y"
+
+    # Priority 20 left out, a condition and the boundary changed: only those change.
+    edited = (
+        TABLES.replace('      "20": [{id: b1, connection: c-b, in_node: node1, in_port: p2}]\n', "")
+        .replace("in_node: node2}", "in_node: node3}")
+        .replace("port2: q}", "port2: r}")
+    )
+    path.write_text(edited)
+    changed = cluster.odenos("apply", "-f", str(path))
+    assert changed.returncode == 0, changed.stderr + changed.stdout
+    lines = changed.stdout.strip().splitlines()
+    assert "set slice conditions 10 of slicer0" in lines
+    assert "delete slice conditions 20 of slicer0" in lines
+    assert "delete boundary b1 of federator0" in lines and "set boundary b1 of federator0" in lines
+    assert cluster.get(table).body == {"10": ["a1", "a2"]}
+    assert cluster.get(f"{table}/conditions/a2").body["in_node"] == "node3"
+    assert cluster.get("federator0/settings/boundaries").body["b1"]["port2"] == "r"
+    assert "nothing to change" in cluster.odenos("apply", "-f", str(path)).stdout
