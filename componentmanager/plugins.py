@@ -1,10 +1,9 @@
 """Finding the component types a component manager can create.
 
 The built-in types (``Network``, ``DummyDriver``, ``Aggregator``, ``Slicer``,
-``Federator``, ``LinkLayerizer``, ``LearningSwitch``) always; then
-every ``*.py`` module and every package in the directories of the ``PROCESS``
-line, and the
-``odenos.components`` entry-point group.  A module that fails to import is
+``Federator``, ``LinkLayerizer``, ``LearningSwitch``, ``LearningSwitchVlan``) always;
+then every ``*.py`` module and every package in the directories of the ``PROCESS``
+line, and the ``odenos.components`` entry-point group.  A module that fails to import is
 reported with its file and error and skipped: one broken plugin does not take
 the manager down.
 """
@@ -25,7 +24,7 @@ from odenos.components.aggregator import Aggregator
 from odenos.components.base import Component
 from odenos.components.dummy_driver import DummyDriver
 from odenos.components.federator import Federator
-from odenos.components.learningswitch import LearningSwitch
+from odenos.components.learningswitch import LearningSwitch, LearningSwitchVlan
 from odenos.components.linklayerizer import LinkLayerizer
 from odenos.components.network import Network
 from odenos.components.slicer import Slicer
@@ -40,6 +39,7 @@ BUILTIN_TYPES: tuple[type[Component], ...] = (
     Federator,
     LinkLayerizer,
     LearningSwitch,
+    LearningSwitchVlan,
 )
 ENTRY_POINT_GROUP = "odenos.components"
 

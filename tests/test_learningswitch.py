@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from odenos.components.aggregator.routing import TopologyMirror
-from odenos.components.learningswitch import LearningSwitch
+from odenos.components.learningswitch import LearningSwitch, LearningSwitchVlan
 from odenos.components.learningswitch.component import CONNECTION_KINDS
 from odenos.components.learningswitch.fdb import (
     DEFAULT_HARD_TIMER,
@@ -33,11 +33,13 @@ from odenos.components.learningswitch.forwarding import (
     UnusablePacket,
     flood_packets,
     flow_body,
+    flow_key,
     flow_number,
     read_in_packet,
     unicast_packet,
     why_broken,
 )
+from odenos.components.learningswitch.vlan import vlan_match
 from odenos.components.network import Network
 from odenos.components.network.ofp_flow import parse_flow
 from odenos.components.network.packets import parse_out_packet
@@ -276,6 +278,59 @@ def test_why_a_flow_must_go() -> None:
     )
 
 
+def test_the_vlan_switch_matches_the_headers_vlan_vid() -> None:
+    assert vlan_match(read_in_packet(in_packet(vlan_vid=10))) == {"vlan_vid": 10}
+    assert vlan_match(read_in_packet(in_packet())) == {}  # none: any VLAN, as a LearningSwitch
+    assert vlan_match(read_in_packet(in_packet(vlan_vid=0))) == {"vlan_vid": 0}  # untagged
+    for bad in [0x2000, -1, "10", True, 1.5]:
+        with pytest.raises(UnusablePacket, match="vlan_vid"):
+            vlan_match(read_in_packet(in_packet(vlan_vid=bad)))
+    # The flow matches it too, the network takes it, and the switch reads it back with it.
+    body = made_flow()
+    tagged = flow_body(
+        "lsw_1",
+        "lsw",
+        read_in_packet(in_packet(vlan_vid=10)),
+        Location("n3", "p3"),
+        ["l12", "l23"],
+        {IDLE: 7, HARD: 9},
+        {"vlan_vid": 10},
+    )
+    assert tagged["matches"] == [{**body["matches"][0], "vlan_vid": 10}]
+    parse_flow(tagged, "lsw_1")
+    plain, vlan10 = LearnedFlow.from_json(body, "lsw"), LearnedFlow.from_json(tagged, "lsw")
+    assert plain is not None and vlan10 is not None
+    assert (plain.extra_match, vlan10.extra_match) == ((), (("vlan_vid", 10),))
+    # One pair on two VLANs, or on one and on none, is two flows.
+    here, there = Location("n1", "p1"), Location("n3", "p3")
+    assert vlan10.key == flow_key(here, A, B, there, {"vlan_vid": 10})
+    assert vlan10.key != flow_key(here, A, B, there, {"vlan_vid": 20})
+    assert vlan10.key != plain.key == flow_key(here, A, B, there)
+    # The FDB is by MAC: a move breaks the flows of the MAC whatever their VLAN; so does a
+    # path gone.
+    fdb = {A: here, B: there}
+    topology = line()
+    assert why_broken(vlan10, topology, fdb, PathCosts(topology)) is None
+    moved = {**fdb, A: Location("n4", "p1")}
+    for flow in (plain, vlan10):
+        assert "now at n4/p1" in str(why_broken(flow, topology, moved, PathCosts(topology)))
+    topology.remove_link("l12")
+    assert "no longer a usable path" in str(why_broken(vlan10, topology, fdb, PathCosts(topology)))
+
+
+def test_the_vlan_switch_is_a_learning_switch_by_another_name() -> None:
+    info = LearningSwitchVlan.type_info()
+    assert info == {
+        **LearningSwitch.type_info(),
+        "type": "LearningSwitchVlan",
+        "description": "Learning Switch VLAN",
+    }
+    assert info["super_type"] == "LearningSwitch"  # ODENOS's, inherited
+    assert {(r.method, r.pattern) for r in LearningSwitchVlan._routes} == {
+        (r.method, r.pattern) for r in LearningSwitch._routes
+    }
+
+
 # --- the component, in one process -----------------------------------------------------------
 
 
@@ -309,8 +364,8 @@ def build(net: Network) -> None:
         )
 
 
-async def connected() -> tuple[LearningSwitch, Network]:
-    lsw, net = LearningSwitch("lsw", "cm"), Network("net", "cm")
+async def connected(kind: type[LearningSwitch] = LearningSwitch) -> tuple[LearningSwitch, Network]:
+    lsw, net = kind("lsw", "cm"), Network("net", "cm")
     host(lsw, net)
     build(net)
     await lsw.on_initialize()
@@ -597,3 +652,61 @@ async def test_a_full_fdb_learns_no_more_and_says_so_each_time_it_fills(
     await send(lsw, net, in_packet(C, A, "n3", "p3"))
     assert set(lsw.fdb) == {B}
     assert caplog.text.count("the FDB is full") == 2
+
+
+async def test_the_vlan_switch_installs_one_flow_per_pair_and_vlan() -> None:
+    lsw, net = await connected(LearningSwitchVlan)
+    out = await send(lsw, net, in_packet(A, B, "n1", "p1", vlan_vid=10))
+    assert len(out) == 2 and all(p["header"]["vlan_vid"] == 10 for p in out)  # the tag kept
+    out = await send(lsw, net, in_packet(B, A, "n3", "p3", vlan_vid=10))
+    assert [(p["node"], p["ports"], p["header"]["vlan_vid"]) for p in out] == [("n1", ["p1"], 10)]
+    flow = net.flows.flow("lsw_0").to_json()
+    assert flow["matches"] == [
+        {
+            "type": "OFPFlowMatch",
+            "in_node": "n3",
+            "in_port": "p3",
+            "eth_src": B,
+            "eth_dst": A,
+            "vlan_vid": 10,
+        }
+    ]
+    assert flow["path"] == ["l32", "l21"]
+    # The same pair on the same VLAN: already there.  On another VLAN, or untagged
+    # (no vlan_vid: any VLAN): a flow each.
+    await send(lsw, net, in_packet(B, A, "n3", "p3", vlan_vid=10))
+    assert set(net.flows.flows) == {"lsw_0"}
+    await send(lsw, net, in_packet(B, A, "n3", "p3", vlan_vid=20))
+    await send(lsw, net, in_packet(B, A, "n3", "p3"))
+    matches = {k: f.to_json()["matches"][0] for k, f in net.flows.flows.items()}
+    assert {k: m.get("vlan_vid") for k, m in matches.items()} == {
+        "lsw_0": 10,
+        "lsw_1": 20,
+        "lsw_2": None,
+    }
+    await send(lsw, net, in_packet(B, A, "n3", "p3", vlan_vid=20))
+    assert len(net.flows.flows) == 3
+    # One FDB entry per MAC, whatever the VLAN (the LearningSwitch's REST answer).
+    assert (await call(lsw, "GET", "fdb")).body == {
+        A: {"node_id": "n1", "port_id": "p1"},
+        B: {"node_id": "n3", "port_id": "p3"},
+    }
+    # Read back from the network (as after a restart), each keeps its VLAN.
+    await lsw._rebuild()
+    assert lsw.flows["lsw_1"].extra_match == (("vlan_vid", 20),)
+    await send(lsw, net, in_packet(B, A, "n3", "p3", vlan_vid=20))
+    assert len(net.flows.flows) == 3
+
+    # A link of their path deleted: every VLAN's flow goes.
+    await send(lsw, net, in_packet(A, B, "n1", "p1", vlan_vid=10))  # lsw_3: n1 -> n3
+    net.topology.delete_link("l21")
+    await lsw.on_event(Event("net", "LinkChanged", {"action": "delete", "id": "l21"}))
+    assert set(net.flows.flows) == {"lsw_3"}
+    # A moved (learnt on VLAN 30): its flows on VLAN 10 go too.
+    net.topology.put_port("n3", "p5", {"node_id": "n3", "port_id": "p5"})
+    await lsw.on_event(
+        Event("net", "PortChanged", {"action": "add", "id": "p5", "curr": {"node_id": "n3"}})
+    )
+    await send(lsw, net, in_packet(A, C, "n3", "p5", vlan_vid=30))
+    assert lsw.fdb[A] == Location("n3", "p5")
+    assert net.flows.flows == {}

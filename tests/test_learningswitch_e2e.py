@@ -7,7 +7,8 @@ killed without losing the network) is connected to it as ``lsw_conn``, as ODENOS
 ``rest_federator.sh`` connects it.  Hosts: A at node001/port0011, B at node003/port0032,
 C (later) at node002/port0023.  A REST event subscription to network0's
 ``OutPacketAdded`` shows the packets the switch sends (the driver takes them out of the
-queue at once).
+queue at once).  ``test_learning_switch_vlan_matches_the_vlan`` runs a LearningSwitchVlan
+as ``lsw`` instead.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def lsw_flows(cluster: Cluster) -> dict[str, Any]:
     return {k: v for k, v in flows.items() if v["owner"] == LSW}
 
 
-def start(cluster: Cluster) -> None:
+def start(cluster: Cluster, lsw_type: str = "LearningSwitch") -> None:
     cluster.write_config(processes=("romgr1", "romgr2"))
     cluster.start_core()
     for cm in ("romgr1", "romgr2"):
@@ -48,7 +49,7 @@ def start(cluster: Cluster) -> None:
     cluster.create_network("network0", "romgr1")
     for comp_id, comp_type, cm in (
         ("driver0", "DummyDriver", "romgr1"),
-        (LSW, "LearningSwitch", "romgr2"),
+        (LSW, lsw_type, "romgr2"),
     ):
         ok(
             cluster.put(f"systemmanager/components/{comp_id}", {"type": comp_type, "cm_id": cm}),
@@ -206,4 +207,62 @@ def test_learning_switch_floods_learns_installs_and_survives_a_crash(cluster: Cl
     ok(cluster.delete("systemmanager/connections/c-lsw"), 200)
     wait_until(lambda: not lsw_flows(cluster), TIMEOUT, "its flows gone")
     assert flow_of(cluster, "network0", "mine") is not None
+    assert http("DELETE", f"{cluster.rest}/event/subscriptions/{out.sid}").status == 200
+
+
+def tagged(src: str, dst: str, node: str, port_id: str, vid: int) -> dict[str, Any]:
+    """:func:`in_packet` with ``vlan_vid`` in its OFPFlowMatch header."""
+    packet = in_packet(src, dst, node, port_id)
+    return {**packet, "header": {**packet["header"], "vlan_vid": vid}}
+
+
+def test_learning_switch_vlan_matches_the_vlan(cluster: Cluster) -> None:
+    start(cluster, "LearningSwitchVlan")
+    info = ok(cluster.get("systemmanager/component_types"))["LearningSwitchVlan"]
+    assert (info["super_type"], info["description"]) == ("LearningSwitch", "Learning Switch VLAN")
+    assert {"original": "1", "lsw_conn": "1"}.items() <= info["connection_types"].items()
+    out = OutPackets(cluster)
+
+    # A to B on VLAN 10, unknown: flooded with its tag.
+    ok(cluster.post("network0/packets/in", tagged(A, B, "node001", "port0011", 10)))
+    flood = out.wait(2, "the flood")
+    assert [(p["node"], p["header"]["vlan_vid"]) for p in flood] == [
+        ("node001", 10),
+        ("node003", 10),
+    ]
+
+    # B answers on VLAN 10: a flow matching VLAN 10, established by the driver.
+    ok(cluster.post("network0/packets/in", tagged(B, A, "node003", "port0032", 10)))
+    (sent,) = out.wait(1, "the packet to A")
+    assert (sent["node"], sent["ports"], sent["header"]["vlan_vid"]) == (
+        "node001",
+        ["port0011"],
+        10,
+    )
+    flow = established(cluster, f"{LSW}_0")
+    assert flow["matches"] == [
+        {
+            "type": "OFPFlowMatch",
+            "in_node": "node003",
+            "in_port": "port0032",
+            "eth_src": B,
+            "eth_dst": A,
+            "vlan_vid": 10,
+        }
+    ]
+    assert flow["path"] == ["link0032", "link0021"]
+
+    # The same pair on VLAN 20: a second flow; on VLAN 10 again: none more.
+    ok(cluster.post("network0/packets/in", tagged(B, A, "node003", "port0032", 20)))
+    out.wait(1, "the packet to A on VLAN 20")
+    flow = established(cluster, f"{LSW}_1")
+    assert flow["matches"][0]["vlan_vid"] == 20 and flow["matches"][0]["eth_src"] == B
+    ok(cluster.post("network0/packets/in", tagged(B, A, "node003", "port0032", 10)))
+    out.wait(1, "the packet to A on VLAN 10 again")
+    assert set(lsw_flows(cluster)) == {f"{LSW}_0", f"{LSW}_1"}
+    # One FDB entry per MAC, as the LearningSwitch's.
+    assert ok(cluster.get(f"{LSW}/fdb")) == {
+        A: at("node001", "port0011"),
+        B: at("node003", "port0032"),
+    }
     assert http("DELETE", f"{cluster.rest}/event/subscriptions/{out.sid}").status == 200

@@ -25,6 +25,7 @@ BUILTINS = {
     "Federator",
     "LinkLayerizer",
     "LearningSwitch",
+    "LearningSwitchVlan",
 }
 
 ECHO = """

@@ -70,6 +70,7 @@ from odenos.components.learningswitch.forwarding import (
     flood_packets,
     flow_body,
     flow_id_of,
+    flow_key,
     flow_number,
     read_in_packet,
     unicast_packet,
@@ -283,6 +284,7 @@ class LearningSwitch(Logic):
             return  # taken by someone else
         try:
             arrival = read_in_packet(reply.body)
+            extra = self.extra_match(arrival)
         except UnusablePacket as exc:
             log.info("%s: in-packet %s of %s dropped: %s", self.id, packet_id, network, exc)
             return
@@ -319,7 +321,7 @@ class LearningSwitch(Logic):
         if destination == arrival.source:
             log.debug("%s: %s is where the packet came from: dropped", self.id, arrival.eth_dst)
             return
-        await self._install(arrival, destination)
+        await self._install(arrival, destination, extra)
         await self._post_out(unicast_packet(arrival, destination))
 
     async def _learn(self, mac: str, location: Location) -> None:
@@ -344,15 +346,20 @@ class LearningSwitch(Logic):
         # Flows that put it elsewhere go (ODENOS: the flows of a MAC that moved).
         await self._check_flows(lambda f: mac in (f.eth_src, f.eth_dst))
 
-    async def _install(self, arrival: Arrival, destination: Location) -> None:
-        """Put the flow for ``arrival`` to ``destination`` unless a live one is there."""
+    def extra_match(self, arrival: Arrival) -> dict[str, Any]:
+        """The match fields its flow for ``arrival`` has beyond ``in_node``, ``in_port``,
+        ``eth_src`` and ``eth_dst``: none here; a subclass's hook (the LearningSwitchVlan
+        adds the header's ``vlan_vid``).  May raise :class:`UnusablePacket`."""
+        return {}
+
+    async def _install(
+        self, arrival: Arrival, destination: Location, extra: dict[str, Any]
+    ) -> None:
+        """Put the flow for ``arrival`` to ``destination`` (with the ``extra`` match
+        fields) unless a live one with the same match and destination is there."""
+        key = flow_key(arrival.source, arrival.eth_src, arrival.eth_dst, destination, extra)
         for flow in self.flows.values():
-            if (
-                flow.live
-                and flow.flow_id not in self._deleting
-                and (flow.source, flow.eth_src, flow.eth_dst, flow.destination)
-                == (arrival.source, arrival.eth_src, arrival.eth_dst, destination)
-            ):
+            if flow.live and flow.flow_id not in self._deleting and flow.key == key:
                 return
         if arrival.in_node == destination.node_id:
             path: list[str] | None = []
@@ -372,18 +379,19 @@ class LearningSwitch(Logic):
         flow_id = flow_id_of(self.id, self.next_flow)
         self._count_from(self.next_flow + 1)
         await self._flush()  # the id is spent before the flow exists: never given twice
-        body = flow_body(flow_id, self.id, arrival, destination, path, self.timers)
+        body = flow_body(flow_id, self.id, arrival, destination, path, self.timers, extra)
         reply = await self.request(network, "PUT", f"flows/{flow_id}", body)
         if reply.status == 201:
             made = LearnedFlow.from_json(reply.body, self.id)
             if made is not None:
                 self.flows[flow_id] = made
             log.info(
-                "%s: flow %s: %s -> %s along %s",
+                "%s: flow %s: %s -> %s%s along %s",
                 self.id,
                 flow_id,
                 arrival.eth_src,
                 arrival.eth_dst,
+                "".join(f" {k}={v}" for k, v in sorted(extra.items())),
                 path,
             )
         else:

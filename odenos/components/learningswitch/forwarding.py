@@ -18,7 +18,9 @@ requests.  As ODENOS's ``LearningSwitch.onInPacketAdded``:
 * to a known ``eth_dst`` it is sent out of the port it was learnt at
   (:func:`unicast_packet`), after an ``OFPFlow`` for the pair (:func:`flow_body`):
   matching ``in_node``, ``in_port``, ``eth_src``, ``eth_dst``, along a cheapest path,
-  out of that port, with the current timers, priority 0 and the switch as owner.
+  out of that port, with the current timers, priority 0 and the switch as owner; a
+  subclass adds match fields of its own (``extra_match``: the LearningSwitchVlan's
+  ``vlan_vid``), and then a flow is one per pair *and* those fields (:func:`flow_key`).
 
 :func:`why_broken` says when a flow of the switch must go: a MAC of it learnt elsewhere
 since (ODENOS deleted the flows of a MAC that moved), a link of its path gone or down
@@ -175,9 +177,11 @@ def flow_body(
     destination: Location,
     path: list[str],
     timers: Mapping[str, int],
+    extra_match: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The OFPFlow the switch PUTs for ``arrival`` to ``destination``; version ``"0"``:
-    create it, never overwrite another."""
+    create it, never overwrite another.  ``extra_match``: more fields its match has
+    (OFPFlowMatch names and values, e.g. ``{"vlan_vid": 10}``)."""
     return {
         "type": OFP_FLOW,
         "version": "0",
@@ -193,6 +197,7 @@ def flow_body(
                 "in_port": arrival.in_port,
                 "eth_src": arrival.eth_src,
                 "eth_dst": arrival.eth_dst,
+                **(extra_match or {}),
             }
         ],
         "path": list(path),
@@ -201,6 +206,26 @@ def flow_body(
         "hard_timeout": timers[HARD],
         "attributes": {},
     }
+
+
+#: The match fields every flow of the switch has; any other is an extra one.
+BASE_MATCH_KEYS = frozenset({"type", "in_node", "in_port", "eth_src", "eth_dst"})
+
+#: A flow's identity for "is one already there": where it enters, the pair, where it
+#: leaves, and its extra match fields (sorted ``(name, value)`` pairs).
+FlowKey = tuple[Location, str, str, Location, tuple[tuple[str, Any], ...]]
+
+
+def flow_key(
+    source: Location,
+    eth_src: str,
+    eth_dst: str,
+    destination: Location,
+    extra_match: Mapping[str, Any] | None = None,
+) -> FlowKey:
+    """What makes two flows of the switch the same flow: a pair on VLAN 10 and the same
+    pair on VLAN 20 (or with no ``vlan_vid``) are two."""
+    return (source, eth_src, eth_dst, destination, tuple(sorted((extra_match or {}).items())))
 
 
 @dataclass(frozen=True)
@@ -216,6 +241,15 @@ class LearnedFlow:
     eth_dst: str
     destination: Location
     path: tuple[str, ...]
+    #: Its match's fields beyond the four (sorted ``(name, value)`` pairs): the
+    #: LearningSwitchVlan's ``vlan_vid``; none for a LearningSwitch's.
+    extra_match: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def key(self) -> FlowKey:
+        return flow_key(
+            self.source, self.eth_src, self.eth_dst, self.destination, dict(self.extra_match)
+        )
 
     @property
     def live(self) -> bool:
@@ -232,7 +266,9 @@ class LearnedFlow:
     @classmethod
     def from_json(cls, raw: Any, owner: str) -> LearnedFlow | None:
         """The flow if it is one the switch ``owner`` made (its id, its owner, one
-        OFPFlowMatch with the four fields, one output); None otherwise."""
+        OFPFlowMatch with the four fields, one output); None otherwise.  Its match's
+        other fields are kept as :attr:`extra_match` (a network's OFPFlowMatch values are
+        integers and strings)."""
         if not isinstance(raw, dict) or raw.get("owner") != owner:
             return None
         flow_id = raw.get("flow_id")
@@ -271,6 +307,7 @@ class LearnedFlow:
             eth_dst=dst,
             destination=Location(fields[2], fields[3]),
             path=tuple(path),
+            extra_match=tuple(sorted((k, v) for k, v in match.items() if k not in BASE_MATCH_KEYS)),
         )
 
 
