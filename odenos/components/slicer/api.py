@@ -52,8 +52,8 @@ class SliceConditionAPI(FlowSync):
                 f"PUT settings/slice_condition_table/{priority} needs a JSON list of "
                 "BasicSliceCondition"
             )
-        if len(request.body) > MAX_LIST:
-            raise PayloadTooLarge(
+        if len(request.body) > MAX_LIST:  # the schema's maxItems: a bad body, not a bound
+            raise BadRequest(
                 f"at most {MAX_LIST} conditions in one list, got {len(request.body)}",
                 limit=MAX_LIST,
             )
