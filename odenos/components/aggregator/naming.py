@@ -27,36 +27,14 @@ Original flows
 
 from __future__ import annotations
 
+from odenos.components.escaping import escape, unescape
+
 _SEPARATOR = "_"
-
-
-def _escape_node(node_id: str) -> str:
-    return node_id.replace("~", "~~").replace("_", "~u")
-
-
-def _unescape_node(text: str) -> str | None:
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if char != "~":
-            out.append(char)
-            i += 1
-            continue
-        escaped = text[i + 1 : i + 2]
-        if escaped == "~":
-            out.append("~")
-        elif escaped == "u":
-            out.append("_")
-        else:
-            return None  # not a name this module made
-        i += 2
-    return "".join(out)
 
 
 def port_name(node_id: str, port_id: str) -> str:
     """The aggregated port id standing for ``port_id`` of original node ``node_id``."""
-    return f"{_escape_node(node_id)}{_SEPARATOR}{port_id}"
+    return f"{escape(node_id)}{_SEPARATOR}{port_id}"
 
 
 def port_origin(name: str) -> tuple[str, str] | None:
@@ -65,7 +43,7 @@ def port_origin(name: str) -> tuple[str, str] | None:
     escaped_node, sep, port_id = name.partition(_SEPARATOR)
     if not sep or not escaped_node or not port_id:
         return None
-    node_id = _unescape_node(escaped_node)
+    node_id = unescape(escaped_node)
     return None if node_id is None else (node_id, port_id)
 
 

@@ -26,36 +26,14 @@ Only characters a URL path keeps as they are are added.
 
 from __future__ import annotations
 
+from odenos.components.escaping import escape, unescape
+
 _SEPARATOR = "_"
-
-
-def _escape(network_id: str) -> str:
-    return network_id.replace("~", "~~").replace("_", "~u")
-
-
-def _unescape(text: str) -> str | None:
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if char != "~":
-            out.append(char)
-            i += 1
-            continue
-        escaped = text[i + 1 : i + 2]
-        if escaped == "~":
-            out.append("~")
-        elif escaped == "u":
-            out.append("_")
-        else:
-            return None  # not a name this module made
-        i += 2
-    return "".join(out)
 
 
 def original_flow_id(slicer_id: str, network_id: str, flow_id: str) -> str:
     """The original network's flow carrying flow ``flow_id`` of sliver ``network_id``."""
-    return f"{slicer_id}{_SEPARATOR}{_escape(network_id)}{_SEPARATOR}{flow_id}"
+    return f"{slicer_id}{_SEPARATOR}{escape(network_id)}{_SEPARATOR}{flow_id}"
 
 
 def sliver_flow(slicer_id: str, original_id: str) -> tuple[str, str] | None:
@@ -67,7 +45,7 @@ def sliver_flow(slicer_id: str, original_id: str) -> tuple[str, str] | None:
     escaped, sep, flow_id = original_id[len(prefix) :].partition(_SEPARATOR)
     if not sep or not escaped or not flow_id:
         return None
-    network_id = _unescape(escaped)
+    network_id = unescape(escaped)
     return None if not network_id else (network_id, flow_id)
 
 
