@@ -151,10 +151,12 @@ def test_component_manager_waits_for_the_system_manager(cluster: Cluster) -> Non
 
 
 def _lock_intervals(log: str) -> list[tuple[datetime, datetime]]:
-    stamps = re.findall(r"^(\S+ \S+) .*(holds|released) the global lock", log, re.M)
+    # From "holds" to "releasing", logged just before the release: the next holder's
+    # "holds" cannot come before it, while the "released" line after it may (seen once).
+    stamps = re.findall(r"^(\S+ \S+) .*(holds|releasing) the global lock", log, re.M)
     times = [(datetime.strptime(t, "%Y-%m-%d %H:%M:%S,%f"), kind) for t, kind in stamps]
     held = [t for t, kind in times if kind == "holds"]
-    released = [t for t, kind in times if kind == "released"]
+    released = [t for t, kind in times if kind == "releasing"]
     return list(zip(held, released, strict=True))
 
 

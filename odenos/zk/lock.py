@@ -100,6 +100,9 @@ class GlobalLock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # Said before the release, so that a log read in order shows the next holder
+        # after it (the "released" line may come after the next holder's "holds").
+        log.info("%s releasing %s", self._identifier, self._what)
         try:
             await asyncio.to_thread(self._lock.release)
         except KazooException as err:
