@@ -33,6 +33,7 @@ from odenos.components.logic import REASON, status_steps
 from odenos.components.network import Network
 from odenos.model.event import Event
 from tests.support import host
+from tests.topology import link
 
 # --- naming ----------------------------------------------------------------------------------
 
@@ -82,19 +83,6 @@ def port(
         "port_id": port_id,
         "in_link": in_link,
         "out_link": out_link,
-        "attributes": attributes,
-    }
-
-
-def link(link_id: str, src: str, dst: str, **attributes: Any) -> dict[str, Any]:
-    (src_node, src_port), (dst_node, dst_port) = src.split("/"), dst.split("/")
-    return {
-        "type": "Link",
-        "link_id": link_id,
-        "src_node": src_node,
-        "src_port": src_port,
-        "dst_node": dst_node,
-        "dst_port": dst_port,
         "attributes": attributes,
     }
 
